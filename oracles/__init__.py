@@ -1,0 +1,18 @@
+"""Everything that differentiates, behind one Engine protocol.
+
+Oracles know no cases: an engine differentiates whatever function it is handed.
+"""
+
+from oracles.protocol import VOCABULARY, Engine, EstimatedArray, error_estimate
+from oracles.registry import BUILTIN_ENGINES, DEFAULT_ENGINES, EngineLoadError, load_engine
+
+__all__ = [
+    "BUILTIN_ENGINES",
+    "DEFAULT_ENGINES",
+    "VOCABULARY",
+    "Engine",
+    "EngineLoadError",
+    "EstimatedArray",
+    "error_estimate",
+    "load_engine",
+]

@@ -1,0 +1,92 @@
+"""The Engine protocol: the whole interface between verigrad and anything that differentiates.
+
+An engine knows no cases.  It is handed a function ``fn`` written against its
+own array namespace ``xp`` and differentiates it, exactly as a user's adapter
+would.
+
+Primal vocabulary
+-----------------
+Every primal in the reference is written with this vocabulary and nothing else,
+so an adapter's ``xp`` must provide it (for arrays of the engine's own type):
+
+=========================  ================================================
+operators                  ``a + b``, ``a - b``, ``a * b``, ``a / b``,
+                           ``a ** k`` (k a Python int 0..8), ``-a``,
+                           ``a @ b`` (matrix-vector and vector-vector),
+                           ``a > b`` (a boolean array used as 0/1 in ``*``),
+                           with NumPy broadcasting of scalars (0-d arrays)
+                           and Python numbers on either side
+attributes                 ``a.shape`` (a tuple of ints)
+``xp.sin``, ``xp.cos``,    element-wise
+``xp.log``
+``xp.maximum(a, b)``       element-wise, same shapes
+``xp.zeros_like(a)``       a constant array (no derivative)
+``xp.sum(a)``              sum of all elements, a 0-d array
+``xp.stack([a, b, ...])``  0-d arrays into a 1-d array
+``xp.concat([a, b])``      1-d arrays end to end
+=========================  ================================================
+
+Arrays crossing the protocol are NumPy arrays: ``vjp`` returns one array per
+primal with that primal's shape and dtype; ``jvp`` returns one array with the
+output's shape and dtype.  An engine may attach an error estimate to a result by
+returning :class:`EstimatedArray` (finite differences do).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+__all__ = ["Engine", "EstimatedArray", "VOCABULARY"]
+
+#: The namespace functions a primal may call (see the module docstring).
+VOCABULARY = ("sin", "cos", "log", "maximum", "zeros_like", "sum", "stack", "concat")
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """What verigrad needs from an autodiff engine.
+
+    ``fn`` takes the engine's own arrays, one per primal, and returns one array.
+    """
+
+    name: str
+    xp: Any
+
+    def vjp(
+        self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...], cotangent: np.ndarray
+    ) -> tuple[np.ndarray, ...]:
+        """uᵀ J for every primal: one array per primal, with the primal's shape and dtype."""
+        ...
+
+    def jvp(
+        self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...], tangents: tuple[np.ndarray, ...]
+    ) -> np.ndarray:
+        """Σ_k J_k v_k: the output's shape and dtype."""
+        ...
+
+
+class EstimatedArray(np.ndarray):
+    """A result array carrying its own absolute error estimate (same shape, or scalar).
+
+    Engines that approximate (finite differences) return these; the harness adds
+    the estimate to the rounding bound and reports it.
+    """
+
+    error_estimate: np.ndarray
+
+    def __new__(cls, values: Any, error_estimate: Any) -> EstimatedArray:
+        obj = np.asarray(values).view(cls)
+        obj.error_estimate = np.broadcast_to(np.abs(np.asarray(error_estimate, dtype=np.float64)), obj.shape).copy()
+        return obj
+
+    def __array_finalize__(self, obj: Any) -> None:
+        if obj is not None:
+            self.error_estimate = getattr(obj, "error_estimate", None)
+
+
+def error_estimate(result: Any) -> np.ndarray | None:
+    """The error estimate an engine attached to a result, if any."""
+    return getattr(result, "error_estimate", None)

@@ -1,0 +1,29 @@
+"""verigrad's reference: the catalog's cases and their closed-form derivatives, in pure numpy.
+
+``CASES`` is the single table (``reference.cases``); ``ERRATA`` lists the seed's
+mistakes with counterexamples (``reference.errata``).  This package imports
+numpy and nothing else.
+"""
+
+from reference.cases import CASES, CASES_BY_ID, get_case
+from reference.jacobian import Structure, StructuredJacobian
+from reference.spec import NONZERO, NONZERO_MIN_ABS, REAL, TRANSCENDENTAL, Arg, Case, Kink, Partial, Point
+from reference.shapes import resolve_shape
+
+__all__ = [
+    "CASES",
+    "CASES_BY_ID",
+    "NONZERO",
+    "NONZERO_MIN_ABS",
+    "REAL",
+    "TRANSCENDENTAL",
+    "Arg",
+    "Case",
+    "Kink",
+    "Partial",
+    "Point",
+    "Structure",
+    "StructuredJacobian",
+    "get_case",
+    "resolve_shape",
+]

@@ -1,0 +1,1 @@
+"""verigrad: a verified gradient test harness."""
