@@ -1,0 +1,86 @@
+"""HIPS autograd as a verigrad engine: reverse mode via ``make_vjp``, forward mode
+via autograd's own forward mode (``make_jvp``, JVP nodes; not the double-vjp trick).
+
+``xp`` is ``autograd.numpy`` with one fix: ``concat``.  autograd.numpy does
+expose a ``concat`` (numpy 2's name), but it is a bare primitive with no
+derivative that does not unbox a *list* of traced arrays: it silently returns
+an object array of boxes.  ``concatenate`` is the one autograd differentiates.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+__all__ = ["AutogradEngine"]
+
+
+class _AutogradNumpy:
+    """``autograd.numpy`` with ``concat`` mapped to its differentiable ``concatenate``."""
+
+    def __init__(self, anp: Any) -> None:
+        self._anp = anp
+        self.concat = anp.concatenate
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._anp, name)
+
+
+class AutogradEngine:
+    """autograd on numpy, in the primals' own precision."""
+
+    name: str = "autograd"
+
+    def __init__(self) -> None:
+        import autograd  # heavy-ish: imported only when this engine is loaded
+        import autograd.numpy as anp
+
+        self._make_vjp = autograd.make_vjp
+        self._make_jvp = autograd.make_jvp
+        self.xp: Any = _AutogradNumpy(anp)
+
+    def vjp(
+        self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...], cotangent: np.ndarray
+    ) -> tuple[np.ndarray, ...]:
+        """uᵀ J for every primal: one reverse pass over the tuple of primals."""
+        # Copies, so that no traced value (an identity output, say) is the caller's array.
+        args = tuple(np.array(p, copy=True) for p in primals)
+        with _quiet():
+            pullback, out = self._make_vjp(_on_tuple(fn))(args)
+            grads = pullback(np.array(cotangent, dtype=np.asarray(out).dtype, copy=True))
+        return tuple(_like(g, p) for g, p in zip(grads, args, strict=True))
+
+    def jvp(
+        self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...], tangents: tuple[np.ndarray, ...]
+    ) -> np.ndarray:
+        """Σ_k J_k v_k by autograd's forward mode."""
+        args = tuple(np.array(p, copy=True) for p in primals)
+        dirs = tuple(np.array(t, dtype=p.dtype, copy=True) for p, t in zip(args, tangents, strict=True))
+        with _quiet():
+            out, tangent_out = self._make_jvp(_on_tuple(fn))(args)(dirs)
+        out = np.asarray(out)
+        return np.array(tangent_out, dtype=out.dtype, copy=True).reshape(out.shape)
+
+
+def _on_tuple(fn: Callable[..., Any]) -> Callable[[tuple[Any, ...]], Any]:
+    """autograd differentiates one argument: make it the tuple of all primals.
+
+    Each element is boxed separately, so one array passed twice gives two inputs.
+    """
+    return lambda args: fn(*args)
+
+
+def _like(grad: Any, primal: np.ndarray) -> np.ndarray:
+    return np.array(grad, dtype=primal.dtype, copy=True).reshape(primal.shape)
+
+
+class _quiet(warnings.catch_warnings):
+    """autograd warns "Output seems independent of input." and then correctly returns zeros."""
+
+    def __enter__(self) -> Any:
+        result = super().__enter__()
+        warnings.filterwarnings("ignore", message="Output seems independent of input")
+        return result

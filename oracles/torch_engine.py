@@ -1,0 +1,86 @@
+"""PyTorch as a verigrad engine: reverse mode via ``torch.autograd.grad``,
+forward mode via ``torch.autograd.forward_ad`` (dual tensors, not a vjp trick).
+
+``xp`` is ``array_api_compat.torch``: it supplies the array-API names the
+primal vocabulary uses (``concat``; ``sum`` of everything gives a 0-d tensor)
+on top of torch's own functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+__all__ = ["TorchEngine"]
+
+
+class TorchEngine:
+    """PyTorch on the CPU, in the primals' own precision."""
+
+    name: str = "torch"
+
+    def __init__(self) -> None:
+        import array_api_compat.torch as xp  # heavy: imported only when this engine is loaded
+        import torch
+        import torch.autograd.forward_ad as forward_ad
+
+        self._torch = torch
+        self._forward_ad = forward_ad
+        self.xp: Any = xp
+
+    def _tensor(self, array: np.ndarray, dtype: Any = None) -> Any:
+        """A fresh tensor owning a copy: torch never sees (or can write to) the caller's memory.
+
+        Each primal becomes its own leaf, even when one numpy array is passed twice.
+        """
+        tensor = self._torch.from_numpy(np.array(array, copy=True))
+        return tensor if dtype is None else tensor.to(dtype)
+
+    def vjp(
+        self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...], cotangent: np.ndarray
+    ) -> tuple[np.ndarray, ...]:
+        """uᵀ J for every primal via ``torch.autograd.grad``."""
+        torch = self._torch
+        with torch.enable_grad():  # the caller may be inside torch.no_grad()
+            leaves = [self._tensor(p) for p in primals]
+            for leaf in leaves:
+                leaf.requires_grad_(leaf.is_floating_point())
+            out = torch.as_tensor(fn(*leaves))
+            wrt = [leaf for leaf in leaves if leaf.requires_grad]
+            grads: list[Any] = [None] * len(wrt)
+            # An output that depends on no input has no graph: torch cannot
+            # differentiate it, but its derivative is exactly zero.
+            if out.requires_grad and wrt:
+                ct = self._tensor(np.asarray(cotangent), out.dtype).reshape(out.shape)
+                grads = list(torch.autograd.grad(out, wrt, grad_outputs=ct, allow_unused=True))
+        by_leaf = dict(zip(map(id, wrt), grads, strict=True))
+        result = []
+        for primal, leaf in zip(primals, leaves, strict=True):
+            grad = by_leaf.get(id(leaf))
+            # None: the output does not depend on this input (allow_unused), so exact zeros.
+            result.append(np.zeros(np.shape(primal), np.asarray(primal).dtype) if grad is None else _numpy(grad))
+        return tuple(result)
+
+    def jvp(
+        self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...], tangents: tuple[np.ndarray, ...]
+    ) -> np.ndarray:
+        """Σ_k J_k v_k by forward-mode AD with dual tensors."""
+        torch, fwad = self._torch, self._forward_ad
+        with fwad.dual_level():
+            duals = []
+            for primal, tangent in zip(primals, tangents, strict=True):
+                p = self._tensor(primal)
+                duals.append(fwad.make_dual(p, self._tensor(tangent, p.dtype)) if p.is_floating_point() else p)
+            out = torch.as_tensor(fn(*duals))
+            primal_out, tangent_out = fwad.unpack_dual(out)
+            # No tangent: the output depends on no input, so its derivative is exactly zero.
+            if tangent_out is None:
+                return np.zeros(tuple(primal_out.shape), _numpy(primal_out).dtype)
+            return _numpy(tangent_out)
+
+
+def _numpy(tensor: Any) -> np.ndarray:
+    """A numpy copy (not a view of torch's storage)."""
+    return np.array(tensor.detach().cpu().numpy(), copy=True)

@@ -1,0 +1,174 @@
+"""Calling an engine defensively: whatever it does, the harness gets a result or a diagnosis.
+
+An engine may raise, return None or a list, the wrong shape or dtype, NaN, modify
+its inputs, or hang; :func:`call_vjp` and :func:`call_jvp` turn each of these into
+a :class:`ContractViolation` carrying a :class:`~verigrad.diagnosis.Diagnosis`.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from verigrad.diagnosis import Diagnosis, diagnose_shape
+
+
+class ContractViolation(Exception):
+    """The engine broke the protocol (or hung); ``diagnosis`` says how."""
+
+    def __init__(self, diagnosis: Diagnosis) -> None:
+        super().__init__(diagnosis.summary)
+        self.diagnosis = diagnosis
+
+
+class CheckTimeout(BaseException):
+    """Raised inside a check that ran past its time limit.
+
+    A BaseException, so that neither the engine's own ``except Exception`` nor
+    hypothesis's shrinking catches it: a hung engine aborts its check at once.
+    """
+
+
+@contextmanager
+def time_limit(seconds: float | None) -> Iterator[None]:
+    """Interrupt the enclosed code after ``seconds`` (main thread, POSIX; otherwise no limit)."""
+    usable = seconds and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if not usable:
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise CheckTimeout(f"no result within {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _raised(where: str, error: BaseException) -> ContractViolation:
+    if isinstance(error, CheckTimeout):
+        return ContractViolation(Diagnosis("timeout", f"{where}: {error}"))
+    frames = traceback.extract_tb(error.__traceback__)
+    origin = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+    message = f"{type(error).__name__}: {error}"
+    return ContractViolation(Diagnosis("engine_raised", f"{where} raised {message}{origin}", details={"message": message}))
+
+
+def _as_array(value: Any, where: str) -> np.ndarray:
+    if value is None:
+        raise ContractViolation(Diagnosis("bad_return", f"{where} returned None instead of an array"))
+    if isinstance(value, np.ndarray):
+        return value
+    if isinstance(value, np.generic):
+        return np.asarray(value)
+    raise ContractViolation(
+        Diagnosis("bad_return", f"{where} returned a {type(value).__name__}, not a numpy array")
+    )
+
+
+def _check_array(
+    value: Any,
+    where: str,
+    shape: tuple[int, ...],
+    dtype: np.dtype,
+    reference: np.ndarray | None,
+    broadcast_shape: tuple[int, ...] | None,
+) -> np.ndarray:
+    array = _as_array(value, where)
+    if array.shape != tuple(shape):
+        diagnosis = diagnose_shape(array, tuple(shape), reference, broadcast_shape)
+        diagnosis.summary = f"{where}: {diagnosis.summary}"
+        raise ContractViolation(diagnosis)
+    if array.dtype != dtype:
+        direction = "upcast" if array.dtype.kind == "f" and array.dtype.itemsize > dtype.itemsize else "changed"
+        if array.dtype.kind == "f" and array.dtype.itemsize < dtype.itemsize:
+            direction = "downcast"
+        raise ContractViolation(
+            Diagnosis("dtype_changed", f"{where}: dtype {array.dtype} instead of {dtype} ({direction})",
+                      details={"got": str(array.dtype), "expected": str(dtype)})
+        )
+    if not np.all(np.isfinite(array)):
+        bad = np.argwhere(~np.isfinite(array))
+        index = [int(i) for i in bad[0]] if array.ndim else []
+        raise ContractViolation(
+            Diagnosis("non_finite", f"{where}: {len(bad)} non-finite entr{'y' if len(bad) == 1 else 'ies'} (first at {index})",
+                      index=index, engine=float(array[tuple(index)]) if array.ndim else float(array))
+        )
+    return array
+
+
+def _snapshot(arrays: tuple[np.ndarray, ...]) -> list[np.ndarray]:
+    return [np.array(a, copy=True) for a in arrays]
+
+
+def _check_unmutated(before: list[np.ndarray], arrays: tuple[np.ndarray, ...], names: tuple[str, ...], where: str) -> None:
+    for name, old, new in zip(names, before, arrays, strict=True):
+        if not np.array_equal(old, new, equal_nan=True):
+            raise ContractViolation(Diagnosis("mutated_input", f"{where} modified its input {name!r} in place"))
+
+
+def call_vjp(
+    engine: Any,
+    fn: Callable[..., Any],
+    primals: tuple[np.ndarray, ...],
+    cotangent: np.ndarray,
+    names: tuple[str, ...],
+    references: dict[str, np.ndarray] | None = None,
+    broadcast_shape: tuple[int, ...] | None = None,
+) -> tuple[np.ndarray, ...]:
+    """``engine.vjp`` with every result validated; raises ContractViolation."""
+    before = _snapshot(primals)
+    cotangent_before = np.array(cotangent, copy=True)
+    try:
+        result = engine.vjp(fn, primals, cotangent)
+    except ContractViolation:
+        raise
+    except Exception as error:
+        raise _raised(f"{engine.name}.vjp", error) from error
+    _check_unmutated(before, primals, names, f"{engine.name}.vjp")
+    _check_unmutated([cotangent_before], (cotangent,), ("cotangent",), f"{engine.name}.vjp")
+    if not isinstance(result, tuple | list) or isinstance(result, np.ndarray):
+        kind = "None" if result is None else type(result).__name__
+        raise ContractViolation(Diagnosis("bad_return", f"{engine.name}.vjp returned {kind}, not a tuple of arrays (one per primal)"))
+    if isinstance(result, list):
+        raise ContractViolation(Diagnosis("bad_return", f"{engine.name}.vjp returned a list, not a tuple"))
+    if len(result) != len(primals):
+        raise ContractViolation(
+            Diagnosis("bad_return", f"{engine.name}.vjp returned {len(result)} arrays for {len(primals)} primals")
+        )
+    references = references or {}
+    return tuple(
+        _check_array(value, f"{engine.name}.vjp[{name}]", primal.shape, primal.dtype, references.get(name), broadcast_shape)
+        for name, value, primal in zip(names, result, primals, strict=True)
+    )
+
+
+def call_jvp(
+    engine: Any,
+    fn: Callable[..., Any],
+    primals: tuple[np.ndarray, ...],
+    tangents: tuple[np.ndarray, ...],
+    names: tuple[str, ...],
+    out_shape: tuple[int, ...],
+    reference: np.ndarray | None = None,
+) -> np.ndarray:
+    """``engine.jvp`` with the result validated; raises ContractViolation."""
+    before = _snapshot(primals)
+    try:
+        result = engine.jvp(fn, primals, tangents)
+    except ContractViolation:
+        raise
+    except Exception as error:
+        raise _raised(f"{engine.name}.jvp", error) from error
+    _check_unmutated(before, primals, names, f"{engine.name}.jvp")
+    return _check_array(result, f"{engine.name}.jvp", out_shape, primals[0].dtype, reference, None)

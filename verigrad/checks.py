@@ -1,0 +1,349 @@
+"""The properties, as library code: each checks one example and returns an :class:`Outcome`.
+
+A property is one row of :data:`PROPERTIES`: the function that checks an example,
+which (case, argument) pairs it applies to, and which examples it draws.  The
+runner (``verigrad.runner``) feeds hypothesis examples through these; the
+pytest suite and ``verigrad check`` both go through the runner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from hypothesis import strategies as st
+
+from reference import Case, Structure
+from verigrad import strategies as vs
+from verigrad import truth
+from verigrad.calls import ContractViolation, call_jvp, call_vjp
+from verigrad.diagnosis import Diagnosis, Evidence, diagnose_values
+from verigrad.tolerance import FLOAT64_U, Tolerance, bound_fraction
+
+
+@dataclass
+class Outcome:
+    """The result of one property on one example."""
+
+    passed: bool
+    message: str = ""
+    ulps: float = 0.0
+    bound_fraction: float = 0.0
+    diagnosis: Diagnosis | None = None
+    convention: float | None = None
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a check is about: a case, an argument (or a pair), an engine, a dtype, a mode."""
+
+    case: Case
+    arg: str | None
+    engine: Any
+    dtype: np.dtype
+    mode: str
+    fn: Callable[..., Any]
+    pair: tuple[str, str] | None = None
+
+    @property
+    def tolerance(self) -> Tolerance:
+        return Tolerance(self.dtype, self.mode)
+
+
+# ----------------------------------------------------------------- comparison
+
+
+def _kink_u(target: Target) -> float:
+    """Unit roundoff under which a kink variable counts as zero (engine's or reference's)."""
+    return max(target.tolerance.u, FLOAT64_U)
+
+
+def _reference_pair(target: Target, ex: vs.Example, apply: Callable[[Any], np.ndarray], arg: str) -> tuple[np.ndarray, np.ndarray]:
+    """The reference at subgradient share t = 0 and t = 1 (equal away from kinks)."""
+    u = _kink_u(target)
+    at0 = apply(truth.jacobian(target.case, arg, ex.values, ex.params, 0.0, u))
+    if target.case.kink is None:
+        return at0, at0
+    return at0, apply(truth.jacobian(target.case, arg, ex.values, ex.params, 1.0, u))
+
+
+def _compare(
+    target: Target,
+    engine_value: np.ndarray,
+    reference_at: tuple[np.ndarray, np.ndarray],
+    bound: np.ndarray,
+    magnitude: np.ndarray,
+    sizes: dict[str, int],
+    alternatives: dict[str, np.ndarray] | None = None,
+) -> Outcome:
+    """Engine value vs reference within ``bound``; at a kink, vs the closest subgradient."""
+    g = np.asarray(engine_value, dtype=np.float64)
+    r0, r1 = (np.asarray(r, dtype=np.float64) for r in reference_at)
+    direction = r1 - r0
+    convention = None
+    reference = r0
+    if np.any(direction != 0):
+        # Least-squares share t of g ≈ r0 + t·direction, scaled first so tiny values do not underflow.
+        scale = float(np.max(np.abs(direction)))
+        unit = direction / scale
+        share = float(np.sum((g - r0) / scale * unit) / np.sum(unit * unit))
+        convention = share
+        reference = r0 + min(max(share, 0.0), 1.0) * direction
+    error = np.abs(g - reference)
+    fraction = bound_fraction(error, bound)
+    ulps = target.tolerance.ulps(error, reference, magnitude)
+    worst_fraction = float(np.max(fraction)) if fraction.size else 0.0
+    worst_ulps = float(np.max(ulps)) if ulps.size else 0.0
+    evidence = {"engine": g.tolist(), "reference": reference.tolist(), "bound": np.asarray(bound, dtype=np.float64).tolist()}
+    if worst_fraction <= 1.0:
+        return Outcome(True, ulps=worst_ulps, bound_fraction=worst_fraction, convention=convention, evidence=evidence)
+    if convention is not None and not (0.0 <= convention <= 1.0):
+        index, ref_value, eng_value = Evidence(g, reference, bound, magnitude, target.dtype).worst()
+        diagnosis = Diagnosis(
+            "outside_subdifferential",
+            f"at the kink the engine's value corresponds to share t = {convention:.6g}, outside [0, 1]",
+            index=index, reference=ref_value, engine=eng_value, details={"t": convention},
+        )
+    else:
+        diagnosis = diagnose_values(
+            Evidence(g, reference, np.asarray(bound, dtype=np.float64), np.asarray(magnitude, dtype=np.float64), target.dtype, sizes, alternatives or {})
+        )
+    message = (
+        f"{diagnosis.kind}: {diagnosis.summary}; worst at index {diagnosis.index}: "
+        f"engine {diagnosis.engine!r}, reference {diagnosis.reference!r} "
+        f"({worst_ulps:.3g} ulps, {worst_fraction:.3g}× the bound)"
+    )
+    return Outcome(False, message, worst_ulps, worst_fraction, diagnosis, convention, evidence)
+
+
+def _violation(error: ContractViolation) -> Outcome:
+    return Outcome(False, f"{error.diagnosis.kind}: {error.diagnosis.summary}", float("inf"), float("inf"), error.diagnosis)
+
+
+def _vjp_bound(target: Target, ex: vs.Example, arg: str, cotangent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    case = target.case
+    magnitude = truth.magnitude(case, arg, ex.values, ex.params, _kink_u(target)).vjp(np.abs(cotangent))
+    out_size = int(np.prod(truth.out_shape(case, ex.values)))
+    k = truth.ops(case, arg, ex.values, ex.params) + truth.vjp_accumulation(case.partials[arg].structure, out_size) + 1
+    return target.tolerance.bound(k, magnitude), magnitude
+
+
+def _jvp_bound(target: Target, ex: vs.Example, arg: str, tangent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    case = target.case
+    magnitude = truth.magnitude(case, arg, ex.values, ex.params, _kink_u(target)).jvp(np.abs(tangent))
+    arg_size = int(np.size(ex.values[arg]))
+    k = truth.ops(case, arg, ex.values, ex.params) + truth.jvp_accumulation(case.partials[arg].structure, arg_size) + 1
+    return target.tolerance.bound(k, magnitude), magnitude
+
+
+def _transposed_alternative(target: Target, ex: vs.Example, arg: str, cotangent: np.ndarray) -> dict[str, np.ndarray]:
+    """For a square Jacobian, what a transposed one would give for this cotangent: J·u."""
+    jac = truth.jacobian(target.case, arg, ex.values, ex.params)
+    dense = jac.dense()
+    if dense.shape[0] != dense.shape[1] or dense.shape[0] < 2 or np.allclose(dense, dense.T, rtol=0, atol=0):
+        return {}
+    return {"transposed": (dense @ np.ravel(cotangent).astype(np.float64)).reshape(np.shape(ex.values[arg]))}
+
+
+def _broadcast_shape(target: Target, ex: vs.Example) -> tuple[int, ...]:
+    return truth.out_shape(target.case, ex.values)
+
+
+# ------------------------------------------------------------------ properties
+
+
+def check_vjp(target: Target, ex: vs.Example) -> Outcome:
+    """uᵀJ from the engine matches the closed form within the rounding bound."""
+    case, arg = target.case, target.arg
+    names = case.arg_names
+    r0, r1 = _reference_pair(target, ex, lambda j: j.vjp(ex.cotangent.astype(np.float64)), arg)
+    try:
+        result = call_vjp(target.engine, target.fn, ex.primals(names), ex.cotangent, names, {arg: r0}, _broadcast_shape(target, ex))
+    except ContractViolation as error:
+        return _violation(error)
+    bound, magnitude = _vjp_bound(target, ex, arg, ex.cotangent)
+    outcome = _compare(target, result[names.index(arg)], (r0, r1), bound, magnitude, ex.sizes,
+                       _transposed_alternative(target, ex, arg, ex.cotangent))
+    return outcome
+
+
+def _single_tangent(names: tuple[str, ...], ex: vs.Example, arg: str) -> tuple[np.ndarray, ...]:
+    return tuple(ex.tangents[name] if name == arg else np.zeros_like(ex.values[name]) for name in names)
+
+
+def check_jvp(target: Target, ex: vs.Example) -> Outcome:
+    """J v from the engine matches the closed form within the rounding bound."""
+    case, arg = target.case, target.arg
+    names = case.arg_names
+    tangent = ex.tangents[arg]
+    r0, r1 = _reference_pair(target, ex, lambda j: j.jvp(tangent.astype(np.float64)), arg)
+    try:
+        result = call_jvp(target.engine, target.fn, ex.primals(names), _single_tangent(names, ex, arg), names,
+                          truth.out_shape(case, ex.values), r0)
+    except ContractViolation as error:
+        return _violation(error)
+    bound, magnitude = _jvp_bound(target, ex, arg, tangent)
+    return _compare(target, result, (r0, r1), bound, magnitude, ex.sizes)
+
+
+def check_adjoint(target: Target, ex: vs.Example) -> Outcome:
+    """⟨u, J v⟩ from the engine's JVP equals ⟨Jᵀu, v⟩ from its VJP."""
+    case, arg = target.case, target.arg
+    names = case.arg_names
+    u, v = ex.cotangent, ex.tangents[arg]
+    try:
+        pulled = call_vjp(target.engine, target.fn, ex.primals(names), u, names)[names.index(arg)]
+        pushed = call_jvp(target.engine, target.fn, ex.primals(names), _single_tangent(names, ex, arg), names,
+                          truth.out_shape(case, ex.values))
+    except ContractViolation as error:
+        return _violation(error)
+    left = float(np.sum(u.astype(np.float64) * pushed.astype(np.float64)))
+    right = float(np.sum(pulled.astype(np.float64) * v.astype(np.float64)))
+    vjp_bound, vjp_mag = _vjp_bound(target, ex, arg, u)
+    jvp_bound, jvp_mag = _jvp_bound(target, ex, arg, v)
+    scale = float(np.sum(vjp_mag * np.abs(v)))
+    bound = np.asarray(float(np.sum(vjp_bound * np.abs(v)) + np.sum(jvp_bound * np.abs(u))) + 2 * u.size * v.size * FLOAT64_U * scale)
+    outcome = _compare(target, np.asarray(left), (np.asarray(right), np.asarray(right)), bound, np.asarray(scale), ex.sizes)
+    if not outcome.passed:
+        outcome.message = f"⟨u, J v⟩ = {left!r} (engine JVP) but ⟨Jᵀu, v⟩ = {right!r} (engine VJP): " + outcome.message
+    outcome.convention = None
+    return outcome
+
+
+def check_structure(target: Target, ex: vs.Example) -> Outcome:
+    """Element-wise Jacobians have exactly zero off-diagonal; the identity is exactly I."""
+    case, arg = target.case, target.arg
+    names = case.arg_names
+    primals = ex.primals(names)
+    out = truth.out_shape(case, ex.values)
+    rows = []
+    try:
+        for i in range(int(np.prod(out))):
+            basis = np.zeros(int(np.prod(out)), dtype=target.dtype)
+            basis[i] = 1
+            rows.append(np.ravel(call_vjp(target.engine, target.fn, primals, basis.reshape(out), names)[names.index(arg)]))
+    except ContractViolation as error:
+        return _violation(error)
+    jac = np.array(rows, dtype=np.float64).reshape(len(rows), -1)
+    off = jac - np.diag(np.diag(jac))
+    if np.any(off != 0):
+        i, j = (int(k) for k in np.argwhere(off != 0)[0])
+        diagnosis = Diagnosis("structure", f"off-diagonal entry J[{i}, {j}] = {jac[i, j]!r} must be exactly 0",
+                              index=[i, j], reference=0.0, engine=float(jac[i, j]))
+        return Outcome(False, f"structure: {diagnosis.summary}", float("inf"), float("inf"), diagnosis, evidence={"engine_jacobian": jac.tolist()})
+    if case.partials[arg].structure is Structure.IDENTITY and np.any(np.diag(jac) != 1):
+        i = int(np.argwhere(np.diag(jac) != 1)[0][0])
+        diagnosis = Diagnosis("structure", f"diagonal entry J[{i}, {i}] = {jac[i, i]!r} of an identity must be exactly 1",
+                              index=[i, i], reference=1.0, engine=float(jac[i, i]))
+        return Outcome(False, f"structure: {diagnosis.summary}", float("inf"), float("inf"), diagnosis, evidence={"engine_jacobian": jac.tolist()})
+    return Outcome(True)
+
+
+def check_shape_dtype(target: Target, ex: vs.Example) -> Outcome:
+    """VJP results have each primal's shape and dtype; the JVP has the output's."""
+    case = target.case
+    names = case.arg_names
+    try:
+        call_vjp(target.engine, target.fn, ex.primals(names), ex.cotangent, names, None, _broadcast_shape(target, ex))
+        call_jvp(target.engine, target.fn, ex.primals(names), tuple(ex.tangents[n] for n in names), names,
+                 truth.out_shape(case, ex.values))
+    except ContractViolation as error:
+        return _violation(error)
+    return Outcome(True)
+
+
+def check_deterministic(target: Target, ex: vs.Example) -> Outcome:
+    """Two identical VJP calls give bitwise identical results."""
+    names = target.case.arg_names
+    try:
+        first = call_vjp(target.engine, target.fn, ex.primals(names), ex.cotangent, names)
+        second = call_vjp(target.engine, target.fn, ex.primals(names), ex.cotangent, names)
+    except ContractViolation as error:
+        return _violation(error)
+    for name, a, b in zip(names, first, second, strict=True):
+        if not np.array_equal(a, b):
+            k = int(np.argmax(np.ravel(a != b)))
+            diagnosis = Diagnosis("nondeterministic", f"two identical calls differ in the gradient of {name!r} at flat index {k}: "
+                                  f"{np.ravel(a)[k]!r} then {np.ravel(b)[k]!r}", index=[k],
+                                  reference=float(np.ravel(a)[k]), engine=float(np.ravel(b)[k]))
+            return Outcome(False, f"nondeterministic: {diagnosis.summary}", float("inf"), float("inf"), diagnosis)
+    return Outcome(True)
+
+
+def check_aliased(target: Target, ex: vs.Example) -> Outcome:
+    """One array as both operands: the gradients through both add up to the total derivative."""
+    case = target.case
+    first, second = target.pair
+    names = case.arg_names
+    cot = ex.cotangent.astype(np.float64)
+    parts = {}
+    for arg in (first, second):
+        parts[arg] = _reference_pair(target, ex, lambda j: j.vjp(cot), arg)
+    r0 = parts[first][0] + parts[second][0]
+    r1 = parts[first][1] + parts[second][1]
+    try:
+        result = call_vjp(target.engine, target.fn, ex.primals(names), ex.cotangent, names)
+    except ContractViolation as error:
+        return _violation(error)
+    total = result[names.index(first)].astype(np.float64) + result[names.index(second)].astype(np.float64)
+    b1, m1 = _vjp_bound(target, ex, first, ex.cotangent)
+    b2, m2 = _vjp_bound(target, ex, second, ex.cotangent)
+    bound = b1 + b2 + target.tolerance.u * (m1 + m2)
+    alternatives = {
+        "missing_term": parts[first][0] if not np.allclose(parts[first][0], r0, rtol=0, atol=0) else parts[second][0],
+        "double_counted": 2 * r0,
+    }
+    return _compare(target, total, (r0, r1), bound, m1 + m2, ex.sizes, alternatives)
+
+
+def check_kink(target: Target, ex: vs.Example) -> Outcome:
+    """Exactly at a kink, the engine's value lies in the subdifferential (its choice is recorded)."""
+    return check_vjp(target, ex)
+
+
+@dataclass(frozen=True)
+class Property:
+    """One row of the property table."""
+
+    name: str
+    check: Callable[[Target, vs.Example], Outcome]
+    scope: str  # "arg": per differentiable argument; "case": once per case; "pair": per aliasable pair
+    applies: Callable[[Case, str | None], bool]
+    strategy: Callable[[Case, np.dtype, str | None, tuple[str, str] | None], st.SearchStrategy[vs.Example]]
+    description: str
+
+
+def _probes(cotangent: bool, tangent: str) -> Callable[[Case, np.dtype, str | None, tuple[str, str] | None], st.SearchStrategy[vs.Example]]:
+    """Examples drawing only the probes a property uses: ``tangent`` is "arg", "all" or "none"."""
+
+    def strategy(case: Case, dtype: np.dtype, arg: str | None, pair: tuple[str, str] | None) -> st.SearchStrategy[vs.Example]:
+        tangents = {"arg": (arg,), "all": None, "none": ()}[tangent]
+        return vs.examples(case, dtype, cotangent=cotangent, tangents=tangents)
+
+    return strategy
+
+
+def _element_wise(case: Case, arg: str | None) -> bool:
+    return case.partials[arg].structure in (Structure.IDENTITY, Structure.DIAGONAL)
+
+
+PROPERTIES: dict[str, Property] = {
+    p.name: p
+    for p in (
+        Property("vjp", check_vjp, "arg", lambda c, a: True, _probes(True, "none"), "engine VJP matches the closed form within the rounding bound"),
+        Property("jvp", check_jvp, "arg", lambda c, a: True, _probes(False, "arg"), "engine JVP matches the closed form within the rounding bound"),
+        Property("adjoint", check_adjoint, "arg", lambda c, a: True, _probes(True, "arg"), "⟨u, J v⟩ (JVP) = ⟨Jᵀu, v⟩ (VJP)"),
+        Property("structure", check_structure, "arg", _element_wise, _probes(False, "none"), "element-wise Jacobians: off-diagonal exactly 0, identity exactly I"),
+        Property("shape_dtype", check_shape_dtype, "case", lambda c, a: True, _probes(True, "all"), "gradients keep each primal's shape and dtype"),
+        Property("deterministic", check_deterministic, "case", lambda c, a: True, _probes(True, "none"), "identical calls give identical results"),
+        Property("aliased", check_aliased, "pair", lambda c, a: True,
+                 lambda c, d, a, p: vs.aliased_examples(c, d, *p, same_object=True), "one array as both operands: partials add up"),
+        Property("equal_values", check_aliased, "pair", lambda c, a: True,
+                 lambda c, d, a, p: vs.aliased_examples(c, d, *p, same_object=False), "distinct equal-valued arrays: partials add up"),
+        Property("kink", check_kink, "arg", lambda c, a: c.kink is not None,
+                 lambda c, d, a, p: vs.kink_examples(c, d), "at a kink the value lies in the subdifferential (convention recorded)"),
+    )
+}

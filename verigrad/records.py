@@ -1,0 +1,160 @@
+"""Verdicts and the records file: one JSON line per verdict, flushed as it happens.
+
+A run killed half-way keeps every finished verdict; ``verigrad report`` rebuilds
+the summary (and the HTML report) from the file.  Line types (``"kind"``):
+
+``run``      the header: date, command, seed, profile, mode, versions
+``verdict``  one check's verdict (:class:`Verdict`)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+PASS = "pass"
+FAIL = "fail"
+SKIP = "skip"
+STATUSES = (PASS, FAIL, SKIP)
+
+
+@dataclass
+class Verdict:
+    """The outcome of one check: a property on one (case, argument, engine, dtype)."""
+
+    check_id: str
+    property: str
+    case: str
+    arg: str | None
+    engine: str
+    dtype: str
+    status: str
+    examples: int = 0
+    max_ulps: float = 0.0
+    max_bound_fraction: float = 0.0
+    ulps: list[float] = field(default_factory=list)
+    bound_fractions: list[float] = field(default_factory=list)
+    message: str = ""
+    diagnosis: dict[str, Any] | None = None
+    counterexample: dict[str, Any] | None = None
+    reproduction: str | None = None
+    convention: float | None = None
+    evidence: dict[str, Any] | None = None
+    mode: str = ""
+    seconds: float = 0.0
+    expected: str | None = None
+    expectation_reason: str | None = None
+    kind: str = "verdict"
+
+    @property
+    def as_expected(self) -> bool:
+        """True when the status is what the expectations file (or default: pass/skip) says."""
+        if self.expected is None:
+            return self.status in (PASS, SKIP)
+        return self.status == self.expected
+
+    def to_json(self) -> str:
+        return json.dumps(_finite(asdict(self)), ensure_ascii=False, allow_nan=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Verdict:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no Inf/NaN: encode them as strings so the file stays standard JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "inf" if value > 0 else ("-inf" if value < 0 else "nan")
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _decode(value: Any) -> Any:
+    if value in ("inf", "-inf", "nan"):
+        return float(value)
+    if isinstance(value, dict):
+        return {k: _decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    return value
+
+
+class RecordsWriter:
+    """Appends records to a JSON-lines file, flushing and syncing each one."""
+
+    def __init__(self, path: str | Path, append: bool = False) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file: IO[str] = self.path.open("a" if append else "w", encoding="utf-8")
+
+    def write_header(self, header: dict[str, Any]) -> None:
+        self._write(json.dumps(_finite({"kind": "run", **header}), ensure_ascii=False))
+
+    def write(self, verdict: Verdict) -> None:
+        self._write(verdict.to_json())
+
+    def _write(self, line: str) -> None:
+        self._file.write(line + "\n")
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> RecordsWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class RecordsError(Exception):
+    """A records file could not be read; the message names the file and line."""
+
+
+def read_records(paths: Iterable[str | Path]) -> tuple[list[dict[str, Any]], list[Verdict]]:
+    """Headers and verdicts from one or more records files (shards merge in order).
+
+    A truncated last line (a run killed mid-write) is skipped; any other bad line
+    is an error naming the file and line number.
+    """
+    headers: list[dict[str, Any]] = []
+    verdicts: list[Verdict] = []
+    for path in paths:
+        path = Path(path)
+        if not path.exists():
+            raise RecordsError(f"records file {str(path)!r} does not exist")
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                data = _decode(json.loads(line))
+            except json.JSONDecodeError as error:
+                if number == len(lines):
+                    continue  # the run was killed while writing its last line
+                raise RecordsError(f"{path}:{number}: not a JSON record ({error.msg})") from None
+            if not isinstance(data, dict) or "kind" not in data:
+                raise RecordsError(f"{path}:{number}: a record must be an object with a 'kind'")
+            if data["kind"] == "run":
+                headers.append(data)
+            elif data["kind"] == "verdict":
+                try:
+                    verdicts.append(Verdict.from_dict(data))
+                except TypeError as error:
+                    raise RecordsError(f"{path}:{number}: incomplete verdict ({error})") from None
+    return headers, verdicts
+
+
+def iter_lines(verdicts: Iterable[Verdict]) -> Iterator[str]:
+    for verdict in verdicts:
+        yield verdict.to_json()

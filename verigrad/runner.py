@@ -1,0 +1,259 @@
+"""Running checks: the plan (which checks exist), and hypothesis driving each one to a verdict."""
+
+from __future__ import annotations
+
+import fnmatch
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import seed as hypothesis_seed
+from hypothesis.errors import Flaky
+
+from reference import CASES, Case, get_case
+from verigrad import strategies as vs
+from verigrad.calls import CheckTimeout, time_limit
+from verigrad.checks import PROPERTIES, Outcome, Target
+from verigrad.diagnosis import Diagnosis
+from verigrad.records import FAIL, PASS, SKIP, Verdict
+from verigrad.tolerance import PROBABILISTIC
+
+#: Hypothesis profiles: ``dev`` is quick and random; ``ci`` is derandomized and thorough.
+PROFILES: dict[str, dict[str, Any]] = {
+    "dev": {"max_examples": 10, "derandomize": False},
+    "ci": {"max_examples": 200, "derandomize": True},
+}
+DTYPES = ("float64", "float32")
+#: How many per-example errors a verdict keeps for the report's distribution plot.
+DISTRIBUTION_SAMPLES = 200
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """One check: a property on a case's argument (or argument pair) for one engine and dtype."""
+
+    property: str
+    case: str
+    arg: str | None
+    pair: tuple[str, str] | None
+    engine: str
+    dtype: str
+
+    @property
+    def subject(self) -> str:
+        if self.pair:
+            return "+".join(self.pair)
+        return self.arg or "all"
+
+    @property
+    def id(self) -> str:
+        return f"{self.property}[{self.case}-{self.subject}-{self.engine}-{self.dtype}]"
+
+
+def plan(
+    engines: Iterable[str],
+    dtypes: Iterable[str] = DTYPES,
+    cases: Iterable[Case] = CASES,
+    properties: Iterable[str] | None = None,
+    case_pattern: str | None = None,
+) -> list[CheckSpec]:
+    """Every check for these engines, dtypes, cases and properties, in a stable order."""
+    chosen_properties = list(properties or PROPERTIES)
+    unknown = [p for p in chosen_properties if p not in PROPERTIES]
+    if unknown:
+        raise ValueError(f"unknown properties {unknown}; known: {', '.join(PROPERTIES)}")
+    specs = []
+    for case in cases:
+        if case_pattern and not any(fnmatch.fnmatchcase(case.id, pat.strip()) for pat in case_pattern.split(",")):
+            continue
+        for name in chosen_properties:
+            prop = PROPERTIES[name]
+            subjects: list[tuple[str | None, tuple[str, str] | None]]
+            if prop.scope == "arg":
+                subjects = [(arg, None) for arg in case.differentiable_args if prop.applies(case, arg)]
+            elif prop.scope == "pair":
+                subjects = [(None, pair) for pair in case.aliasable_pairs()]
+            else:
+                subjects = [(None, None)] if prop.applies(case, None) else []
+            for engine in engines:
+                for dtype in dtypes:
+                    specs.extend(CheckSpec(name, case.id, arg, pair, engine, dtype) for arg, pair in subjects)
+    return specs
+
+
+def shard(specs: list[CheckSpec], index: int, count: int) -> list[CheckSpec]:
+    """The ``index``-th (1-based) of ``count`` interleaved shards: balanced across cases and engines."""
+    if not 1 <= index <= count:
+        raise ValueError(f"shard {index}/{count}: need 1 <= i <= k")
+    return specs[index - 1 :: count]
+
+
+class _Falsified(Exception):
+    def __init__(self, outcome: Outcome, example: vs.Example) -> None:
+        super().__init__(outcome.message)
+        self.outcome = outcome
+        self.example = example
+
+
+class FunctionCache:
+    """One bound primal per (case, engine, params), so engines can cache compiled code by identity."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[Any, ...], Callable[..., Any]] = {}
+
+    def get(self, case: Case, engine: Any, params: dict[str, Any]) -> Callable[..., Any]:
+        key = (case.id, id(engine), tuple(sorted(params.items())))
+        if key not in self._cache:
+            self._cache[key] = case.bind(engine.xp, **params)
+        return self._cache[key]
+
+
+FUNCTIONS = FunctionCache()
+
+
+def supports(engine: Any, dtype: str) -> bool:
+    """Engines may declare ``supported_dtypes``; the protocol does not require it."""
+    declared = getattr(engine, "supported_dtypes", None)
+    return declared is None or dtype in tuple(str(d) for d in declared)
+
+
+def run_check(
+    spec: CheckSpec,
+    engine: Any,
+    profile: str = "dev",
+    *,
+    seed: int | None = None,
+    max_examples: int | None = None,
+    timeout: float | None = None,
+    mode: str = PROBABILISTIC,
+) -> Verdict:
+    """Drive one check with hypothesis and return its verdict (never raises for engine faults)."""
+    case = get_case(spec.case)
+    prop = PROPERTIES[spec.property]
+    dtype = np.dtype(spec.dtype)
+    verdict = Verdict(spec.id, spec.property, spec.case, spec.subject, spec.engine, spec.dtype, PASS, mode=mode)
+    if not supports(engine, spec.dtype):
+        verdict.status, verdict.message = SKIP, f"{spec.engine} does not support {spec.dtype}"
+        return verdict
+    outcomes: list[Outcome] = []
+
+    def body(example: vs.Example) -> None:
+        target = Target(case, spec.arg, engine, dtype, mode, FUNCTIONS.get(case, engine, example.params), spec.pair)
+        outcome = prop.check(target, example)
+        outcomes.append(outcome)
+        if not outcome.passed:
+            raise _Falsified(outcome, example)
+
+    options = dict(PROFILES[profile])
+    if max_examples is not None:
+        options["max_examples"] = max_examples
+    if seed is not None:
+        options["derandomize"] = False
+    test = settings(
+        database=None,
+        deadline=None,
+        print_blob=False,
+        suppress_health_check=list(HealthCheck),
+        **options,
+    )(given(prop.strategy(case, dtype, spec.arg, spec.pair))(body))
+    if seed is not None:
+        test = hypothesis_seed(seed)(test)
+    started = time.perf_counter()
+    try:
+        with time_limit(timeout):
+            test()
+    except _Falsified as failure:
+        _fail(verdict, failure.outcome, failure.example, spec)
+    except CheckTimeout as error:
+        diagnosis = Diagnosis("timeout", f"{spec.engine}: {error} (limit per check)")
+        verdict.status, verdict.message, verdict.diagnosis = FAIL, f"timeout: {diagnosis.summary}", diagnosis.to_dict()
+    except Flaky as error:
+        failing = next((o for o in reversed(outcomes) if not o.passed), None)
+        diagnosis = Diagnosis("nondeterministic", f"a failure did not reproduce when re-run: {type(error).__name__}")
+        verdict.status = FAIL
+        verdict.message = f"nondeterministic: {diagnosis.summary}" + (f"; first failure: {failing.message}" if failing else "")
+        verdict.diagnosis = diagnosis.to_dict()
+    verdict.seconds = time.perf_counter() - started
+    _summarize(verdict, outcomes)
+    return verdict
+
+
+def _summarize(verdict: Verdict, outcomes: list[Outcome]) -> None:
+    verdict.examples = len(outcomes)
+    finite_ulps = [o.ulps for o in outcomes if np.isfinite(o.ulps)]
+    finite_fractions = [o.bound_fraction for o in outcomes if np.isfinite(o.bound_fraction)]
+    if verdict.status == PASS:
+        verdict.max_ulps = max(finite_ulps, default=0.0)
+        verdict.max_bound_fraction = max(finite_fractions, default=0.0)
+    verdict.ulps = [round(v, 4) for v in finite_ulps[:DISTRIBUTION_SAMPLES]]
+    verdict.bound_fractions = [round(v, 6) for v in finite_fractions[:DISTRIBUTION_SAMPLES]]
+    conventions = sorted({round(o.convention, 6) for o in outcomes if o.convention is not None and o.passed})
+    if conventions and verdict.status == PASS:
+        # An engine's subgradient choice is one number when it follows one convention.
+        verdict.convention = conventions[0] if len(conventions) == 1 else float(np.median(conventions))
+
+
+def _fail(verdict: Verdict, outcome: Outcome, example: vs.Example, spec: CheckSpec) -> None:
+    verdict.status = FAIL
+    verdict.message = outcome.message
+    verdict.max_ulps = outcome.ulps
+    verdict.max_bound_fraction = outcome.bound_fraction
+    verdict.diagnosis = outcome.diagnosis.to_dict() if outcome.diagnosis else None
+    verdict.convention = outcome.convention
+    verdict.counterexample = counterexample(example)
+    verdict.reproduction = reproduction(spec, example)
+    verdict.evidence = outcome.evidence or None
+
+
+def _array_literal(array: np.ndarray) -> str:
+    return f"np.array({np.asarray(array).tolist()!r}, dtype=np.{np.asarray(array).dtype})"
+
+
+def counterexample(example: vs.Example) -> dict[str, Any]:
+    """The failing example as plain JSON data."""
+    return {
+        "inputs": {name: np.asarray(v).tolist() for name, v in example.values.items()},
+        "dtype": str(next(iter(example.values.values())).dtype),
+        "params": example.params,
+        "cotangent": np.asarray(example.cotangent).tolist(),
+        "tangents": {name: np.asarray(v).tolist() for name, v in example.tangents.items()},
+    }
+
+
+def reproduction(spec: CheckSpec, example: vs.Example) -> str:
+    """A copy-paste Python snippet that replays the failing call and prints both answers."""
+    case = get_case(spec.case)
+    primals = ",\n    ".join(_array_literal(example.values[name]) for name in case.arg_names)
+    params = ", ".join(f"{k}={v!r}" for k, v in example.params.items())
+    arg = spec.arg or (spec.pair[0] if spec.pair else case.differentiable_args[0])
+    return (
+        "import numpy as np\n"
+        "from oracles import load_engine\n"
+        "from reference import get_case\n"
+        "from verigrad.truth import reference_vjp\n\n"
+        f"engine = load_engine({spec.engine!r})\n"
+        f"case = get_case({spec.case!r})\n"
+        f"fn = case.bind(engine.xp{', ' + params if params else ''})\n"
+        f"primals = (\n    {primals},\n)\n"
+        f"cotangent = {_array_literal(example.cotangent)}\n"
+        f"print('engine:   ', engine.vjp(fn, primals, cotangent)[{case.arg_names.index(arg)}])\n"
+        f"print('reference:', reference_vjp(case, {arg!r}, primals, cotangent{', ' + params if params else ''}))\n"
+    )
+
+
+def run_all(
+    specs: list[CheckSpec],
+    engines: dict[str, Any],
+    profile: str = "dev",
+    *,
+    seed: int | None = None,
+    max_examples: int | None = None,
+    timeout: float | None = None,
+    mode: str = PROBABILISTIC,
+) -> Iterator[Verdict]:
+    """Verdicts for every spec, in order, as they are decided."""
+    for spec in specs:
+        yield run_check(spec, engines[spec.engine], profile, seed=seed, max_examples=max_examples, timeout=timeout, mode=mode)

@@ -1,0 +1,117 @@
+"""Hypothesis strategies for every input the checks need: one module, imported as ``vs``.
+
+Sizes come from a few buckets so that engines that compile per shape (JAX) do
+not spend the run compiling; values from each argument's domain; probes
+(cotangents, tangents) from [-2, 2].  Every draw is hypothesis's, so a failure
+shrinks to a minimal counterexample and a seed reproduces a run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from reference import NONZERO, NONZERO_MIN_ABS, Case, resolve_shape
+from reference.shapes import symbols
+
+#: Sizes drawn per symbol.  m is never equal to any n so chain.matvec_sin is
+#: always non-square and a transposed Jacobian cannot pass.
+SIZE_BUCKETS: dict[str, tuple[int, ...]] = {"n": (1, 2, 5), "m": (3,), "N": (1, 4)}
+
+#: Inputs lie in [-VALUE_RANGE, VALUE_RANGE]: large enough for x⁸ and sin of
+#: many periods, small enough that float32 never overflows in the catalog.
+VALUE_RANGE = 8.0
+PROBE_RANGE = 2.0
+
+
+@dataclass
+class Example:
+    """One input of a check: arrays (in the engine's dtype), parameters, probes."""
+
+    values: dict[str, np.ndarray]
+    params: dict[str, Any]
+    cotangent: np.ndarray
+    tangents: dict[str, np.ndarray]
+    sizes: dict[str, int] = field(default_factory=dict)
+
+    def primals(self, names: tuple[str, ...]) -> tuple[np.ndarray, ...]:
+        return tuple(self.values[name] for name in names)
+
+
+def _elements(dtype: np.dtype, domain: str, bound: float = VALUE_RANGE) -> st.SearchStrategy[float]:
+    width = 32 if dtype == np.float32 else 64
+    common = {"allow_nan": False, "allow_infinity": False, "allow_subnormal": False, "width": width}
+    if domain == NONZERO:
+        return st.floats(NONZERO_MIN_ABS, bound, **common) | st.floats(-bound, -NONZERO_MIN_ABS, **common)
+    return st.floats(-bound, bound, **common)
+
+
+def array(dtype: np.dtype, shape: tuple[int, ...], domain: str = "real", bound: float = VALUE_RANGE) -> st.SearchStrategy[np.ndarray]:
+    """Arrays of ``dtype`` and ``shape`` with elements from ``domain``."""
+    return hnp.arrays(dtype, shape, elements=_elements(np.dtype(dtype), domain, bound))
+
+
+def sizes(case: Case) -> st.SearchStrategy[dict[str, int]]:
+    """The sizes a case's shapes need, each from its bucket."""
+    names: set[str] = set()
+    for shape in [a.shape for a in case.args] + [case.output]:
+        names |= symbols(shape)
+    return st.fixed_dictionaries({name: st.sampled_from(SIZE_BUCKETS[name]) for name in sorted(names)})
+
+
+@st.composite
+def examples(
+    draw: Any,
+    case: Case,
+    dtype: Any,
+    domains: dict[str, str] | None = None,
+    cotangent: bool = True,
+    tangents: tuple[str, ...] | None = None,
+) -> Example:
+    """An example for ``case`` in ``dtype``: inputs, parameters, and the probes a property uses.
+
+    Probes not asked for are zeros (drawing elements is the costly part of a run):
+    ``cotangent`` draws the output cotangent, ``tangents`` names the arguments that
+    get a drawn tangent (None: all of them).
+    """
+    dtype = np.dtype(dtype)
+    chosen = draw(sizes(case))
+    domains = domains or {}
+    values = {
+        a.name: draw(array(dtype, resolve_shape(a.shape, chosen), domains.get(a.name, a.domain)))
+        for a in case.args
+    }
+    params = {name: draw(st.sampled_from(choices)) for name, choices in case.params.items()}
+    out_shape = resolve_shape(case.output, chosen)
+    probe = draw(array(dtype, out_shape, bound=PROBE_RANGE)) if cotangent else np.zeros(out_shape, dtype)
+    wanted = case.arg_names if tangents is None else tangents
+    drawn = {
+        a.name: draw(array(dtype, values[a.name].shape, bound=PROBE_RANGE)) if a.name in wanted else np.zeros_like(values[a.name])
+        for a in case.args
+    }
+    return Example(values, params, probe, drawn, chosen)
+
+
+def aliased_examples(case: Case, dtype: Any, first: str, second: str, same_object: bool) -> st.SearchStrategy[Example]:
+    """Examples where ``second`` holds ``first``'s values: the same array object, or an equal copy."""
+    a, b = case.arg(first), case.arg(second)
+    domain = NONZERO if NONZERO in (a.domain, b.domain) else a.domain
+
+    def alias(example: Example) -> Example:
+        values = dict(example.values)
+        values[second] = values[first] if same_object else values[first].copy()
+        return replace(example, values=values)
+
+    return examples(case, dtype, {first: domain, second: domain}, tangents=()).map(alias)
+
+
+def kink_examples(case: Case, dtype: Any) -> st.SearchStrategy[Example]:
+    """Examples moved exactly onto the case's kink (ties, z = 0)."""
+    if case.kink is None:
+        raise ValueError(f"case {case.id} has no kink")
+    project = case.kink.project
+    return examples(case, dtype, tangents=()).map(lambda ex: replace(ex, values=project(dict(ex.values))))

@@ -1,0 +1,93 @@
+"""The tolerance model: how far a correct engine's result may lie from the exact value.
+
+Every bound is ``u · k · S`` where u is the unit roundoff of the engine's dtype,
+k the number of roundings along the computation (the case's ``ops`` plus the
+terms a VJP/JVP accumulates), and S the magnitude of the terms (the case's
+``magnitude`` Jacobian applied to |probe|).  Two modes:
+
+``worst``
+    Wilkinson's γ_k = k·u / (1 - k·u): never exceeded by a correct engine
+    (first order in u), so a failure is proof of a wrong result.
+``probabilistic`` (default)
+    Higham & Mary (2019): with rounding errors modelled as independent and mean
+    zero, the error exceeds λ·√k·u·S with probability at most
+    2·exp(-λ²(1-u)²/2) (≈ 7.5e-6 for λ = 5).  Used only where it is tighter than
+    the worst case (k > λ²), i.e. for long reductions.
+
+The float64 reference's own error (same analysis with u = 2⁻⁵³) is added, as is
+an absolute floor of k smallest-subnormal spacings for results that underflow.
+Errors are reported in ulps of the larger of the exact value and the term
+magnitude (so a result that cancels to ~0 is not measured in ulps of itself),
+and as a fraction of the bound.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+WORST = "worst"
+PROBABILISTIC = "probabilistic"
+MODES = (WORST, PROBABILISTIC)
+
+#: λ of the probabilistic bound and the failure probability it gives per entry.
+LAMBDA = 5.0
+PROBABILISTIC_CONFIDENCE = 1.0 - 2.0 * math.exp(-(LAMBDA**2) / 2.0)
+
+FLOAT64_U = float(np.finfo(np.float64).eps) / 2
+
+
+def unit_roundoff(dtype: np.dtype | type | str) -> float:
+    """u = ε/2 for a floating dtype (2⁻²⁴ for float32, 2⁻⁵³ for float64)."""
+    return float(np.finfo(np.dtype(dtype)).eps) / 2
+
+
+def gamma(k: float, u: float, mode: str = PROBABILISTIC) -> float:
+    """The relative error factor for k roundings: γ_k, or λ√k·u where that is smaller."""
+    if mode not in MODES:
+        raise ValueError(f"unknown tolerance mode {mode!r}; use one of {MODES}")
+    k = max(float(k), 1.0)
+    worst = k * u / (1.0 - k * u) if k * u < 1 else math.inf
+    if mode == WORST:
+        return worst
+    return min(worst, LAMBDA * math.sqrt(k) * u)
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Bounds for one dtype under one mode."""
+
+    dtype: np.dtype
+    mode: str = PROBABILISTIC
+
+    @property
+    def u(self) -> float:
+        return unit_roundoff(self.dtype)
+
+    def bound(self, ops: float, magnitude: np.ndarray) -> np.ndarray:
+        """Entry-wise bound for a result computed with ``ops`` roundings from terms of size ``magnitude``.
+
+        Includes the float64 reference's own error and an underflow floor.
+        """
+        magnitude = np.asarray(magnitude, dtype=np.float64)
+        engine = gamma(ops, self.u, self.mode)
+        reference = gamma(ops, FLOAT64_U, self.mode)
+        floor = max(ops, 1.0) * float(np.finfo(self.dtype).smallest_subnormal)
+        return (engine + reference) * magnitude + floor
+
+    def ulps(self, error: np.ndarray, exact: np.ndarray, magnitude: np.ndarray) -> np.ndarray:
+        """|error| in ulps (of the engine's dtype) of max(|exact|, magnitude)."""
+        scale = np.maximum(np.abs(np.asarray(exact, dtype=np.float64)), np.asarray(magnitude, dtype=np.float64))
+        spacing = np.spacing(scale.astype(self.dtype)).astype(np.float64)
+        return np.abs(error) / spacing
+
+
+def bound_fraction(error: np.ndarray, bound: np.ndarray) -> np.ndarray:
+    """|error| / bound entry-wise: ≤ 1 passes.  0/0 is 0, x/0 is inf."""
+    error = np.abs(np.asarray(error, dtype=np.float64))
+    bound = np.asarray(bound, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fraction = np.where(error == 0, 0.0, error / bound)
+    return np.where(np.isnan(fraction), np.inf, fraction)

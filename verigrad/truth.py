@@ -1,0 +1,70 @@
+"""The reference side of a comparison: closed forms evaluated at concrete inputs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from reference import Case, Point, StructuredJacobian, resolve_shape
+from reference.jacobian import Structure
+
+
+def sizes_of(case: Case, values: Mapping[str, np.ndarray]) -> dict[str, int]:
+    """The symbolic sizes (n, m, N, ...) implied by concrete input arrays."""
+    sizes: dict[str, int] = {}
+    for arg in case.args:
+        for dim, actual in zip(arg.shape, np.shape(values[arg.name]), strict=True):
+            if isinstance(dim, str) and dim.isidentifier():
+                sizes[dim] = int(actual)
+    return sizes
+
+
+def out_shape(case: Case, values: Mapping[str, np.ndarray]) -> tuple[int, ...]:
+    """The output shape of the case at these inputs."""
+    return resolve_shape(case.output, sizes_of(case, values))
+
+
+def point(case: Case, values: Mapping[str, np.ndarray], params: Mapping[str, Any], t: float = 0.0, u: float = 0.0) -> Point:
+    """A float64 :class:`Point` for the closed forms (float32 values convert exactly)."""
+    arrays = {name: np.asarray(value, dtype=np.float64) for name, value in values.items()}
+    return Point({**arrays, **params}, t=t, u=u)
+
+
+def jacobian(
+    case: Case, arg: str, values: Mapping[str, np.ndarray], params: Mapping[str, Any], t: float = 0.0, u: float = 0.0
+) -> StructuredJacobian:
+    """The closed-form Jacobian of ``case`` w.r.t. ``arg`` (numerator layout)."""
+    return case.partials[arg].jacobian(point(case, values, params, t, u), out_shape(case, values), np.shape(values[arg]))
+
+
+def magnitude(
+    case: Case, arg: str, values: Mapping[str, np.ndarray], params: Mapping[str, Any], u: float = 0.0
+) -> StructuredJacobian:
+    """Entry-wise rounding-error magnitudes of that Jacobian (non-negative, same structure).
+
+    Evaluated with the kink share t = 1, which includes every term a kink could switch on.
+    """
+    return case.partials[arg].magnitude_jacobian(point(case, values, params, 1.0, u), out_shape(case, values), np.shape(values[arg]))
+
+
+def ops(case: Case, arg: str, values: Mapping[str, np.ndarray], params: Mapping[str, Any]) -> float:
+    """Roundings along one entry of the closed form, as the case declares."""
+    return float(case.partials[arg].ops(point(case, values, params)))
+
+
+def vjp_accumulation(structure: Structure, out_size: int) -> int:
+    """Terms a VJP adds per result entry beyond the closed form's own (a sum over outputs)."""
+    return out_size if structure in (Structure.COLUMN, Structure.DENSE) else 1
+
+
+def jvp_accumulation(structure: Structure, arg_size: int) -> int:
+    """Terms a JVP adds per result entry (a sum over the argument's elements)."""
+    return arg_size if structure in (Structure.ROW, Structure.DENSE) else 1
+
+
+def reference_vjp(case: Case, arg: str, primals: tuple[np.ndarray, ...], cotangent: np.ndarray, t: float = 0.0, **params: Any) -> np.ndarray:
+    """uᵀ J for ``arg`` at ``primals`` (in the case's argument order), in float64."""
+    values = dict(zip(case.arg_names, primals, strict=True))
+    return jacobian(case, arg, values, params, t).vjp(np.asarray(cotangent, dtype=np.float64))
