@@ -1,0 +1,242 @@
+"""The ``verigrad`` command: ``check`` engines, list ``cases``, rebuild a ``report`` from records.
+
+Exit status of ``check``: 0 every verdict as expected; 1 a wrong gradient or an
+unexpected outcome; 2 a usage error or an engine that cannot be loaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import shlex
+import sys
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from oracles import DEFAULT_ENGINES, EngineLoadError, load_engine
+from reference import CASES
+from verigrad import expectations as expect
+from verigrad.junit import write_junit
+from verigrad.records import RecordsError, RecordsWriter, Verdict, read_records
+from verigrad.runner import DTYPES, PROFILES, plan, run_check, shard
+from verigrad.summary import print_summary
+from verigrad.tolerance import MODES, PROBABILISTIC
+
+DEFAULT_RECORDS = Path("reports/records.jsonl")
+DEFAULT_REPORT = Path("reports/index.html")
+
+#: The library each built-in engine wraps, for the versions in the run header.
+ENGINE_PACKAGES = {"jax": "jax", "torch": "torch", "autograd": "autograd", "mygrad": "mygrad", "tinygrad": "tinygrad"}
+
+
+class UsageError(Exception):
+    """Bad command-line input; printed as one line, exit status 2."""
+
+
+def _dtypes(text: str) -> list[str]:
+    dtypes = [d.strip() for d in text.split(",") if d.strip()]
+    bad = [d for d in dtypes if d not in DTYPES]
+    if bad or not dtypes:
+        raise argparse.ArgumentTypeError(f"unknown dtype(s) {bad or text!r}; use a comma list of {', '.join(DTYPES)}")
+    return dtypes
+
+
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shard takes i/k (e.g. 1/4), got {text!r}") from None
+    if not 1 <= index <= count:
+        raise argparse.ArgumentTypeError(f"--shard {text}: need 1 <= i <= k")
+    return index, count
+
+
+def _positive(kind: type) -> Any:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+        return value
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="verigrad", description="Verified gradient checks against closed-form derivatives.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    check = commands.add_parser("check", help="check engines against the reference")
+    check.add_argument("engines", nargs="*", metavar="ENGINE",
+                       help=f"built-in name or module:attribute (default: {' '.join(DEFAULT_ENGINES)})")
+    check.add_argument("--cases", metavar="PATTERN", help="comma list of case-id globs, e.g. 'elementwise.*,loss.*'")
+    check.add_argument("--properties", metavar="NAMES", help="comma list of properties (default: all)")
+    check.add_argument("--dtype", type=_dtypes, default=list(DTYPES), metavar="float64,float32")
+    check.add_argument("--examples", type=_positive(int), metavar="N", help="examples per check (overrides the profile)")
+    check.add_argument("--seed", type=int, metavar="S", help="hypothesis seed (random inputs, reproducible)")
+    check.add_argument("--profile", choices=sorted(PROFILES), default="dev")
+    check.add_argument("--mode", choices=MODES, default=PROBABILISTIC, help="tolerance mode (default: %(default)s)")
+    check.add_argument("--expect", metavar="FILE", help="expected outcomes: lines 'CASE ENGINE [DTYPE] VERDICT  # reason'")
+    check.add_argument("--records", metavar="PATH", default=str(DEFAULT_RECORDS), help="JSON-lines records (default: %(default)s)")
+    check.add_argument("--junit", metavar="PATH", help="also write JUnit XML")
+    check.add_argument("--report", metavar="PATH", default=str(DEFAULT_REPORT), help="HTML report (default: %(default)s)")
+    check.add_argument("--no-report", action="store_true", help="do not write the HTML report")
+    check.add_argument("--timeout", type=_positive(float), metavar="SECONDS", default=60.0, help="limit per check (default: %(default)s)")
+    check.add_argument("--shard", type=_shard, metavar="i/k", help="run only the i-th of k interleaved shards")
+
+    commands.add_parser("cases", help="print the case ids, one per line")
+
+    report = commands.add_parser("report", help="rebuild the summary (and HTML report) from records files")
+    report.add_argument("records", nargs="+", metavar="RECORDS", help="records files; several (shards) are merged")
+    report.add_argument("--report", metavar="PATH", default=str(DEFAULT_REPORT), help="HTML report (default: %(default)s)")
+    report.add_argument("--no-report", action="store_true")
+    report.add_argument("--junit", metavar="PATH")
+    return parser
+
+
+def _versions(engine_names: list[str]) -> dict[str, str]:
+    versions = {"python": platform.python_version(), "numpy": np.__version__}
+    try:
+        versions["verigrad"] = metadata.version("verigrad")
+    except metadata.PackageNotFoundError:
+        pass
+    for name in engine_names:
+        package = ENGINE_PACKAGES.get(name)
+        if package:
+            try:
+                versions[name] = metadata.version(package)
+            except metadata.PackageNotFoundError:
+                versions[name] = "not installed"
+        else:
+            versions[name] = "user engine"
+    return versions
+
+
+def _progress(console: Console, total: int) -> Any:
+    if console.is_terminal:
+        return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console)
+    return None
+
+
+def _write_report(headers: list[dict[str, Any]], verdicts: list[Verdict], path: str, console: Console) -> None:
+    try:
+        from verigrad.report import write_report
+    except ImportError as error:  # the report package is optional at import time only
+        console.print(f"[yellow]report not written: {error}[/]")
+        return
+    written = write_report(headers, verdicts, path)
+    console.print(f"HTML report: {written}")
+
+
+def command_check(args: argparse.Namespace, console: Console) -> int:
+    names = args.engines or list(DEFAULT_ENGINES)
+    engines = {}
+    for name in names:
+        try:
+            engines[name] = load_engine(name)
+        except EngineLoadError as error:
+            console.print(f"verigrad: error: {error}", markup=False)
+            return 2
+    properties = [p.strip() for p in args.properties.split(",")] if args.properties else None
+    try:
+        specs = plan(names, args.dtype, CASES, properties, args.cases)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    if not specs:
+        raise UsageError(f"no checks match --cases {args.cases!r}")
+    if args.shard:
+        specs = shard(specs, *args.shard)
+    expectations = expect.parse(args.expect) if args.expect else []
+    used: set[int] = set()
+    header = {
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": shlex.join(["verigrad", *sys.argv[1:]]) if sys.argv else "verigrad check",
+        "engines": names,
+        "seed": args.seed,
+        "profile": args.profile,
+        "mode": args.mode,
+        "examples": args.examples or PROFILES[args.profile]["max_examples"],
+        "shard": list(args.shard) if args.shard else None,
+        "checks": len(specs),
+        "versions": _versions(names),
+    }
+    verdicts: list[Verdict] = []
+    progress = _progress(console, len(specs))
+    with RecordsWriter(args.records) as records:
+        records.write_header(header)
+        task = progress.add_task("checking", total=len(specs)) if progress else None
+        if progress:
+            progress.start()
+        try:
+            for number, spec in enumerate(specs, 1):
+                verdict = run_check(spec, engines[spec.engine], args.profile, seed=args.seed,
+                                    max_examples=args.examples, timeout=args.timeout, mode=args.mode)
+                expect.apply(expectations, verdict, used)
+                records.write(verdict)
+                verdicts.append(verdict)
+                if progress:
+                    progress.update(task, advance=1, description=f"{spec.engine} {spec.dtype} {spec.case}")
+                else:
+                    mark = "ok" if verdict.as_expected else "UNEXPECTED"
+                    print(f"[{number}/{len(specs)}] {verdict.check_id} {verdict.status} ({mark})", flush=True)
+        finally:
+            if progress:
+                progress.stop()
+    print_summary(verdicts, console)
+    for stale in expect.unused(expectations, used):
+        console.print(f"warning: {args.expect}:{stale.line}: expectation '{stale.case} {stale.engine} {stale.dtype} "
+                      f"{stale.verdict}' matched no check", markup=False)
+    console.print(f"records: {args.records}")
+    if args.junit:
+        console.print(f"JUnit XML: {write_junit(verdicts, args.junit)}")
+    if not args.no_report:
+        _write_report([header], verdicts, args.report, console)
+    return 0 if all(v.as_expected for v in verdicts) else 1
+
+
+def command_cases(args: argparse.Namespace, console: Console) -> int:
+    for case in CASES:
+        print(case.id)
+    return 0
+
+
+def command_report(args: argparse.Namespace, console: Console) -> int:
+    headers, verdicts = read_records(args.records)
+    if not verdicts:
+        raise UsageError(f"no verdicts in {', '.join(args.records)}")
+    print_summary(verdicts, console)
+    if args.junit:
+        console.print(f"JUnit XML: {write_junit(verdicts, args.junit)}")
+    if not args.no_report:
+        _write_report(headers, verdicts, args.report, console)
+    return 0 if all(v.as_expected for v in verdicts) else 1
+
+
+COMMANDS = {"check": command_check, "cases": command_cases, "report": command_report}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``verigrad`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    console = Console(highlight=False)
+    try:
+        return COMMANDS[args.command](args, console)
+    except (UsageError, expect.ExpectationsError, RecordsError) as error:
+        print(f"verigrad: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("verigrad: interrupted; finished verdicts are in the records file", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
