@@ -227,7 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``verigrad`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    console = Console(highlight=False)
+    # Not a terminal (CI logs): a fixed width so the tables are not squeezed to 80 columns.
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     try:
         return COMMANDS[args.command](args, console)
     except (UsageError, expect.ExpectationsError, RecordsError) as error:
