@@ -15,7 +15,8 @@ terms a VJP/JVP accumulates), and S the magnitude of the terms (the case's
     the worst case (k > λ²), i.e. for long reductions.
 
 The float64 reference's own error (same analysis with u = 2⁻⁵³) is added, as is
-an absolute floor of k smallest-subnormal spacings for results that underflow.
+an absolute floor of k times the smallest normal number, because engines may
+flush subnormal results to zero.
 Errors are reported in ulps of the larger of the exact value and the term
 magnitude (so a result that cancels to ~0 is not measured in ulps of itself),
 and as a fraction of the bound.
@@ -74,7 +75,9 @@ class Tolerance:
         magnitude = np.asarray(magnitude, dtype=np.float64)
         engine = gamma(ops, self.u, self.mode)
         reference = gamma(ops, FLOAT64_U, self.mode)
-        floor = max(ops, 1.0) * float(np.finfo(self.dtype).smallest_subnormal)
+        # Engines may flush subnormals to zero (XLA on CPU does): each rounding
+        # may then lose up to the smallest normal number.
+        floor = max(ops, 1.0) * float(np.finfo(self.dtype).tiny)
         return (engine + reference) * magnitude + floor
 
     def ulps(self, error: np.ndarray, exact: np.ndarray, magnitude: np.ndarray) -> np.ndarray:
