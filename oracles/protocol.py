@@ -39,7 +39,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["Engine", "EstimatedArray", "VOCABULARY"]
+__all__ = ["VOCABULARY", "Engine", "EstimatedArray"]
 
 #: The namespace functions a primal may call (see the module docstring).
 VOCABULARY = ("sin", "cos", "log", "maximum", "zeros_like", "sum", "stack", "concat")

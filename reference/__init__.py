@@ -7,8 +7,8 @@ numpy and nothing else.
 
 from reference.cases import CASES, CASES_BY_ID, get_case
 from reference.jacobian import Structure, StructuredJacobian
-from reference.spec import NONZERO, NONZERO_MIN_ABS, REAL, TRANSCENDENTAL, Arg, Case, Kink, Partial, Point
 from reference.shapes import resolve_shape
+from reference.spec import NONZERO, NONZERO_MIN_ABS, REAL, TRANSCENDENTAL, Arg, Case, Kink, Partial, Point
 
 __all__ = [
     "CASES",

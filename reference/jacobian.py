@@ -14,12 +14,12 @@ An element-wise case never needs an n x n matrix: its Jacobian is ``diagonal``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 import numpy as np
 
 
-class Structure(str, Enum):
+class Structure(StrEnum):
     """The sparsity pattern of a Jacobian, which decides how it is stored."""
 
     IDENTITY = "identity"  # exactly I (output shape == argument shape)

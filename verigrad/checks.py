@@ -203,7 +203,7 @@ def check_adjoint(target: Target, ex: vs.Example) -> Outcome:
     left = float(np.sum(u.astype(np.float64) * pushed.astype(np.float64)))
     right = float(np.sum(pulled.astype(np.float64) * v.astype(np.float64)))
     vjp_bound, vjp_mag = _vjp_bound(target, ex, arg, u)
-    jvp_bound, jvp_mag = _jvp_bound(target, ex, arg, v)
+    jvp_bound, _ = _jvp_bound(target, ex, arg, v)
     scale = float(np.sum(vjp_mag * np.abs(v)))
     bound = np.asarray(float(np.sum(vjp_bound * np.abs(v)) + np.sum(jvp_bound * np.abs(u))) + 2 * u.size * v.size * FLOAT64_U * scale)
     outcome = _compare(target, np.asarray(left), (np.asarray(right), np.asarray(right)), bound, np.asarray(scale), ex.sizes)

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from oracles import DEFAULT_ENGINES, EngineLoadError, load_engine
@@ -130,10 +131,10 @@ def _write_report(headers: list[dict[str, Any]], verdicts: list[Verdict], path: 
     try:
         from verigrad.report import write_report
     except ImportError as error:  # the report package is optional at import time only
-        console.print(f"[yellow]report not written: {error}[/]")
+        console.print(f"report not written: {error}", markup=False)
         return
     written = write_report(headers, verdicts, path)
-    console.print(f"HTML report: {written}")
+    console.print(f"HTML report: {written}", markup=False)
 
 
 def command_check(args: argparse.Namespace, console: Console) -> int:
@@ -183,7 +184,7 @@ def command_check(args: argparse.Namespace, console: Console) -> int:
                 records.write(verdict)
                 verdicts.append(verdict)
                 if progress:
-                    progress.update(task, advance=1, description=f"{spec.engine} {spec.dtype} {spec.case}")
+                    progress.update(task, advance=1, description=escape(f"{spec.engine} {spec.dtype} {spec.case}"))
                 else:
                     mark = "ok" if verdict.as_expected else "UNEXPECTED"
                     print(f"[{number}/{len(specs)}] {verdict.check_id} {verdict.status} ({mark})", flush=True)
@@ -194,9 +195,9 @@ def command_check(args: argparse.Namespace, console: Console) -> int:
     for stale in expect.unused(expectations, used):
         console.print(f"warning: {args.expect}:{stale.line}: expectation '{stale.case} {stale.engine} {stale.dtype} "
                       f"{stale.verdict}' matched no check", markup=False)
-    console.print(f"records: {args.records}")
+    console.print(f"records: {args.records}", markup=False)
     if args.junit:
-        console.print(f"JUnit XML: {write_junit(verdicts, args.junit)}")
+        console.print(f"JUnit XML: {write_junit(verdicts, args.junit)}", markup=False)
     if not args.no_report:
         _write_report([header], verdicts, args.report, console)
     return 0 if all(v.as_expected for v in verdicts) else 1
@@ -214,7 +215,7 @@ def command_report(args: argparse.Namespace, console: Console) -> int:
         raise UsageError(f"no verdicts in {', '.join(args.records)}")
     print_summary(verdicts, console)
     if args.junit:
-        console.print(f"JUnit XML: {write_junit(verdicts, args.junit)}")
+        console.print(f"JUnit XML: {write_junit(verdicts, args.junit)}", markup=False)
     if not args.no_report:
         _write_report(headers, verdicts, args.report, console)
     return 0 if all(v.as_expected for v in verdicts) else 1

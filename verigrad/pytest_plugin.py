@@ -44,7 +44,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--verigrad-examples", type=int, default=None, metavar="N")
     group.addoption("--verigrad-mode", default=PROBABILISTIC, choices=MODES)
     group.addoption("--verigrad-timeout", type=float, default=60.0, metavar="SECONDS")
-    group.addoption("--verigrad-expect", default=None, metavar="FILE")
+    group.addoption("--verigrad-expect", default=None, metavar="FILE",
+                    help="expected outcomes file (default: the verigrad_expect ini option)")
+    parser.addini("verigrad_expect", "expected outcomes file used when --verigrad-expect is not given", default="")
     group.addoption("--verigrad-records", default=DEFAULT_RECORDS, metavar="PATH")
     group.addoption("--verigrad-report", nargs="?", const=DEFAULT_REPORT, default=None, metavar="PATH",
                     help=f"write the HTML report (default path {DEFAULT_REPORT})")
@@ -65,7 +67,9 @@ class _Session:
         if bad:
             raise pytest.UsageError(f"--verigrad-dtype: unknown {bad}; use {', '.join(DTYPES)}")
         self.engine_names = option("--engine") or list(DEFAULT_ENGINES)
-        path = option("--verigrad-expect")
+        path = option("--verigrad-expect") or config.getini("verigrad_expect") or None
+        if path and not os.path.isabs(path) and config.inipath is not None and not option("--verigrad-expect"):
+            path = str(config.inipath.parent / path)
         try:
             self.expectations = expect.parse(path) if path else []
         except expect.ExpectationsError as error:

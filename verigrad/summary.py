@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from verigrad.records import FAIL, PASS, SKIP, Verdict
@@ -27,7 +28,7 @@ def counts_table(verdicts: list[Verdict]) -> Table:
         unexpected = sum(1 for v in items if not v.as_expected)
         passed = [v for v in items if v.status == PASS]
         table.add_row(
-            engine, dtype, str(len(items)), str(status[PASS]), str(status[FAIL]), str(status[SKIP]),
+            escape(engine), dtype, str(len(items)), str(status[PASS]), str(status[FAIL]), str(status[SKIP]),
             f"[bold red]{unexpected}[/]" if unexpected else "0",
             _fmt(max((v.max_ulps for v in passed), default=0.0)),
             _fmt(max((v.max_bound_fraction for v in passed), default=0.0)),
@@ -47,7 +48,8 @@ def failures_table(verdicts: list[Verdict], limit: int = 40) -> Table | None:
     for verdict in bad[:limit]:
         diagnosis = verdict.diagnosis or {}
         kind = diagnosis.get("kind", "expected " + (verdict.expected or "pass"))
-        table.add_row(verdict.check_id, kind, verdict.message[:400])
+        # Engine names and messages are data, never markup.
+        table.add_row(escape(verdict.check_id), escape(kind), escape(verdict.message[:400]))
     if len(bad) > limit:
         table.caption = f"… and {len(bad) - limit} more (see the records file or the HTML report)"
     return table
@@ -65,9 +67,9 @@ def conventions_table(verdicts: list[Verdict]) -> Table | None:
     table = Table(title="kink conventions (t: the subgradient share chosen; any t in [0, 1] is correct)")
     table.add_column("case / arg")
     for engine in engines:
-        table.add_column(engine, justify="right")
+        table.add_column(escape(engine), justify="right")
     for (case, arg), row in sorted(picked.items()):
-        table.add_row(f"{case} / {arg}", *(_fmt(row[e]) if e in row and row[e] is not None else "–" for e in engines))
+        table.add_row(escape(f"{case} / {arg}"), *(_fmt(row[e]) if e in row and row[e] is not None else "–" for e in engines))
     return table
 
 
