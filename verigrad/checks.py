@@ -86,10 +86,15 @@ def _compare(
     convention = None
     reference = r0
     if np.any(direction != 0):
-        # Least-squares share t of g ≈ r0 + t·direction, scaled first so tiny values do not underflow.
-        scale = float(np.max(np.abs(direction)))
-        unit = direction / scale
-        share = float(np.sum((g - r0) / scale * unit) / np.sum(unit * unit))
+        # Least-squares share t of g ≈ r0 + t·direction, each entry weighted by its
+        # bound (so a large entry's rounding cannot tilt t at a small one), and
+        # scaled first so tiny values do not underflow.
+        weight = 1.0 / np.maximum(np.asarray(bound, dtype=np.float64), np.finfo(np.float64).tiny)
+        weight = np.broadcast_to(weight / np.max(weight), direction.shape)
+        unit = direction * weight
+        unit_scale = float(np.max(np.abs(unit)))
+        unit = unit / unit_scale
+        share = float(np.sum((g - r0) * weight / unit_scale * unit) / np.sum(unit * unit))
         convention = share
         reference = r0 + min(max(share, 0.0), 1.0) * direction
     error = np.abs(g - reference)
