@@ -1,0 +1,230 @@
+"""The reference's closed forms, proved equal to sympy's derivative of the primal.
+
+For every case and differentiable argument, at every size n = 1..4 (m, N = 1..3)
+and every parameter value, the primal (``case.primal``, the very function the
+engines run) is evaluated on real sympy symbols through a sympy-backed namespace,
+differentiated by sympy, and compared entry by entry with the closed form
+evaluated on the same symbols (the closed form's numpy code runs on object
+arrays of :class:`refsym.SymNum`).  Each difference must simplify to 0: a proof
+for those sizes, not a sample.  For the element-wise cases (diagonal or identity
+Jacobians) a further test shows, at n = 4, that every diagonal entry is the n = 1
+formula with the entry's index substituted and every other entry is 0: one
+formula per element, the same at every position.
+
+Piecewise cases are proved on each open region of their kinks (every sign
+pattern of z_i = w·x_i + b, or of w_i − x_i), where the primal is smooth.  On a
+kink, the closed form with share t ∈ {0, ½, 1} must be the convex combination
+t·(limit from z > 0) + (1 − t)·(limit from z < 0): a member of the Clarke
+subdifferential, with the kink equation substituted (b = −w·x, w_i = x_i, z = 0).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+import pytest
+import refsym
+import sympy
+
+from reference import CASES, Case, Partial, get_case
+
+CASE_ARGS = [(case, arg) for case in CASES for arg in case.differentiable_args]
+KINK_CASE_ARGS = [(case, arg) for case, arg in CASE_ARGS if case.kink is not None]
+SECOND_DERIVATIVES = [(case, arg) for case in CASES for arg in case.second_derivatives]
+
+#: Kink checks enumerate the other kinks' regions too: smaller sizes keep them quick.
+KINK_SIZES = {"n": (1, 2, 3), "m": (1, 2), "N": (1, 2)}
+
+SHARES = (sympy.Integer(0), sympy.Rational(1, 2), sympy.Integer(1))
+
+
+def _ids(pairs: list[tuple[Case, str]]) -> list[str]:
+    return [f"{case.id}-{arg}" for case, arg in pairs]
+
+
+def closed_form_mismatches(case: Case, arg: str, grid: dict[str, tuple[int, ...]] = refsym.SYMBOLIC_SIZES) -> list[str]:
+    """Every (sizes, params, region, entry) where ``case``'s closed form is not sympy's derivative.
+
+    The primal is the catalog case's (by id); the closed form is ``case``'s own,
+    so a mutated case can be checked against the true primal.
+    """
+    mismatches = []
+    for sizes in refsym.size_grid(case, grid):
+        arrays = refsym.symbolic_arrays(case, dict(sizes))
+        for params in refsym.param_grid(case):
+            for region in refsym.regions(refsym.kink_keys(case.id, sizes, params)):
+                expected = refsym.primal_jacobians(case.id, sizes, params, region)[arg]
+                point = refsym.RegionPoint({**arrays, **dict(params)}, refsym.Region(dict(region)))
+                actual = refsym.closed_form_dense(case, arg, point, dict(sizes))
+                if actual.shape != expected.shape:
+                    mismatches.append(f"sizes {dict(sizes)}: closed form {actual.shape}, sympy {expected.shape}")
+                    continue
+                for index in np.ndindex(actual.shape):
+                    if not refsym.is_zero(actual[index] - expected[index]):
+                        mismatches.append(
+                            f"sizes {dict(sizes)} params {dict(params)} region {dict(region)} entry {index}: "
+                            f"closed form {actual[index]}, sympy {expected[index]}"
+                        )
+    return mismatches
+
+
+@pytest.mark.parametrize(("case", "arg"), CASE_ARGS, ids=_ids(CASE_ARGS))
+def test_closed_form_is_sympy_derivative_of_primal(case: Case, arg: str) -> None:
+    mismatches = closed_form_mismatches(case, arg)
+    assert not mismatches, f"{case.id} ∂/∂{arg}:\n" + "\n".join(mismatches[:10])
+
+
+@pytest.mark.parametrize(("case", "arg"), KINK_CASE_ARGS, ids=_ids(KINK_CASE_ARGS))
+def test_closed_form_on_kink_is_in_subdifferential(case: Case, arg: str) -> None:
+    failures = []
+    for sizes in refsym.size_grid(case, KINK_SIZES):
+        arrays = refsym.symbolic_arrays(case, dict(sizes))
+        for params in refsym.param_grid(case):
+            keys = refsym.kink_keys(case.id, sizes, params)
+            for kink in keys:
+                pivot = refsym.kink_pivot(kink)
+                (solution,) = sympy.solve(kink, pivot)
+                others = tuple(k for k in keys if k != kink)
+                for other_region in refsym.regions(others):
+                    sides = dict(other_region)
+                    positive = refsym.primal_jacobians(
+                        case.id, sizes, params, tuple((k, sides.get(k, 1)) for k in keys)
+                    )[arg]
+                    negative = refsym.primal_jacobians(
+                        case.id, sizes, params, tuple((k, sides.get(k, 0)) for k in keys)
+                    )[arg]
+                    for t in SHARES:
+                        region = refsym.Region({**sides, kink: refsym.SymNum(t)})
+                        point = refsym.RegionPoint({**arrays, **dict(params)}, region)
+                        actual = refsym.closed_form_dense(case, arg, point, dict(sizes))
+                        for index in np.ndindex(actual.shape):
+                            member = t * positive[index] + (1 - t) * negative[index]
+                            difference = (actual[index] - member).subs(pivot, solution)
+                            if not refsym.is_zero(difference):
+                                failures.append(
+                                    f"sizes {dict(sizes)} kink {kink} = 0, others {sides}, t = {t}, entry {index}: "
+                                    f"closed form {actual[index]}, t·D⁺ + (1−t)·D⁻ = {member}"
+                                )
+    assert not failures, f"{case.id} ∂/∂{arg} on its kink:\n" + "\n".join(failures[:10])
+
+
+def _hessian_source(case: Case) -> Case:
+    """The scalar function whose Hessian ``case.second_derivatives`` holds.
+
+    For ``loss.gd_step`` the table's second derivative is ∂²C/∂w², the Hessian
+    of the loss the step descends (the step's own Jacobian is I − η·∂²C/∂w²);
+    it is checked against ``loss.relu_mse``'s primal, on the same symbols.
+    """
+    return get_case("loss.relu_mse") if case.id == "loss.gd_step" else case
+
+
+@pytest.mark.parametrize(("case", "arg"), SECOND_DERIVATIVES, ids=_ids(SECOND_DERIVATIVES))
+def test_second_derivative_is_sympy_hessian_of_primal(case: Case, arg: str) -> None:
+    source = _hessian_source(case)
+    mismatches = []
+    for sizes in refsym.size_grid(case):
+        arrays = refsym.symbolic_arrays(case, dict(sizes))
+        source_sizes = tuple(item for item in sizes if item[0] in refsym.size_names(source))
+        for params in refsym.param_grid(case):
+            source_params = params if source is case else ()
+            for region in refsym.regions(refsym.kink_keys(case.id, sizes, params)):
+                expected = refsym.primal_hessian(source.id, arg, source_sizes, source_params, region)
+                point = refsym.RegionPoint({**arrays, **dict(params)}, refsym.Region(dict(region)))
+                with refsym.object_array_creation():
+                    value = case.second_derivatives[arg](point)
+                actual = np.asarray(value, dtype=object).reshape(expected.shape)
+                for index in np.ndindex(expected.shape):
+                    if not refsym.is_zero(refsym.to_sympy(actual[index]) - expected[index]):
+                        mismatches.append(
+                            f"sizes {dict(sizes)} params {dict(params)} region {dict(region)} entry {index}: "
+                            f"closed form {actual[index]}, sympy {expected[index]}"
+                        )
+    assert not mismatches, f"{case.id} ∂²/∂{arg}²:\n" + "\n".join(mismatches[:10])
+
+
+ELEMENTWISE = [
+    (case, arg)
+    for case, arg in CASE_ARGS
+    if case.partials[arg].structure.value in ("diagonal", "identity") and case.output == case.arg(arg).shape == ("n",)
+]
+
+
+@pytest.mark.parametrize(("case", "arg"), ELEMENTWISE, ids=_ids(ELEMENTWISE))
+def test_elementwise_jacobian_is_one_formula_per_element(case: Case, arg: str) -> None:
+    """At n = 4, J[i, i] is J[0, 0] at n = 1 with index 0 renamed i, and J[i, j] = 0 off the diagonal."""
+    n = 4
+    for params in refsym.param_grid(case):
+        for side in (1, 0):
+            big_keys = refsym.kink_keys(case.id, (("n", n),), params)
+            small_keys = refsym.kink_keys(case.id, (("n", 1),), params)
+            big = refsym.primal_jacobians(case.id, (("n", n),), params, tuple((k, side) for k in big_keys))[arg]
+            small = refsym.primal_jacobians(case.id, (("n", 1),), params, tuple((k, side) for k in small_keys))[arg]
+            for i in range(n):
+                rename = {s: sympy.Symbol(s.name.replace("_0", f"_{i}"), real=True) for s in small[0, 0].free_symbols}
+                assert refsym.is_zero(big[i, i] - small[0, 0].xreplace(rename)), (case.id, arg, i, big[i, i])
+                for j in range(n):
+                    assert i == j or big[i, j] == 0, (case.id, arg, i, j, big[i, j])
+
+
+def test_every_case_and_argument_is_proved() -> None:
+    assert {(c.id, a) for c, a in CASE_ARGS} == {(c.id, a) for c in CASES for a in c.partials}
+    assert all(
+        case.kink is None or refsym.kink_keys(case.id, refsym.size_grid(case)[0], refsym.param_grid(case)[0])
+        for case in CASES
+    ), "a case with a Kink must have a max or comparison in its primal"
+
+
+# ------------------------------------------- the proof rejects wrong closed forms
+
+
+def _mutated(case_id: str, arg: str, closed_form: Any) -> Case:
+    case = get_case(case_id)
+    partial: Partial = dataclasses.replace(case.partials[arg], closed_form=closed_form)
+    return dataclasses.replace(case, partials={**case.partials, arg: partial})
+
+
+MUTANTS = {
+    # the seed's §6.1 final form: [z_i > 0] dropped
+    "relu_mse-dw-no-condition": _mutated(
+        "loss.relu_mse", "w", lambda p: 2.0 / p.y.size * ((p.X @ p.w + p.b - p.y) @ p.X)
+    ),
+    # denominator layout of a non-square Jacobian, stored as numerator
+    "matvec-dx-transposed": _mutated(
+        "chain.matvec_sin", "x", lambda p: (np.cos(p.W @ p.x)[:, None] * p.W).T.reshape(p.W.shape)
+    ),
+    # the seed's §4.5.2 double count
+    "total-derivative-double-count": _mutated("scalar.total_derivative", "x", lambda p: 1 + 4 * p.x),
+    # max: [w >= x] vs [w > x] is a convention, but [x > w] for ∂/∂w is wrong
+    "max-dw-swapped": _mutated("elementwise.max", "w", lambda p: 1.0 - p.step(p.w - p.x)),
+    # the power rule off by one in the exponent
+    "power-exponent-off-by-one": _mutated("scalar.power", "x", lambda p: p.n * p.x**p.n),
+}
+
+KINK_MUTANTS = {
+    # a "subgradient" with mass 2 at a tie of max(w, x)
+    "max-dw-mass-two": _mutated("elementwise.max", "w", lambda p: 2 * p.step(p.w - p.x)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MUTANTS))
+def test_symbolic_proof_rejects_wrong_closed_form(name: str) -> None:
+    case = MUTANTS[name]
+    arg = next(a for a in case.partials if case.partials[a] is not get_case(case.id).partials[a])
+    grid = {"n": (2,), "m": (3,), "N": (2,)}
+    assert closed_form_mismatches(case, arg, grid), f"mutant {name} passed the symbolic check"
+
+
+@pytest.mark.parametrize("name", sorted(KINK_MUTANTS))
+def test_kink_check_rejects_mass_outside_subdifferential(name: str) -> None:
+    case = KINK_MUTANTS[name]
+    sizes = (("n", 1),)
+    arrays = refsym.symbolic_arrays(case, dict(sizes))
+    (kink,) = refsym.kink_keys(case.id, sizes, ())
+    point = refsym.RegionPoint(arrays, refsym.Region({kink: refsym.SymNum(sympy.Rational(1, 2))}))
+    actual = refsym.closed_form_dense(case, "w", point, dict(sizes))
+    positive = refsym.primal_jacobians(case.id, sizes, (), ((kink, 1),))["w"]
+    negative = refsym.primal_jacobians(case.id, sizes, (), ((kink, 0),))["w"]
+    member = sympy.Rational(1, 2) * positive[0, 0] + sympy.Rational(1, 2) * negative[0, 0]
+    assert not refsym.is_zero(actual[0, 0] - member)
