@@ -6,6 +6,7 @@ numpy and nothing else.
 """
 
 from reference.cases import CASES, CASES_BY_ID, get_case
+from reference.errata import ERRATA, ERRATA_BY_ID, Erratum, demonstrate
 from reference.jacobian import Structure, StructuredJacobian
 from reference.shapes import resolve_shape
 from reference.spec import NONZERO, NONZERO_MIN_ABS, REAL, TRANSCENDENTAL, Arg, Case, Kink, Partial, Point
@@ -13,17 +14,21 @@ from reference.spec import NONZERO, NONZERO_MIN_ABS, REAL, TRANSCENDENTAL, Arg, 
 __all__ = [
     "CASES",
     "CASES_BY_ID",
+    "ERRATA",
+    "ERRATA_BY_ID",
     "NONZERO",
     "NONZERO_MIN_ABS",
     "REAL",
     "TRANSCENDENTAL",
     "Arg",
     "Case",
+    "Erratum",
     "Kink",
     "Partial",
     "Point",
     "Structure",
     "StructuredJacobian",
+    "demonstrate",
     "get_case",
     "resolve_shape",
 ]

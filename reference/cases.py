@@ -678,8 +678,8 @@ CASES: tuple[Case, ...] = (
             locus=lambda p: _affine_z(p),
             project=_project_first_sample,
         ),
-        second_derivatives={"w": _hessian_ww},
-        notes="The Jacobian of a gradient step is I - η·Hessian: this case checks second derivatives through an engine.",
+        notes="The Jacobian of a gradient step is I - η·Hessian (the loss's, loss.relu_mse's second derivative): "
+        "this case checks second derivatives through an engine.",
     ),
 )
 

@@ -17,11 +17,11 @@ import numpy as np
 
 from reference.jacobian import Structure, StructuredJacobian, data_shape
 
-#: How many roundings a library sin/cos/log/pow call counts for in the error
-#: analysis.  glibc's libm, SLEEF (PyTorch) and XLA's CPU polynomial kernels
-#: document maximum errors of 1 to 4 ulp for these functions in float32 and
-#: float64; the bound takes the largest.
-TRANSCENDENTAL = 4
+#: How many roundings (units of u) a library sin/cos/log/pow call counts for in
+#: the error analysis.  glibc's libm, SLEEF (PyTorch) and XLA's CPU polynomial
+#: kernels document maximum errors of 1 to 4 ulp for these functions in float32
+#: and float64; one ulp of a value v is at most 2u·|v|, so 4 ulp is 8 roundings.
+TRANSCENDENTAL = 8
 
 #: Input domains a case may ask for.  ``nonzero`` keeps values away from 0 by
 #: ``NONZERO_MIN_ABS`` so that divisors and logarithms stay well conditioned.

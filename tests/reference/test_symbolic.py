@@ -110,27 +110,14 @@ def test_closed_form_on_kink_is_in_subdifferential(case: Case, arg: str) -> None
     assert not failures, f"{case.id} ∂/∂{arg} on its kink:\n" + "\n".join(failures[:10])
 
 
-def _hessian_source(case: Case) -> Case:
-    """The scalar function whose Hessian ``case.second_derivatives`` holds.
-
-    For ``loss.gd_step`` the table's second derivative is ∂²C/∂w², the Hessian
-    of the loss the step descends (the step's own Jacobian is I − η·∂²C/∂w²);
-    it is checked against ``loss.relu_mse``'s primal, on the same symbols.
-    """
-    return get_case("loss.relu_mse") if case.id == "loss.gd_step" else case
-
-
 @pytest.mark.parametrize(("case", "arg"), SECOND_DERIVATIVES, ids=_ids(SECOND_DERIVATIVES))
 def test_second_derivative_is_sympy_hessian_of_primal(case: Case, arg: str) -> None:
-    source = _hessian_source(case)
     mismatches = []
     for sizes in refsym.size_grid(case):
         arrays = refsym.symbolic_arrays(case, dict(sizes))
-        source_sizes = tuple(item for item in sizes if item[0] in refsym.size_names(source))
         for params in refsym.param_grid(case):
-            source_params = params if source is case else ()
             for region in refsym.regions(refsym.kink_keys(case.id, sizes, params)):
-                expected = refsym.primal_hessian(source.id, arg, source_sizes, source_params, region)
+                expected = refsym.primal_hessian(case.id, arg, sizes, params, region)
                 point = refsym.RegionPoint({**arrays, **dict(params)}, refsym.Region(dict(region)))
                 with refsym.object_array_creation():
                     value = case.second_derivatives[arg](point)
