@@ -114,6 +114,10 @@ def _snapshot(arrays: tuple[np.ndarray, ...]) -> list[np.ndarray]:
 def _check_unmutated(before: list[np.ndarray], arrays: tuple[np.ndarray, ...], names: tuple[str, ...], where: str) -> None:
     for name, old, new in zip(names, before, arrays, strict=True):
         if not np.array_equal(old, new, equal_nan=True):
+            # Put the caller's values back, so the counterexample shows the inputs the engine was given.
+            for original, array in zip(before, arrays, strict=True):
+                if isinstance(array, np.ndarray) and array.flags.writeable and array.shape == original.shape:
+                    np.copyto(array, original)
             raise ContractViolation(Diagnosis("mutated_input", f"{where} modified its input {name!r} in place"))
 
 

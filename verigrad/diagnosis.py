@@ -4,7 +4,12 @@ Each diagnosis kind is one row of :data:`KINDS`.  Contract violations (raised,
 wrong container, shape, dtype, non-finite, mutated inputs, non-determinism,
 timeout) are recognised where the engine is called (``verigrad.calls``); numeric
 mismatches go through :func:`diagnose_values`, which tries the value rules in
-:data:`VALUE_RULES` in order and says "unclassified" when none fits.
+:data:`VALUE_RULES` in order and says "unclassified" when none fits.  A result
+of the wrong shape goes through :func:`diagnose_shape`, which tells a broadcast
+left unreduced and a transposed matrix from any other shape.
+
+``oracles.mutants`` holds one deliberately broken engine per kind (but
+"unclassified"); ``tests/selftest`` checks each is diagnosed as its kind.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+
+from verigrad.tolerance import Tolerance
 
 #: Every diagnosis verigrad can give, with the one-line meaning shown in reports.
 KINDS: dict[str, str] = {
@@ -105,31 +112,82 @@ def _alternative(kind: str, summary: str) -> Callable[[Evidence], Diagnosis | No
     return rule
 
 
-def _named_factor(factor: float, sizes: dict[str, int]) -> str:
-    for name, size in sorted(sizes.items()):
-        if size > 1 and np.isclose(factor, size, rtol=1e-6):
-            return f"×{name} (= {size})"
-        if size > 1 and np.isclose(factor, 1.0 / size, rtol=1e-6):
-            return f"×1/{name} (= 1/{size})"
-    for label, value in (("×2", 2.0), ("×½", 0.5), ("×3", 3.0), ("×⅓", 1 / 3)):
-        if np.isclose(factor, value, rtol=1e-6):
-            return label
-    return f"×{factor:.6g}"
+def _partials(ev: Evidence) -> tuple[np.ndarray, np.ndarray] | None:
+    """The two terms of an aliased total: the "missing_term" alternative (one partial) and the rest."""
+    one = ev.alternatives.get("missing_term")
+    if one is None:
+        return None
+    one = np.asarray(one, dtype=np.float64)
+    return one, ev.reference - one
+
+
+def _one_term(ev: Evidence) -> Diagnosis | None:
+    """The total equals either partial alone: the other path's term never arrived."""
+    terms = _partials(ev)
+    if terms is None:
+        return None
+    for which, term in zip(("first", "second"), terms, strict=True):
+        if ev.matches(term):
+            return Diagnosis("missing_term", f"the result equals the {which} partial alone: the other path's term is missing",
+                             details={"term": which})
+    return None
+
+
+def _same_term_twice(ev: Evidence) -> Diagnosis | None:
+    """The total is twice one partial: every slot holds the same single partial (overwritten, not accumulated)."""
+    terms = _partials(ev)
+    if terms is None:
+        return None
+    for which, term in zip(("first", "second"), terms, strict=True):
+        if np.any(term != ev.reference / 2) and ev.matches(2 * term):
+            return Diagnosis("missing_term", f"the result is twice the {which} partial: each slot holds that one term, "
+                             "the other path's term is missing (overwritten instead of accumulated)",
+                             details={"term": which, "repeated": True})
+    return None
+
+
+#: Relative spacing under which a factor "equals" a size or a simple constant.
+FACTOR_RTOL = 1e-6
+
+
+def _factor_name(factor: float, sizes: dict[str, int]) -> tuple[str, str | None] | None:
+    """The label of a factor that is a size (n, 1/n, m·n), or a simple constant; None for any other."""
+    named = {name: size for name, size in sizes.items() if size > 1}
+    names = sorted(named)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            named[f"{a}·{b}"] = named[a] * named[b]
+    for name, size in sorted(named.items(), key=lambda item: (len(item[0]), item[0])):
+        if np.isclose(factor, size, rtol=FACTOR_RTOL, atol=0):
+            return f"×{name} (= {size})", name
+        if np.isclose(factor, 1.0 / size, rtol=FACTOR_RTOL, atol=0):
+            return f"×1/{name} (= 1/{size})", name
+    for label, value in (("×2", 2.0), ("×½", 0.5), ("×3", 3.0), ("×⅓", 1 / 3), ("×4", 4.0), ("×¼", 0.25)):
+        if np.isclose(factor, value, rtol=FACTOR_RTOL, atol=0):
+            return label, None
+    return None
 
 
 def _scaled(ev: Evidence) -> Diagnosis | None:
+    """engine ≈ c · reference for one constant c (not ±1, and not within precision of 1)."""
     reference = ev.reference.ravel()
     engine = ev.engine.ravel()
     norm = float(reference @ reference)
     if norm == 0.0 or np.count_nonzero(reference) == 0:
         return None
     factor = float(engine @ reference) / norm
-    if factor == 0.0 or np.isclose(factor, 1.0, rtol=1e-12) or np.isclose(factor, -1.0, rtol=1e-12):
-        return None
+    if factor == 0.0 or abs(abs(factor) - 1.0) <= PRECISION_RELATIVE:
+        return None  # ±1 is a sign or a rounding question, not a scale
+    named = _factor_name(factor, ev.sizes)
+    if np.count_nonzero(reference) == 1 and named is None:
+        return None  # one number fits any factor: only a meaningful one is evidence
     scaled_bound = ev.bound * max(abs(factor), 1.0)
     if np.all(np.abs(ev.engine - factor * ev.reference) <= scaled_bound):
-        label = _named_factor(factor, ev.sizes)
-        return Diagnosis("scaled", f"the result is the derivative {label}", details={"factor": factor})
+        label = named[0] if named else f"×{factor:.6g}"
+        details: dict[str, Any] = {"factor": factor}
+        if named and named[1]:
+            details["size"] = named[1]
+        return Diagnosis("scaled", f"the result is the derivative {label}", details=details)
     return None
 
 
@@ -156,8 +214,9 @@ def _precision(ev: Evidence) -> Diagnosis | None:
 VALUE_RULES: tuple[Callable[[Evidence], Diagnosis | None], ...] = (
     _sign,
     _alternative("transposed", "the result equals J·u: a transposed (denominator-layout) Jacobian"),
-    _alternative("missing_term", "the result equals one partial alone: the other path's term is missing"),
+    _one_term,
     _alternative("double_counted", "the result counts one path's term twice"),
+    _same_term_twice,
     _scaled,
     _precision,
 )
@@ -176,19 +235,70 @@ def diagnose_values(ev: Evidence) -> Diagnosis:
     return found
 
 
-def diagnose_shape(result: np.ndarray, expected_shape: tuple[int, ...], reference: np.ndarray | None, broadcast_shape: tuple[int, ...] | None) -> Diagnosis:
-    """A result of the wrong shape: not reduced over a broadcast, transposed, or just wrong."""
-    shape = tuple(np.shape(result))
-    values = np.asarray(result, dtype=np.float64) if np.asarray(result).dtype.kind in "fiu" else None
-    if reference is not None and values is not None:
-        if broadcast_shape is not None and shape == tuple(broadcast_shape) and shape != expected_shape:
-            summed = np.sum(values).reshape(expected_shape) if not expected_shape else None
-            if summed is not None and np.allclose(summed, reference, rtol=1e-5, atol=0):
-                return Diagnosis(
-                    "broadcast_not_reduced",
-                    f"shape {shape} instead of {expected_shape}: the gradient of a broadcast argument was not summed",
-                )
-            return Diagnosis("broadcast_not_reduced", f"shape {shape} (the broadcast output's) instead of {expected_shape}")
-        if len(shape) == 2 and shape == tuple(expected_shape)[::-1] and np.allclose(values.T, reference, rtol=1e-5, atol=0):
-            return Diagnosis("transposed", f"shape {shape} instead of {expected_shape}, and its transpose is the right answer")
+#: Roundings assumed for a result whose own bound the caller did not pass (see :func:`diagnose_shape`).
+SHAPE_FALLBACK_OPS = 32
+
+
+def _shape_bound(bound: np.ndarray | None, dtype: np.dtype, ops: float, magnitude: np.ndarray) -> np.ndarray:
+    """The caller's bound when it has one, else the tolerance model's with an assumed op count."""
+    if bound is not None:
+        return np.asarray(bound, dtype=np.float64)
+    return Tolerance(dtype).bound(ops, magnitude)
+
+
+def _sum_to(values: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum a broadcast result back to ``shape`` (the reverse of NumPy broadcasting)."""
+    lead = values.ndim - len(shape)
+    summed = np.sum(values, axis=tuple(range(lead))) if lead > 0 else values
+    axes = tuple(i for i, (got, want) in enumerate(zip(summed.shape, shape, strict=True)) if want == 1 and got != 1)
+    return np.sum(summed, axis=axes, keepdims=True).reshape(shape) if axes else summed.reshape(shape)
+
+
+def _broadcasts_to(small: tuple[int, ...], large: tuple[int, ...]) -> bool:
+    try:
+        return np.broadcast_shapes(small, large) == large
+    except ValueError:
+        return False
+
+
+def diagnose_shape(
+    result: np.ndarray,
+    expected_shape: tuple[int, ...],
+    reference: np.ndarray | None,
+    broadcast_shape: tuple[int, ...] | None,
+    bound: np.ndarray | None = None,
+) -> Diagnosis:
+    """A result of the wrong shape: not reduced over a broadcast, transposed, or just wrong.
+
+    A shape alone says "broadcast output's shape" or "reversed"; the values confirm
+    it when a ``reference`` (float64, the expected shape) is given: summed over the
+    broadcast axes, or transposed, the result must match it within ``bound`` (the
+    check's rounding bound; without one, the tolerance model's for the result's
+    dtype with :data:`SHAPE_FALLBACK_OPS` roundings of terms the size of the values).
+    """
+    shape, expected_shape = tuple(np.shape(result)), tuple(expected_shape)
+    raw = np.asarray(result)
+    values = raw.astype(np.float64) if raw.dtype.kind in "fiu" else None
+    dtype = raw.dtype if raw.dtype.kind == "f" else np.dtype(np.float64)
+    ref = None if reference is None or np.shape(reference) != expected_shape else np.asarray(reference, dtype=np.float64)
+    if broadcast_shape is not None and shape == tuple(broadcast_shape) and _broadcasts_to(expected_shape, shape):
+        what = f"shape {shape} (the broadcast output's) instead of {expected_shape}"
+        if ref is None or values is None:
+            return Diagnosis("broadcast_not_reduced", f"{what}: a broadcast argument's gradient was not summed back")
+        summed = _sum_to(values, expected_shape)
+        count = max(values.size // max(int(np.prod(expected_shape)), 1), 1)
+        terms = _sum_to(np.abs(values), expected_shape)
+        # The fallback counts the summation's own roundings (count terms); a passed bound already does.
+        limit = _shape_bound(bound, dtype, SHAPE_FALLBACK_OPS + count, np.maximum(terms, np.abs(ref)))
+        if np.all(np.abs(summed - ref) <= limit):
+            return Diagnosis("broadcast_not_reduced", f"{what}: summed over the broadcast axes it is the right answer, "
+                             "so the gradient of a broadcast argument was not reduced")
+        return Diagnosis("broadcast_not_reduced", f"{what}; even summed back it differs from the reference")
+    if len(shape) == 2 and shape == expected_shape[::-1] and shape != expected_shape:
+        if ref is not None and values is not None:
+            limit = _shape_bound(bound, dtype, SHAPE_FALLBACK_OPS, np.maximum(np.abs(values.T), np.abs(ref)))
+            if np.all(np.abs(values.T - ref) <= limit):
+                return Diagnosis("transposed", f"shape {shape} instead of {expected_shape}, and its transpose is the right answer")
+            return Diagnosis("wrong_shape", f"shape {shape} instead of {expected_shape} (reversed, but its transpose is not the right answer)")
+        return Diagnosis("wrong_shape", f"shape {shape} instead of {expected_shape} (reversed: possibly transposed; no reference to tell)")
     return Diagnosis("wrong_shape", f"shape {shape} instead of {expected_shape}")

@@ -1,0 +1,598 @@
+"""Deliberately broken engines: each wraps a correct engine and breaks its results one way.
+
+The harness claims to catch wrong gradients; these mutants are how it proves it
+(``tests/selftest``), and a user can run them through ``verigrad check`` like any
+engine (``--engine oracles.mutants:WrongSign``: every mutant wraps PyTorch when
+built with no argument).
+
+Like every engine, a mutant knows no cases: it differentiates whatever function
+it is handed with the wrapped engine and perturbs the *result* generically (by
+sign, scale, dtype, shape, by which primal arrays are the same object or tie...),
+never by looking at which function it was given.
+
+:data:`MUTANTS` is the one table: mutant name -> (factory, the diagnosis verigrad
+must give, the check that exposes it).  A check is named by property, case,
+subject (an argument, or ``"a+b"`` for an aliased pair) and dtype; the case is
+where the mutation is observable (a transposed Jacobian needs a non-symmetric
+one; a missing aliased term needs partials that differ), not something the mutant
+itself looks at.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+__all__ = ["MUTANTS", "Catch", "Mutant", "MutantEngine", "load_mutant"]
+
+Arrays = tuple[np.ndarray, ...]
+
+
+def _default_engine() -> Any:
+    from oracles.torch_engine import TorchEngine
+
+    return TorchEngine()
+
+
+class MutantEngine:
+    """A correct engine, passed through unchanged; subclasses break one thing.
+
+    ``label`` names the mutation; the engine's ``name`` is ``mutant-<label>``.
+    Results pass through :meth:`perturb_vjp` and :meth:`perturb_jvp`, which see
+    the call's inputs as well as the wrapped engine's (correct) results.
+    """
+
+    label = "identity"
+
+    def __init__(self, engine: Any = None) -> None:
+        self.inner = engine if engine is not None else _default_engine()
+        self.name = f"mutant-{self.label}"
+        self.xp = self.inner.xp
+        declared = getattr(self.inner, "supported_dtypes", None)
+        if declared is not None:
+            self.supported_dtypes = declared
+
+    def vjp(self, fn: Callable[..., Any], primals: Arrays, cotangent: np.ndarray) -> Any:
+        return self.perturb_vjp(fn, primals, cotangent, tuple(self.inner.vjp(fn, primals, cotangent)))
+
+    def jvp(self, fn: Callable[..., Any], primals: Arrays, tangents: Arrays) -> Any:
+        return self.perturb_jvp(fn, primals, tangents, self.inner.jvp(fn, primals, tangents))
+
+    def perturb_vjp(self, fn: Callable[..., Any], primals: Arrays, cotangent: np.ndarray, grads: Arrays) -> Any:
+        return tuple(self.perturb(g) for g in grads)
+
+    def perturb_jvp(self, fn: Callable[..., Any], primals: Arrays, tangents: Arrays, result: np.ndarray) -> Any:
+        return self.perturb(result)
+
+    def perturb(self, array: np.ndarray) -> Any:
+        """The element-wise mutation most mutants apply to every result array."""
+        return array
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.inner.name})"
+
+
+def _same_dtype(values: Any, like: np.ndarray) -> np.ndarray:
+    return np.asarray(values).astype(np.asarray(like).dtype, copy=False)
+
+
+# --------------------------------------------------------------- wrong values
+
+
+class WrongSign(MutantEngine):
+    """Every result negated (a sign slip in a backward rule)."""
+
+    label = "wrong-sign"
+
+    def perturb(self, array: np.ndarray) -> np.ndarray:
+        return -array
+
+
+class _Scaled(MutantEngine):
+    factor = 1.0
+
+    def perturb(self, array: np.ndarray) -> np.ndarray:
+        return _same_dtype(array * self.factor, array)
+
+
+class ScaleTwo(_Scaled):
+    """Every result doubled (a ``2·`` that belongs elsewhere, e.g. d(x²) applied twice)."""
+
+    label = "scale-2"
+    factor = 2.0
+
+
+class ScaleHalf(_Scaled):
+    """Every result halved."""
+
+    label = "scale-half"
+    factor = 0.5
+
+
+class ScaleBySize(MutantEngine):
+    """Every result times the output's size (a sum where a mean was meant, in the backward pass)."""
+
+    label = "scale-size"
+
+    def perturb_vjp(self, fn: Callable[..., Any], primals: Arrays, cotangent: np.ndarray, grads: Arrays) -> Arrays:
+        size = max(int(np.size(cotangent)), 1)
+        return tuple(_same_dtype(g * size, g) for g in grads)
+
+    def perturb_jvp(self, fn: Callable[..., Any], primals: Arrays, tangents: Arrays, result: np.ndarray) -> np.ndarray:
+        return _same_dtype(result * max(int(np.size(result)), 1), result)
+
+
+class ScaleByInverseSize(MutantEngine):
+    """Every result divided by the output's size (a mean where a sum was meant)."""
+
+    label = "scale-inverse-size"
+
+    def perturb_vjp(self, fn: Callable[..., Any], primals: Arrays, cotangent: np.ndarray, grads: Arrays) -> Arrays:
+        size = max(int(np.size(cotangent)), 1)
+        return tuple(_same_dtype(g / size, g) for g in grads)
+
+    def perturb_jvp(self, fn: Callable[..., Any], primals: Arrays, tangents: Arrays, result: np.ndarray) -> np.ndarray:
+        return _same_dtype(result / max(int(np.size(result)), 1), result)
+
+
+class Transposed(MutantEngine):
+    """The Jacobian used transposed (denominator layout where numerator is meant).
+
+    VJP: a 2-D primal gets its gradient transposed; where the Jacobian of a primal
+    is square, the result is J·u instead of Jᵀu (J built row by row from the
+    wrapped engine's VJPs with basis cotangents).  JVP: Jᵀv instead of J v for
+    square Jacobians.  Symmetric Jacobians (element-wise functions) hide this bug,
+    as they would in a real engine.
+    """
+
+    label = "transposed"
+
+    def perturb_vjp(self, fn: Callable[..., Any], primals: Arrays, cotangent: np.ndarray, grads: Arrays) -> Arrays:
+        out_size = int(np.size(cotangent))
+        rows: list[Arrays] | None = None
+        result = []
+        for k, (primal, grad) in enumerate(zip(primals, grads, strict=True)):
+            if np.ndim(grad) == 2 and grad.shape[0] != grad.shape[1]:
+                result.append(np.ascontiguousarray(grad.T))
+            elif np.size(primal) == out_size and out_size >= 2:
+                if rows is None:
+                    rows = self._rows(fn, primals, cotangent)
+                jac = np.stack([np.ravel(row[k]) for row in rows])  # out × in, numerator layout
+                result.append(_same_dtype((jac @ np.ravel(cotangent)).reshape(np.shape(primal)), grad))
+            else:
+                result.append(grad)
+        return tuple(result)
+
+    def _rows(self, fn: Callable[..., Any], primals: Arrays, cotangent: np.ndarray) -> list[Arrays]:
+        rows = []
+        for i in range(int(np.size(cotangent))):
+            basis = np.zeros(np.size(cotangent), dtype=np.asarray(cotangent).dtype)
+            basis[i] = 1
+            rows.append(tuple(self.inner.vjp(fn, primals, basis.reshape(np.shape(cotangent)))))
+        return rows
+
+    def perturb_jvp(self, fn: Callable[..., Any], primals: Arrays, tangents: Arrays, result: np.ndarray) -> np.ndarray:
+        out_size = int(np.size(result))
+        total = np.asarray(result, dtype=np.float64).copy()
+        for k, (primal, tangent) in enumerate(zip(primals, tangents, strict=True)):
+            if np.size(primal) != out_size or out_size < 2 or not np.any(tangent):
+                continue
+            columns = []
+            for j in range(out_size):
+                basis = [np.zeros_like(t) for t in tangents]
+                basis[k].flat[j] = 1
+                columns.append(np.ravel(self.inner.jvp(fn, primals, tuple(basis))))
+            jac = np.stack(columns, axis=1)  # out × in
+            v = np.ravel(tangent).astype(np.float64)
+            total += ((jac.T - jac) @ v).reshape(total.shape)
+        return _same_dtype(total, result)
+
+
+class KinkOutside(MutantEngine):
+    """At exact ties between two same-shaped primals, a whole extra cotangent in each gradient.
+
+    A ``max``-like rule that sends the full cotangent to *both* operands at a tie
+    and then adds its own share again gives subgradient shares outside [0, 1]
+    (e.g. 1.5 where torch's 0.5 is correct).  Away from ties nothing changes;
+    the JVP is left correct.
+    """
+
+    label = "kink-outside"
+
+    def perturb_vjp(self, fn: Callable[..., Any], primals: Arrays, cotangent: np.ndarray, grads: Arrays) -> Arrays:
+        result = [np.array(g, copy=True) for g in grads]
+        for i, a in enumerate(primals):
+            for j in range(i + 1, len(primals)):
+                b = primals[j]
+                if a is b or np.shape(a) != np.shape(b) or np.shape(a) != np.shape(cotangent):
+                    continue
+                ties = np.asarray(a) == np.asarray(b)
+                for k in (i, j):
+                    result[k] = _same_dtype(result[k] + np.where(ties, cotangent, 0), grads[k])
+        return tuple(result)
+
+
+class BroadcastNotReduced(MutantEngine):
+    """A 0-d primal broadcast into the output keeps the per-element gradient (no sum back).
+
+    Computed generically: the wrapped engine's VJP with the 0-d primal replaced by
+    an array of the output's shape (``np.broadcast_to``) gives exactly the
+    un-reduced gradient a broken engine returns.
+    """
+
+    label = "broadcast-not-reduced"
+
+    def perturb_vjp(self, fn: Callable[..., Any], primals: Arrays, cotangent: np.ndarray, grads: Arrays) -> Arrays:
+        out_shape = np.shape(cotangent)
+        result = list(grads)
+        if not out_shape:
+            return tuple(result)
+        for k, primal in enumerate(primals):
+            if np.ndim(primal) != 0:
+                continue
+            widened = list(primals)
+            widened[k] = np.array(np.broadcast_to(primal, out_shape))
+            try:
+                grad = self.inner.vjp(fn, tuple(widened), cotangent)[k]
+            except Exception:
+                continue  # the function does not broadcast this way: leave the slot right
+            if np.shape(grad) == out_shape:
+                result[k] = grad
+        return tuple(result)
+
+
+class LeaksOffDiagonal(MutantEngine):
+    """Every entry gets a tiny share (2⁻³⁰) of the sum of all cotangents (tangents, in a JVP).
+
+    What an engine computing element-wise derivatives through a dense, inexactly
+    zero Jacobian does: off-diagonal entries that must be exactly zero are not.
+    Small enough to hide inside many rounding bounds; the structure property sees it.
+    """
+
+    label = "leaks-off-diagonal"
+    leak = 2.0**-30
+
+    def perturb_vjp(self, fn: Callable[..., Any], primals: Arrays, cotangent: np.ndarray, grads: Arrays) -> Arrays:
+        spill = self.leak * float(np.sum(cotangent))
+        return tuple(_same_dtype(g + spill, g) for g in grads)
+
+    def perturb_jvp(self, fn: Callable[..., Any], primals: Arrays, tangents: Arrays, result: np.ndarray) -> np.ndarray:
+        spill = self.leak * float(sum(np.sum(t) for t in tangents))
+        return _same_dtype(result + spill, result)
+
+
+# ------------------------------------------------------------ aliased inputs
+
+
+def _identity_groups(primals: Sequence[np.ndarray]) -> list[list[int]]:
+    """Slots holding the very same array object, in order (only groups of 2 or more)."""
+    groups: dict[int, list[int]] = {}
+    for k, primal in enumerate(primals):
+        groups.setdefault(id(primal), []).append(k)
+    return [slots for slots in groups.values() if len(slots) > 1]
+
+
+class MissingTerm(MutantEngine):
+    """De-duplicates identical input objects and overwrites instead of accumulating.
+
+    One array passed as two primals becomes one leaf; its gradient ends up as the
+    last path's partial only (the earlier paths were overwritten), returned in the
+    first slot, zeros in the others.  Distinct arrays are unaffected.
+    """
+
+    label = "missing-term"
+
+    def perturb_vjp(self, fn: Callable[..., Any], primals: Arrays, cotangent: np.ndarray, grads: Arrays) -> Arrays:
+        result = list(grads)
+        for slots in _identity_groups(primals):
+            last = grads[slots[-1]]
+            result[slots[0]] = last
+            for k in slots[1:]:
+                result[k] = np.zeros_like(grads[k])
+        return tuple(result)
+
+
+class OverwritesAliased(MutantEngine):
+    """Identical input objects share one gradient buffer that each path overwrites.
+
+    Every slot of the same object gets the last path's partial: the other paths'
+    terms are missing (and the last one appears once per slot).
+    """
+
+    label = "overwrites-aliased"
+
+    def perturb_vjp(self, fn: Callable[..., Any], primals: Arrays, cotangent: np.ndarray, grads: Arrays) -> Arrays:
+        result = list(grads)
+        for slots in _identity_groups(primals):
+            for k in slots:
+                result[k] = np.array(grads[slots[-1]], copy=True)
+        return tuple(result)
+
+
+class DoubleCounted(MutantEngine):
+    """Identical input objects share one leaf that accumulates correctly, and every slot returns it.
+
+    Each slot holds the total derivative, so the slots together count it twice.
+    """
+
+    label = "double-counted"
+
+    def perturb_vjp(self, fn: Callable[..., Any], primals: Arrays, cotangent: np.ndarray, grads: Arrays) -> Arrays:
+        result = list(grads)
+        for slots in _identity_groups(primals):
+            total = sum(np.asarray(grads[k], dtype=np.float64) for k in slots)
+            for k in slots:
+                result[k] = _same_dtype(total, grads[k])
+        return tuple(result)
+
+
+# ------------------------------------------------------------ dtype, precision
+
+
+class Upcast(MutantEngine):
+    """Results returned as float64 whatever the primals' dtype (float32 inputs get float64 gradients)."""
+
+    label = "upcast"
+
+    def perturb(self, array: np.ndarray) -> np.ndarray:
+        return np.asarray(array, dtype=np.float64)
+
+
+class Downcast(MutantEngine):
+    """Results returned as float32 whatever the primals' dtype."""
+
+    label = "downcast"
+
+    def perturb(self, array: np.ndarray) -> np.ndarray:
+        return np.asarray(array, dtype=np.float32)
+
+
+class Float32Inside(MutantEngine):
+    """Computes in float32 and returns results in the primals' dtype (float64 inputs lose ~9 digits)."""
+
+    label = "float32-inside"
+
+    def vjp(self, fn: Callable[..., Any], primals: Arrays, cotangent: np.ndarray) -> Arrays:
+        grads = self.inner.vjp(fn, _lowered(primals), _lower(cotangent))
+        return tuple(_same_dtype(g, p) for g, p in zip(grads, primals, strict=True))
+
+    def jvp(self, fn: Callable[..., Any], primals: Arrays, tangents: Arrays) -> np.ndarray:
+        result = self.inner.jvp(fn, _lowered(primals), _lowered(tangents))
+        return _same_dtype(result, primals[0])
+
+
+def _lower(array: np.ndarray) -> np.ndarray:
+    array = np.asarray(array)
+    return array.astype(np.float32) if array.dtype.kind == "f" and array.dtype.itemsize > 4 else array
+
+
+def _lowered(arrays: Arrays) -> Arrays:
+    # Identical objects stay identical (aliasing is part of the input).
+    cache: dict[int, np.ndarray] = {}
+    return tuple(cache.setdefault(id(a), _lower(a)) for a in arrays)
+
+
+class RelativeError(MutantEngine):
+    """Every entry off by a relative 1e-6, alternating in sign (a slightly wrong constant or formula)."""
+
+    label = "relative-error"
+    relative = 1e-6
+
+    def perturb(self, array: np.ndarray) -> np.ndarray:
+        signs = np.where(np.arange(np.size(array)) % 2 == 0, 1.0, -1.0).reshape(np.shape(array))
+        return _same_dtype(array * (1.0 + self.relative * signs), array)
+
+
+class NonFinite(MutantEngine):
+    """A NaN at the first entry of every result (e.g. an unguarded 0·log 0)."""
+
+    label = "non-finite"
+
+    def perturb(self, array: np.ndarray) -> np.ndarray:
+        out = np.array(array, copy=True)
+        if out.size:
+            out.flat[0] = np.nan
+        return out
+
+
+class Nondeterministic(MutantEngine):
+    """Every other call, each entry moves by 1 to 3 ulps (an unordered parallel reduction).
+
+    The noise comes from a private generator seeded at construction: runs are
+    reproducible and the global RNG is never touched.
+    """
+
+    label = "nondeterministic"
+
+    def __init__(self, engine: Any = None, seed: int = 0) -> None:
+        super().__init__(engine)
+        self._rng = np.random.default_rng(seed)
+        self._calls = 0
+
+    def perturb_vjp(self, fn: Callable[..., Any], primals: Arrays, cotangent: np.ndarray, grads: Arrays) -> Arrays:
+        self._calls += 1
+        return tuple(self._noisy(g) for g in grads) if self._calls % 2 == 0 else grads
+
+    def perturb_jvp(self, fn: Callable[..., Any], primals: Arrays, tangents: Arrays, result: np.ndarray) -> np.ndarray:
+        self._calls += 1
+        return self._noisy(result) if self._calls % 2 == 0 else result
+
+    def _noisy(self, array: np.ndarray) -> np.ndarray:
+        steps = self._rng.integers(1, 4, size=np.shape(array))
+        return _same_dtype(array + steps * np.spacing(array), array)
+
+
+# ------------------------------------------------------- contract violations
+
+
+class MutatesInputs(MutantEngine):
+    """Right results, but every primal array is incremented in place (an in-place update on the caller's memory)."""
+
+    label = "mutates-inputs"
+
+    def perturb_vjp(self, fn: Callable[..., Any], primals: Arrays, cotangent: np.ndarray, grads: Arrays) -> Arrays:
+        self._scribble(primals)
+        return grads
+
+    def perturb_jvp(self, fn: Callable[..., Any], primals: Arrays, tangents: Arrays, result: np.ndarray) -> np.ndarray:
+        self._scribble(primals)
+        return result
+
+    @staticmethod
+    def _scribble(primals: Arrays) -> None:
+        for primal in {id(p): p for p in primals}.values():
+            primal[...] += 1
+
+
+class Raises(MutantEngine):
+    """Raises RuntimeError on every call."""
+
+    label = "raises"
+
+    def vjp(self, fn: Callable[..., Any], primals: Arrays, cotangent: np.ndarray) -> Any:
+        raise RuntimeError("mutant-raises: vjp is broken on purpose")
+
+    def jvp(self, fn: Callable[..., Any], primals: Arrays, tangents: Arrays) -> Any:
+        raise RuntimeError("mutant-raises: jvp is broken on purpose")
+
+
+class ReturnsNone(MutantEngine):
+    """Returns None (a forgotten ``return``)."""
+
+    label = "returns-none"
+
+    def perturb_vjp(self, fn: Callable[..., Any], primals: Arrays, cotangent: np.ndarray, grads: Arrays) -> None:
+        return None
+
+    def perturb_jvp(self, fn: Callable[..., Any], primals: Arrays, tangents: Arrays, result: np.ndarray) -> None:
+        return None
+
+
+class ReturnsList(MutantEngine):
+    """Returns lists instead of a tuple of arrays (VJP) or an array (JVP)."""
+
+    label = "returns-list"
+
+    def perturb_vjp(self, fn: Callable[..., Any], primals: Arrays, cotangent: np.ndarray, grads: Arrays) -> list[Any]:
+        return list(grads)
+
+    def perturb_jvp(self, fn: Callable[..., Any], primals: Arrays, tangents: Arrays, result: np.ndarray) -> list[Any]:
+        return np.asarray(result).tolist() if np.ndim(result) else [float(result)]
+
+
+class ReturnsFloat(MutantEngine):
+    """Returns Python floats (the sum of each result) instead of arrays."""
+
+    label = "returns-float"
+
+    def perturb(self, array: np.ndarray) -> float:
+        return float(np.sum(array))
+
+
+class WrongShape(MutantEngine):
+    """Every result reshaped to a column (size, 1): the right numbers in the wrong shape."""
+
+    label = "wrong-shape"
+
+    def perturb(self, array: np.ndarray) -> np.ndarray:
+        return np.reshape(array, (-1, 1))
+
+
+class Hangs(MutantEngine):
+    """Sleeps ``seconds`` before answering: a check with a time limit below that times out."""
+
+    label = "hangs"
+
+    def __init__(self, engine: Any = None, seconds: float = 30.0) -> None:
+        super().__init__(engine)
+        self.seconds = seconds
+
+    def vjp(self, fn: Callable[..., Any], primals: Arrays, cotangent: np.ndarray) -> Any:
+        time.sleep(self.seconds)
+        return super().vjp(fn, primals, cotangent)
+
+    def jvp(self, fn: Callable[..., Any], primals: Arrays, tangents: Arrays) -> Any:
+        time.sleep(self.seconds)
+        return super().jvp(fn, primals, tangents)
+
+
+# ------------------------------------------------------------------- the table
+
+
+class Catch(NamedTuple):
+    """A check that exposes a mutant: property, case, subject (argument or "a+b" pair), dtype, time limit."""
+
+    property: str
+    case: str
+    subject: str
+    dtype: str = "float64"
+    timeout: float | None = None
+
+    @property
+    def arg(self) -> str | None:
+        return None if "+" in self.subject or self.subject == "all" else self.subject
+
+    @property
+    def pair(self) -> tuple[str, str] | None:
+        if "+" not in self.subject:
+            return None
+        first, second = self.subject.split("+")
+        return first, second
+
+
+class Mutant(NamedTuple):
+    """One row of :data:`MUTANTS`."""
+
+    factory: Callable[..., MutantEngine]
+    kind: str
+    catch: Catch
+
+    @property
+    def spec(self) -> str:
+        """The ``module:attribute`` that ``oracles.load_engine`` (and ``--engine``) accepts."""
+        return f"{self.factory.__module__}:{self.factory.__qualname__}"
+
+
+_VJP_MUL = Catch("vjp", "elementwise.mul", "w")
+
+#: mutant name -> (factory, expected diagnosis kind, the check that catches it).
+MUTANTS: dict[str, Mutant] = {
+    f"mutant-{cls.label}": Mutant(cls, kind, catch)
+    for cls, kind, catch in (
+        (WrongSign, "wrong_sign", _VJP_MUL),
+        (ScaleTwo, "scaled", Catch("jvp", "jacobian.fg", "x")),
+        (ScaleHalf, "scaled", Catch("vjp", "jacobian.fg", "y")),
+        (ScaleBySize, "scaled", Catch("vjp", "chain.matvec_sin", "x")),
+        (ScaleByInverseSize, "scaled", Catch("jvp", "chain.matvec_sin", "x")),
+        (Transposed, "transposed", Catch("vjp", "chain.matvec_sin", "W")),
+        (LeaksOffDiagonal, "structure", Catch("structure", "elementwise.mul", "w")),
+        (MissingTerm, "missing_term", Catch("aliased", "elementwise.sub", "w+x")),
+        (OverwritesAliased, "missing_term", Catch("aliased", "elementwise.div", "w+x")),
+        (DoubleCounted, "double_counted", Catch("aliased", "elementwise.add", "w+x")),
+        (KinkOutside, "outside_subdifferential", Catch("kink", "elementwise.max", "w")),
+        (BroadcastNotReduced, "broadcast_not_reduced", Catch("vjp", "scalar_expansion.add", "z")),
+        (Upcast, "dtype_changed", Catch("shape_dtype", "elementwise.mul", "all", "float32")),
+        (Downcast, "dtype_changed", Catch("shape_dtype", "elementwise.mul", "all", "float64")),
+        (Float32Inside, "precision", _VJP_MUL),
+        (RelativeError, "precision", Catch("jvp", "elementwise.mul", "x")),
+        (NonFinite, "non_finite", _VJP_MUL),
+        (Nondeterministic, "nondeterministic", Catch("deterministic", "elementwise.mul", "all")),
+        (MutatesInputs, "mutated_input", _VJP_MUL),
+        (Raises, "engine_raised", _VJP_MUL),
+        (ReturnsNone, "bad_return", _VJP_MUL),
+        (ReturnsList, "bad_return", _VJP_MUL),
+        (ReturnsFloat, "bad_return", Catch("jvp", "elementwise.mul", "w")),
+        (WrongShape, "wrong_shape", _VJP_MUL),
+        (Hangs, "timeout", Catch("vjp", "elementwise.mul", "w", timeout=1.0)),
+    )
+}
+
+
+def load_mutant(name: str, engine: Any = None) -> MutantEngine:
+    """The mutant called ``name`` (e.g. "mutant-wrong-sign"), wrapping ``engine`` (default: torch)."""
+    if name not in MUTANTS:
+        raise KeyError(f"unknown mutant {name!r}; known: {', '.join(MUTANTS)}")
+    return MUTANTS[name].factory(engine)
