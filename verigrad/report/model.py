@@ -1,0 +1,625 @@
+"""From headers and verdicts to what the page shows: plain data for the templates.
+
+Nothing here builds HTML: it groups verdicts (case → engine → dtype), counts,
+picks the plots to draw and computes them.  The templates do the markup, with
+autoescaping on, so every string that came from an engine is shown as text.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shlex
+import zlib
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from verigrad.diagnosis import KINDS
+from verigrad.records import FAIL, PASS, SKIP, Verdict
+from verigrad.report import plots
+from verigrad.report.jacobians import EngineProvider, failing_jacobian
+from verigrad.report.mathml import to_mathml
+
+__all__ = ["CATEGORIES", "build_context", "category"]
+
+#: Verdict categories, worst first (a matrix cell shows the worst of its checks).
+CATEGORIES = ("fail", "xpass", "xfail", "pass", "skip")
+CATEGORY_LABELS = {
+    "fail": "fail",
+    "xpass": "unexpected pass",
+    "xfail": "expected fail",
+    "pass": "pass",
+    "skip": "skip",
+}
+CATEGORY_SYMBOLS = {"fail": "✗", "xpass": "!", "xfail": "≈", "pass": "✓", "skip": "–"}
+#: Categories the "failures only" filter keeps.
+FAILING = frozenset({"fail", "xpass", "xfail"})
+#: At most this many Jacobian heatmaps per report (each costs a matplotlib figure).
+MAX_HEATMAPS = 16
+#: Property order for choosing which failing check of an argument gets the heatmap.
+_HEATMAP_PREFERENCE = ("structure", "vjp", "kink", "jvp", "adjoint", "aliased", "equal_values")
+_DTYPE_ORDER = ("float64", "float32", "float16", "bfloat16")
+_FIRST_VERSIONS = ("python", "numpy", "verigrad")
+
+
+def category(verdict: Verdict) -> str:
+    """pass / fail / skip, refined by the expectations file: expected fail, unexpected pass."""
+    if verdict.status == SKIP:
+        return "skip"
+    if verdict.status == FAIL:
+        return "xfail" if verdict.expected == FAIL else "fail"
+    if verdict.status == PASS and verdict.expected == FAIL:
+        return "xpass"
+    return "pass" if verdict.status == PASS else "fail"
+
+
+def _worst(categories: Iterable[str]) -> str | None:
+    present = set(categories)
+    for name in CATEGORIES:
+        if name in present:
+            return name
+    return None
+
+
+_SLUG = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+def slug(text: str) -> str:
+    """An HTML id fragment for any string (engine names may hold anything): safe characters plus a checksum."""
+    cleaned = _SLUG.sub("-", str(text)).strip("-")[:40] or "x"
+    return f"{cleaned}-{zlib.crc32(str(text).encode('utf-8')):08x}"
+
+
+def _num(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "—"
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if math.isnan(number):
+        return "NaN"
+    if math.isinf(number):
+        return "∞" if number > 0 else "-∞"
+    if number == 0:
+        return "0"
+    return f"{number:.{digits}g}"
+
+
+def _share(value: float | None) -> str:
+    """A kink share t: 0, 0.5, 1 read exactly; anything else with 3 digits."""
+    if value is None:
+        return "—"
+    if not math.isfinite(value):
+        return _num(value)
+    return f"{value:.3g}" if abs(value - round(value, 3)) > 1e-9 else f"{round(value, 3):g}"
+
+
+def _finite_array(lists: Iterable[Sequence[float]]) -> np.ndarray:
+    """The finite values of several lists as one float array (None, NaN and Inf dropped)."""
+    arrays = []
+    for values in lists:
+        if values:
+            try:
+                arrays.append(np.asarray(values, dtype=float))
+            except (TypeError, ValueError):  # a None inside: the slow way
+                arrays.append(np.asarray([x if isinstance(x, int | float) else np.nan for x in values], dtype=float))
+    if not arrays:
+        return np.zeros(0)
+    joined = np.concatenate([a.ravel() for a in arrays])
+    return joined[np.isfinite(joined)]
+
+
+def _compact_json(value: Any, limit: int = 4000) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= limit else text[:limit] + " …"
+
+
+def _counterexample_lines(counterexample: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    """The counterexample as (label, compact JSON) pairs, inputs first."""
+    if not counterexample:
+        return []
+    lines: list[tuple[str, str]] = []
+    for name, value in (counterexample.get("inputs") or {}).items():
+        lines.append((name, _compact_json(value)))
+    for key in ("dtype", "params", "cotangent", "tangents"):
+        if key in counterexample and counterexample[key] not in (None, {}, []):
+            lines.append((key, _compact_json(counterexample[key])))
+    for key, value in counterexample.items():
+        if key not in ("inputs", "dtype", "params", "cotangent", "tangents"):
+            lines.append((str(key), _compact_json(value)))
+    return lines
+
+
+def _case(case_id: str) -> Any | None:
+    try:
+        from reference import get_case
+
+        return get_case(case_id)
+    except Exception:
+        return None
+
+
+def _case_order(case_ids: Iterable[str]) -> list[str]:
+    try:
+        from reference import CASES
+
+        order = {case.id: k for k, case in enumerate(CASES)}
+    except Exception:
+        order = {}
+    return sorted(set(case_ids), key=lambda c: (order.get(c, len(order)), c))
+
+
+# --------------------------------------------------------------------- header
+
+
+def _versions(headers: Sequence[Mapping[str, Any]], engines: Sequence[str]) -> list[tuple[str, str]]:
+    merged: dict[str, str] = {}
+    for header in headers:
+        versions = header.get("versions")
+        if isinstance(versions, Mapping):
+            for name, version in versions.items():
+                merged.setdefault(str(name), str(version))
+    ordered = [name for name in _FIRST_VERSIONS if name in merged]
+    ordered += [name for name in engines if name in merged and name not in ordered]
+    ordered += [name for name in merged if name not in ordered]
+    rows = [(name, merged[name]) for name in ordered]
+    for name in ("python", "numpy", *engines):
+        if name not in merged:
+            rows.append((name, "unknown"))
+    return rows
+
+
+def _command(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return shlex.join(str(v) for v in value)
+    return "" if value is None else str(value)
+
+
+def _runs(headers: Sequence[Mapping[str, Any]], verdicts: Sequence[Verdict]) -> dict[str, Any]:
+    first = headers[0] if headers else {}
+    modes = sorted({v.mode for v in verdicts if v.mode})
+    shards = []
+    for header in headers:
+        shards.append({
+            "command": _command(header.get("command")),
+            "shard": "/".join(str(s) for s in header["shard"]) if header.get("shard") else "",
+            "date": str(header.get("date") or header.get("started") or ""),
+        })
+    return {
+        "date": str(first.get("date") or first.get("started") or "unknown"),
+        "command": _command(first.get("command")) or "unknown",
+        "seed": "random" if first.get("seed") is None and headers else str(first.get("seed", "unknown")),
+        "profile": str(first.get("profile") or "unknown"),
+        "mode": str(first.get("mode") or ", ".join(modes) or "unknown"),
+        "examples": first.get("examples"),
+        "count": len(headers),
+        "shards": shards if len(headers) > 1 else [],
+    }
+
+
+# --------------------------------------------------------------------- the page
+
+
+def build_context(
+    headers: Sequence[Mapping[str, Any]],
+    verdicts: Sequence[Verdict],
+    *,
+    engines: Mapping[str, Any] | None = None,
+    engine_load_budget: float = 1.0,
+    import_engines: bool = False,
+) -> dict[str, Any]:
+    """Everything the report template needs."""
+    verdicts = list(verdicts)
+    cats = [category(v) for v in verdicts]
+    engine_names = list(dict.fromkeys(v.engine for v in verdicts))
+    seen_dtypes = set(v.dtype for v in verdicts)
+    dtypes = [d for d in _DTYPE_ORDER if d in seen_dtypes] + sorted(seen_dtypes - set(_DTYPE_ORDER))
+    engine_slugs = {name: slug(name) for name in engine_names}
+
+    grouped: dict[str, dict[str, dict[str, list[int]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
+    for k, v in enumerate(verdicts):
+        grouped[v.case][v.engine][v.dtype].append(k)
+    case_ids = _case_order(grouped)
+
+    def anchor(case_id: str, engine: str | None = None, dtype: str | None = None) -> str:
+        parts = [f"c-{slug(case_id)}"]
+        if engine is not None:
+            parts.append(engine_slugs[engine])
+        if dtype is not None:
+            parts.append(slug(dtype))
+        return "--".join(parts)
+
+    # ---- summary matrix and per-engine counts
+    columns = [{"engine": e, "dtype": d} for e in engine_names for d in dtypes]
+    matrix = []
+    for case_id in case_ids:
+        cells = []
+        for column in columns:
+            indices = grouped[case_id].get(column["engine"], {}).get(column["dtype"], [])
+            counts = Counter(cats[k] for k in indices)
+            worst = _worst(counts)
+            cells.append({
+                **column,
+                "category": worst or "none",
+                "symbol": CATEGORY_SYMBOLS.get(worst or "", ""),
+                "title": ", ".join(f"{counts[c]} {CATEGORY_LABELS[c]}" for c in CATEGORIES if counts[c]) or "no checks",
+                "href": "#" + anchor(case_id, column["engine"], column["dtype"]) if indices else None,
+                "failing": bool(FAILING & set(counts)),
+            })
+        case = _case(case_id)
+        matrix.append({
+            "case": case_id,
+            "section": getattr(case, "section", ""),
+            "href": "#" + anchor(case_id),
+            "cells": cells,
+            "failing": any(c["failing"] for c in cells),
+        })
+    engine_counts = []
+    for name in engine_names:
+        counts = Counter(c for v, c in zip(verdicts, cats, strict=True) if v.engine == name)
+        engine_counts.append({
+            "engine": name,
+            "slug": engine_slugs[name],
+            "total": sum(counts.values()),
+            "counts": [(c, CATEGORY_LABELS[c], counts[c]) for c in CATEGORIES],
+            "failing": bool(FAILING & {c for c, n in counts.items() if n}),
+        })
+    totals = Counter(cats)
+
+    # ---- heatmaps: one per failing (case, arg, engine, dtype), worst first, capped
+    provider = EngineProvider(engines, engine_load_budget, import_engines)
+    heatmap_for: dict[int, Any] = {}
+    candidates = [k for k, c in enumerate(cats) if c in ("fail", "xfail") and verdicts[k].counterexample]
+    preference = {name: r for r, name in enumerate(_HEATMAP_PREFERENCE)}
+    candidates.sort(key=lambda k: (cats[k] != "fail", preference.get(verdicts[k].property, len(preference)), k))
+    covered: set[tuple[str, str | None, str, str]] = set()
+    skipped_heatmaps = 0
+    for k in candidates:
+        v = verdicts[k]
+        key = (v.case, v.arg, v.engine, v.dtype)
+        if key in covered:
+            continue
+        covered.add(key)
+        if len(heatmap_for) >= MAX_HEATMAPS:
+            skipped_heatmaps += 1
+            continue
+        view = failing_jacobian(v, _case(v.case), provider)
+        if view is None:
+            continue
+        if view.kind == "jacobian":
+            panels = [("reference J", view.reference), ("engine J", view.engine), ("engine − reference", view.difference)]
+        else:
+            panels = [("reference probe", view.reference), ("engine probe", view.engine), ("engine − reference", view.difference)]
+        heatmap_for[k] = {
+            "check": v.check_id,
+            "arg": v.arg,
+            "kind": view.kind,
+            "svg": plots.heatmaps_svg(panels),
+            "note": view.note,
+            "shape": "×".join(str(s) for s in view.reference.shape),
+        }
+
+    # ---- per case detail
+    cases = []
+    for case_id in case_ids:
+        case = _case(case_id)
+        blocks = []
+        for engine in engine_names:
+            by_dtype = grouped[case_id].get(engine)
+            if not by_dtype:
+                continue
+            histograms, stats, subblocks = [], [], []
+            for dtype in dtypes:
+                indices = by_dtype.get(dtype)
+                if not indices:
+                    histograms.append(None)
+                    continue
+                measured = [verdicts[k] for k in indices if verdicts[k].status != SKIP]
+                fractions = _finite_array(v.bound_fractions for v in measured)
+                ulps = _finite_array(v.ulps for v in measured)
+                histograms.append(plots.histogram(fractions) if fractions.size else None)
+                if measured:
+                    stats.append({
+                        "dtype": dtype,
+                        "colour": plots.DTYPE_COLOURS[dtypes.index(dtype) % len(plots.DTYPE_COLOURS)],
+                        "samples": int(fractions.size),
+                        "max_ulps": _num(float(ulps.max()) if ulps.size else 0.0),
+                        "median_ulps": _num(float(np.median(ulps)) if ulps.size else 0.0),
+                        "max_fraction": _num(float(fractions.max()) if fractions.size else 0.0),
+                    })
+                rows = []
+                for k in indices:
+                    v = verdicts[k]
+                    diagnosis = v.diagnosis or None
+                    rows.append({
+                        "uid": f"v{k}",
+                        "verdict": v,
+                        "category": cats[k],
+                        "label": CATEGORY_LABELS[cats[k]],
+                        "failing": cats[k] in FAILING,
+                        "max_ulps": _num(v.max_ulps),
+                        "max_fraction": _num(v.max_bound_fraction),
+                        "seconds": f"{v.seconds:.2f}",
+                        "diagnosis": diagnosis,
+                        "diagnosis_meaning": KINDS.get(str((diagnosis or {}).get("kind")), "") if diagnosis else "",
+                        "diagnosis_values": [
+                            (label, _compact_json(diagnosis.get(key)) if key == "index" else _num(diagnosis.get(key), 17))
+                            for key, label in (("index", "index"), ("reference", "reference"), ("engine", "engine"))
+                            if diagnosis and diagnosis.get(key) is not None
+                        ] if diagnosis else [],
+                        "counterexample": _counterexample_lines(v.counterexample),
+                        "convention": _share(v.convention) if v.convention is not None else None,
+                    })
+                subblocks.append({
+                    "dtype": dtype,
+                    "anchor": anchor(case_id, engine, dtype),
+                    "rows": rows,
+                    "heatmaps": [heatmap_for[k] for k in indices if k in heatmap_for],
+                    "category": _worst(r["category"] for r in rows) or "none",
+                    "failing": any(r["failing"] for r in rows),
+                })
+            blocks.append({
+                "engine": engine,
+                "anchor": anchor(case_id, engine),
+                "plot": plots.distribution_svg(histograms),
+                "stats": stats,
+                "subblocks": subblocks,
+                "category": _worst(s["category"] for s in subblocks) or "none",
+                "failing": any(s["failing"] for s in subblocks),
+            })
+        cases.append({
+            "id": case_id,
+            "anchor": anchor(case_id),
+            "known": case is not None,
+            "section": getattr(case, "section", ""),
+            "formula": getattr(case, "formula", ""),
+            "formula_mathml": to_mathml(getattr(case, "formula", "")) if case is not None else None,
+            "args": _args(case),
+            "notes": getattr(case, "notes", ""),
+            "kink": _kink(case),
+            "blocks": blocks,
+            "failing": any(b["failing"] for b in blocks),
+        })
+
+    return {
+        "title": "verigrad report",
+        "run": _runs(headers, verdicts),
+        "versions": _versions(headers, engine_names),
+        "engines": engine_names,
+        "engine_counts": engine_counts,
+        "dtypes": dtypes,
+        "columns": columns,
+        "matrix": matrix,
+        "totals": [(c, CATEGORY_LABELS[c], totals[c]) for c in CATEGORIES],
+        "total": len(verdicts),
+        "categories": [(c, CATEGORY_LABELS[c], CATEGORY_SYMBOLS[c]) for c in CATEGORIES],
+        "cases": cases,
+        "kinks": _kink_table(verdicts, cats, engine_names, dtypes, anchor),
+        "errata": _errata(),
+        "fd": _fd_section(),
+        "kinds": KINDS,
+        "skipped_heatmaps": skipped_heatmaps,
+        "max_heatmaps": MAX_HEATMAPS,
+        "axis_key": plots.axis_key_svg(dtypes) if any(b["plot"] for c in cases for b in c["blocks"]) else None,
+        "generated": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def _args(case: Any) -> list[dict[str, Any]]:
+    if case is None:
+        return []
+    rows = []
+    for arg in case.args:
+        partial = case.partials.get(arg.name)
+        shape = "(" + ", ".join(str(d) for d in arg.shape) + ("," if len(arg.shape) == 1 else "") + ")"
+        rows.append({
+            "name": arg.name,
+            "shape": "scalar" if not arg.shape else shape,
+            "domain": arg.domain,
+            "differentiable": arg.differentiable,
+            "latex": partial.latex if partial else "",
+            "mathml": to_mathml(partial.latex) if partial else None,
+            "structure": getattr(getattr(partial, "structure", None), "value", "") if partial else "",
+        })
+    return rows
+
+
+def _kink(case: Any) -> dict[str, str] | None:
+    kink = getattr(case, "kink", None)
+    if kink is None:
+        return None
+    return {"where": kink.where, "subdifferential": kink.subdifferential, "note": kink.convention_note}
+
+
+def _kink_table(verdicts: Sequence[Verdict], cats: Sequence[str], engines: Sequence[str], dtypes: Sequence[str],
+                anchor: Any) -> dict[str, Any]:
+    """Which subgradient each engine chose at each kink: the share t per (case, arg) × (engine, dtype)."""
+    cells: dict[tuple[str, str | None], dict[tuple[str, str], dict[str, Any]]] = defaultdict(dict)
+    for v, c in zip(verdicts, cats, strict=True):
+        if v.property != "kink":
+            continue
+        cells[(v.case, v.arg)][(v.engine, v.dtype)] = {
+            "value": _share(v.convention) if v.convention is not None else ("skip" if c == "skip" else "—"),
+            "category": c,
+            "inside": v.convention is not None and 0.0 <= v.convention <= 1.0,
+            "href": "#" + anchor(v.case, v.engine, v.dtype),
+            "title": v.message or CATEGORY_LABELS[c],
+        }
+    used = [(e, d) for e in engines for d in dtypes if any((e, d) in row for row in cells.values())]
+    rows = []
+    for case_id in _case_order(c for c, _ in cells):
+        for key in sorted((k for k in cells if k[0] == case_id), key=lambda k: str(k[1])):
+            rows.append({"case": case_id, "arg": key[1], "cells": [cells[key].get(col) for col in used]})
+    return {"columns": [{"engine": e, "dtype": d} for e, d in used], "rows": rows}
+
+
+# ------------------------------------------------------------------- errata
+
+
+def _field(row: Any, *names: str, default: Any = None) -> Any:
+    """The first of ``names`` that the row has as a non-callable value (rows may be objects or dicts)."""
+    for name in names:
+        value = row.get(name) if isinstance(row, Mapping) else getattr(row, name, None)
+        if value is not None and not callable(value):
+            return value
+    return default
+
+
+_MATH = re.compile(r"\$([^$]+)\$")
+
+
+def _mixed(text: Any) -> list[tuple[str, Any]]:
+    """Prose with inline ``$...$`` LaTeX as parts: ("text", str) or ("math", MathML markup).
+
+    A whole string that looks like LaTeX (a backslash command and no ``$``) is one formula.
+    """
+    text = "" if text is None else str(text)
+    if "$" not in text:
+        if "\\" in text:
+            mathml = to_mathml(text)
+            if mathml is not None:
+                return [("math", mathml)]
+        return [("text", text)] if text else []
+    parts: list[tuple[str, Any]] = []
+    position = 0
+    for match in _MATH.finditer(text):
+        if match.start() > position:
+            parts.append(("text", text[position : match.start()]))
+        mathml = to_mathml(match.group(1))
+        parts.append(("math", mathml) if mathml is not None else ("text", match.group(0)))
+        position = match.end()
+    if position < len(text):
+        parts.append(("text", text[position:]))
+    return parts
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, np.ndarray | np.generic) or (
+        isinstance(value, list | tuple) and value and all(isinstance(v, int | float | list) for v in value)
+    ):
+        try:
+            array = np.asarray(value, dtype=float)
+        except (TypeError, ValueError):
+            return str(value)
+        if array.ndim == 0:
+            return _num(float(array), 10)
+        return np.array2string(array, precision=6, threshold=24, max_line_width=100)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float | int):
+        return _num(value, 10)
+    if isinstance(value, Mapping):
+        return "; ".join(f"{k} = {_value(v)}" for k, v in value.items())
+    return str(value)
+
+
+#: demonstrate() keys already shown in the erratum's own columns.
+_DEMO_SKIP = frozenset({"id", "section", "case", "arg"})
+
+
+def _errata() -> dict[str, Any]:
+    try:
+        from reference import errata as module
+    except Exception as error:
+        return {"available": False, "reason": f"reference.errata is not available ({type(error).__name__}: {error})", "rows": []}
+    rows = []
+    demonstrate = getattr(module, "demonstrate", None)
+    for row in getattr(module, "ERRATA", ()) or ():
+        demo: list[tuple[str, str]] = []
+        demo_error = ""
+        if callable(demonstrate):
+            try:
+                result = demonstrate(row)
+                if isinstance(result, Mapping):
+                    demo = [(str(k).replace("_", " "), _value(v)) for k, v in result.items() if k not in _DEMO_SKIP]
+                else:
+                    demo = [("result", _value(result))]
+            except Exception as error:
+                demo_error = f"{type(error).__name__}: {error}"
+        rows.append({
+            "id": str(_field(row, "id", default="")),
+            "section": str(_field(row, "section", default="")),
+            "wrong": _mixed(_field(row, "wrong_statement", "wrong")),
+            "right": _mixed(_field(row, "right_statement", "right")),
+            "case": str(_field(row, "case_id", "case", default="")),
+            "arg": str(_field(row, "arg", default="") or ""),
+            "counterexample": _value(_field(row, "counterexample", default="")),
+            "precondition": str(_field(row, "precondition", default="") or ""),
+            "demo": demo,
+            "demo_error": demo_error,
+        })
+    return {"available": True, "reason": "", "rows": rows}
+
+
+# ------------------------------------------------------- finite differences
+
+FD_CASE = "scalar.chain"
+FD_POINT = 1.3
+FD_STEPS = tuple(float(h) for h in np.logspace(-14, -1, 27))
+
+
+def _fd_section() -> dict[str, Any]:
+    """Error of a central difference of sin(x²) at x = 1.3 against the step, with the fd engine's step marked."""
+    case = _case(FD_CASE)
+    if case is None:
+        return {"available": False, "reason": f"case {FD_CASE} is not in the case table"}
+    x = np.asarray(FD_POINT)
+    exact = float(case.partials["x"].closed_form(_point({"x": x})))
+    primals, tangents = (np.asarray(FD_POINT, dtype=np.float64),), (np.asarray(1.0, dtype=np.float64),)
+    chosen = engine_error = None
+    source = "plain central differences (f(x+h) − f(x−h)) / 2h computed here"
+    note = ""
+    scan: list[tuple[float, float]] | None = None
+    try:
+        from oracles.fd import FiniteDifferences
+
+        fd = FiniteDifferences()
+        fn = case.bind(fd.xp)
+        if hasattr(fd, "step_scan"):
+            scan = [(float(h), float(np.ravel(e)[0])) for h, e in fd.step_scan(fn, primals, tangents, list(FD_STEPS))]
+            source = "the fd engine's step_scan (plain central differences)"
+        if hasattr(fd, "chosen_step"):
+            chosen = float(fd.chosen_step(fn, primals, tangents))
+        try:
+            engine_error = abs(float(np.ravel(fd.jvp(fn, primals, tangents))[0]) - exact)
+        except Exception:
+            engine_error = None
+    except Exception as error:
+        note = f"the fd engine is not available ({type(error).__name__}); its chosen step is not marked"
+    if not scan:
+        fn = case.bind(np)
+        scan = [(h, float((fn(x + h) - fn(x - h)) / (2 * h))) for h in FD_STEPS]
+    steps = [h for h, _ in scan]
+    errors = [abs(e - exact) for _, e in scan]
+    chosen_error = None
+    if chosen is not None and chosen > 0:
+        fn64 = case.bind(np)
+        chosen_error = abs(float((fn64(x + chosen) - fn64(x - chosen)) / (2 * chosen)) - exact)
+    best = int(np.argmin(errors))
+    return {
+        "available": True,
+        "case": FD_CASE,
+        "formula": to_mathml(case.formula),
+        "x": FD_POINT,
+        "exact": _num(exact, 17),
+        "svg": plots.fd_step_svg(steps, errors, chosen, chosen_error, engine_error),
+        "chosen": _num(chosen, 3) if chosen is not None else None,
+        "chosen_error": _num(chosen_error, 3) if chosen_error is not None else None,
+        "engine_error": _num(engine_error, 3) if engine_error is not None else None,
+        "best_step": _num(steps[best], 3),
+        "best_error": _num(errors[best], 3),
+        "source": source,
+        "note": note,
+    }
+
+
+def _point(values: Mapping[str, Any]) -> Any:
+    from reference import Point
+
+    return Point({k: np.asarray(v, dtype=np.float64) for k, v in values.items()})
