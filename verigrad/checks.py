@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
+from oracles.protocol import error_estimate
 from reference import Case, Structure
 from verigrad import strategies as vs
 from verigrad import truth
@@ -124,6 +125,14 @@ def _compare(
     return Outcome(False, message, worst_ulps, worst_fraction, diagnosis, convention, evidence)
 
 
+def _estimate(result: np.ndarray) -> np.ndarray | float:
+    """The engine's own error estimate for a result (finite differences carry one), else 0."""
+    estimate = error_estimate(result)
+    if estimate is None:
+        return 0.0
+    return np.nan_to_num(np.asarray(estimate, dtype=np.float64), nan=np.inf)
+
+
 def _violation(error: ContractViolation) -> Outcome:
     return Outcome(False, f"{error.diagnosis.kind}: {error.diagnosis.summary}", float("inf"), float("inf"), error.diagnosis)
 
@@ -170,7 +179,8 @@ def check_vjp(target: Target, ex: vs.Example) -> Outcome:
     except ContractViolation as error:
         return _violation(error)
     bound, magnitude = _vjp_bound(target, ex, arg, ex.cotangent)
-    outcome = _compare(target, result[names.index(arg)], (r0, r1), bound, magnitude, ex.sizes,
+    value = result[names.index(arg)]
+    outcome = _compare(target, value, (r0, r1), bound + _estimate(value), magnitude, ex.sizes,
                        _transposed_alternative(target, ex, arg, ex.cotangent))
     return outcome
 
@@ -191,7 +201,7 @@ def check_jvp(target: Target, ex: vs.Example) -> Outcome:
     except ContractViolation as error:
         return _violation(error)
     bound, magnitude = _jvp_bound(target, ex, arg, tangent)
-    return _compare(target, result, (r0, r1), bound, magnitude, ex.sizes)
+    return _compare(target, result, (r0, r1), bound + _estimate(result), magnitude, ex.sizes)
 
 
 def check_adjoint(target: Target, ex: vs.Example) -> Outcome:
@@ -210,6 +220,8 @@ def check_adjoint(target: Target, ex: vs.Example) -> Outcome:
     vjp_bound, vjp_mag = _vjp_bound(target, ex, arg, u)
     jvp_bound, _ = _jvp_bound(target, ex, arg, v)
     scale = float(np.sum(vjp_mag * np.abs(v)))
+    vjp_bound = vjp_bound + _estimate(pulled)
+    jvp_bound = jvp_bound + _estimate(pushed)
     bound = np.asarray(float(np.sum(vjp_bound * np.abs(v)) + np.sum(jvp_bound * np.abs(u))) + 2 * u.size * v.size * FLOAT64_U * scale)
     outcome = _compare(target, np.asarray(left), (np.asarray(right), np.asarray(right)), bound, np.asarray(scale), ex.sizes)
     if not outcome.passed:
@@ -296,7 +308,8 @@ def check_aliased(target: Target, ex: vs.Example) -> Outcome:
     total = result[names.index(first)].astype(np.float64) + result[names.index(second)].astype(np.float64)
     b1, m1 = _vjp_bound(target, ex, first, ex.cotangent)
     b2, m2 = _vjp_bound(target, ex, second, ex.cotangent)
-    bound = b1 + b2 + target.tolerance.u * (m1 + m2)
+    first_value, second_value = result[names.index(first)], result[names.index(second)]
+    bound = b1 + b2 + target.tolerance.u * (m1 + m2) + _estimate(first_value) + _estimate(second_value)
     alternatives = {
         "missing_term": parts[first][0] if not np.allclose(parts[first][0], r0, rtol=0, atol=0) else parts[second][0],
         "double_counted": 2 * r0,

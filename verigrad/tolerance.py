@@ -84,7 +84,8 @@ class Tolerance:
         """|error| in ulps (of the engine's dtype) of max(|exact|, magnitude)."""
         scale = np.maximum(np.abs(np.asarray(exact, dtype=np.float64)), np.asarray(magnitude, dtype=np.float64))
         spacing = np.spacing(scale.astype(self.dtype)).astype(np.float64)
-        return np.abs(error) / spacing
+        with np.errstate(over="ignore", divide="ignore"):
+            return np.abs(error) / spacing
 
 
 def bound_fraction(error: np.ndarray, bound: np.ndarray) -> np.ndarray:
