@@ -284,7 +284,7 @@ def check_deterministic(target: Target, ex: vs.Example) -> Outcome:
         if not np.array_equal(a, b):
             k = int(np.argmax(np.ravel(a != b)))
             diagnosis = Diagnosis("nondeterministic", f"two identical calls differ in the gradient of {name!r} at flat index {k}: "
-                                  f"{np.ravel(a)[k]!r} then {np.ravel(b)[k]!r}", index=[k],
+                                  f"{float(np.ravel(a)[k])!r} then {float(np.ravel(b)[k])!r}", index=[k],
                                   reference=float(np.ravel(a)[k]), engine=float(np.ravel(b)[k]))
             return Outcome(False, f"nondeterministic: {diagnosis.summary}", float("inf"), float("inf"), diagnosis)
     return Outcome(True)

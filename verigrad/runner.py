@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis.errors import Flaky
 
@@ -157,6 +157,9 @@ def run_check(
         deadline=None,
         print_blob=False,
         suppress_health_check=list(HealthCheck),
+        # No "explain" phase: it re-runs a failing check many times to annotate
+        # source lines, which says nothing about an engine's arrays.
+        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
         **options,
     )(given(prop.strategy(case, dtype, spec.arg, spec.pair))(body))
     if seed is not None:

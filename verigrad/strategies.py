@@ -50,21 +50,33 @@ class Example:
         return tuple(self.values[name] for name in names)
 
 
-def _elements(dtype: np.dtype, domain: str, bound: float = VALUE_RANGE) -> st.SearchStrategy[float]:
+def _elements(dtype: np.dtype, domain: str, bound: float, zeros: bool) -> st.SearchStrategy[float]:
     width = 32 if dtype == np.float32 else 64
     common = {"allow_nan": False, "allow_infinity": False, "allow_subnormal": False, "width": width}
     smallest = NONZERO_MIN_ABS if domain == NONZERO else MIN_NONZERO
-    nonzero = st.floats(smallest, bound, **common) | st.floats(-bound, -smallest, **common)
-    return nonzero if domain == NONZERO else st.just(0.0) | nonzero
+    positive = st.floats(smallest, bound, **common)
+    negative = st.floats(-bound, -smallest, **common)
+    if domain == NONZERO or not zeros:
+        return positive | negative
+    # A union picks its branches evenly: zero in one of four, so that exact zeros
+    # (kinks, vanishing terms) are common but do not swamp the example.
+    return st.one_of(positive, negative, positive | negative, st.just(0.0))
 
 
 @lru_cache(maxsize=4096)
-def array(dtype: np.dtype, shape: tuple[int, ...], domain: str = "real", bound: float = VALUE_RANGE) -> st.SearchStrategy[np.ndarray]:
-    """Arrays of ``dtype`` and ``shape`` with elements from ``domain``.
+def array(
+    dtype: np.dtype, shape: tuple[int, ...], domain: str = "real", bound: float = VALUE_RANGE, zeros: bool = True
+) -> st.SearchStrategy[np.ndarray]:
+    """Arrays of ``dtype`` and ``shape`` with elements from ``domain`` (exact zeros included if ``zeros``).
 
     Cached: building and validating a strategy costs more than drawing from it.
     """
-    return hnp.arrays(dtype, shape, elements=_elements(np.dtype(dtype), domain, bound))
+    return hnp.arrays(dtype, shape, elements=_elements(np.dtype(dtype), domain, bound, zeros))
+
+
+def probe(dtype: np.dtype, shape: tuple[int, ...]) -> st.SearchStrategy[np.ndarray]:
+    """Cotangents and tangents: non-zero entries, so that every entry of the result is exercised."""
+    return array(dtype, shape, "real", PROBE_RANGE, False)
 
 
 def sizes(case: Case) -> st.SearchStrategy[dict[str, int]]:
@@ -109,13 +121,13 @@ def examples(
     }
     params = {name: draw(_choice(choices)) for name, choices in case.params.items()}
     out_shape = resolve_shape(case.output, chosen)
-    probe = draw(array(dtype, out_shape, bound=PROBE_RANGE)) if cotangent else np.zeros(out_shape, dtype)
+    drawn_cotangent = draw(probe(dtype, out_shape)) if cotangent else np.zeros(out_shape, dtype)
     wanted = case.arg_names if tangents is None else tangents
     drawn = {
-        a.name: draw(array(dtype, values[a.name].shape, bound=PROBE_RANGE)) if a.name in wanted else np.zeros_like(values[a.name])
+        a.name: draw(probe(dtype, values[a.name].shape)) if a.name in wanted else np.zeros_like(values[a.name])
         for a in case.args
     }
-    return Example(values, params, probe, drawn, chosen)
+    return Example(values, params, drawn_cotangent, drawn, chosen)
 
 
 def aliased_examples(case: Case, dtype: Any, first: str, second: str, same_object: bool) -> st.SearchStrategy[Example]:
