@@ -1,0 +1,62 @@
+"""False-failure sweep: every check on correct engines under many random seeds.
+
+    python benchmarks/seed_sweep.py --seeds 20 --engines jax torch fd autograd mygrad tinygrad
+
+A correct engine must pass every check under every seed; each failure here is a
+false failure of verigrad (or a real bug in the engine, which the printed
+reproduction lets you tell apart).  Writes benchmarks/results/seed_sweep.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from oracles import load_engine
+from verigrad.runner import plan, run_check
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--first-seed", type=int, default=1)
+    parser.add_argument("--engines", nargs="+", default=["jax", "torch", "fd"])
+    parser.add_argument("--examples", type=int, default=None, help="examples per check (default: the dev profile's)")
+    parser.add_argument("--out", default=str(RESULTS / "seed_sweep.json"))
+    args = parser.parse_args()
+    engines = {name: load_engine(name) for name in args.engines}
+    specs = plan(args.engines)
+    failures = []
+    started = time.perf_counter()
+    per_engine = {name: {"checks": 0, "failures": 0} for name in args.engines}
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
+        seed_started = time.perf_counter()
+        for spec in specs:
+            verdict = run_check(spec, engines[spec.engine], seed=seed, max_examples=args.examples)
+            per_engine[spec.engine]["checks"] += 1
+            if verdict.status == "fail":
+                per_engine[spec.engine]["failures"] += 1
+                failures.append({"seed": seed, "check": spec.id, "message": verdict.message,
+                                 "reproduction": verdict.reproduction})
+                print(f"seed {seed}: FAIL {spec.id}: {verdict.message[:200]}", flush=True)
+        print(f"seed {seed}: {len(specs)} checks in {time.perf_counter() - seed_started:.1f} s, "
+              f"{len(failures)} failures so far", flush=True)
+    summary = {
+        "seeds": list(range(args.first_seed, args.first_seed + args.seeds)),
+        "engines": per_engine,
+        "checks_per_seed": len(specs),
+        "false_failures": len(failures),
+        "seconds": round(time.perf_counter() - started, 1),
+        "failures": failures,
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(summary, indent=2))
+    print(json.dumps({k: v for k, v in summary.items() if k != "failures"}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
