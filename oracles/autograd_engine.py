@@ -5,6 +5,11 @@ via autograd's own forward mode (``make_jvp``, JVP nodes; not the double-vjp tri
 expose a ``concat`` (numpy 2's name), but it is a bare primitive with no
 derivative that does not unbox a *list* of traced arrays: it silently returns
 an object array of boxes.  ``concatenate`` is the one autograd differentiates.
+
+Precision: values stay in the primals' dtype, except that autograd's
+forward-mode rule for ``maximum`` turns a float32 tangent into float64 (its
+tie-splitting mask is float64), so downstream tangent arithmetic runs in
+float64.  The result is rounded back to the output's dtype.
 """
 
 from __future__ import annotations

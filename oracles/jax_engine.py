@@ -5,9 +5,15 @@ change every other user of JAX in the process, so each call runs inside the
 thread-local ``jax.enable_x64(True)`` context and leaves the global flag alone.
 In x64 mode a float32 primal stays float32 (Python numbers are weakly typed).
 
-Tracing and compiling costs tens of milliseconds per new shape, so the jitted
-vjp/jvp functions are kept in a small LRU keyed by (kind, fn, shapes, dtypes).
-``fn`` is keyed by identity: like anything under ``jax.jit``, it must be pure.
+Tracing and compiling cost 30-150 ms per new (fn, shapes, dtypes); a compiled
+call costs about 0.1 ms.  So each (fn, primal shapes and dtypes) gets ONE
+jitted function computing both the vjp and the jvp (one forward pass, shared
+by XLA), kept in a small LRU: a vjp and a jvp of the same fn and shapes, and
+every repeated call, reuse it without recompiling.  A call feeds zeros to the
+half it does not need.  (Two separate programs compile twice as often; running
+the first calls eagerly compiles every primitive for every shape, which was
+slower still over the case table.)  ``fn`` is keyed by identity: like anything
+under ``jax.jit``, it must be pure.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ class JaxEngine:
 
         self._jax = jax
         self.xp: Any = jnp
-        self._cache: OrderedDict[tuple[Any, ...], Callable[..., Any]] = OrderedDict()
+        self._cache: OrderedDict[tuple[Any, ...], tuple[Any, np.dtype, Any]] = OrderedDict()
         self._cache_size = cache_size
 
     # ------------------------------------------------------------------ public
@@ -46,60 +52,50 @@ class JaxEngine:
     def vjp(
         self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...], cotangent: np.ndarray
     ) -> tuple[np.ndarray, ...]:
-        """uᵀ J for every primal, computed by ``jax.vjp`` under ``jax.jit``."""
+        """uᵀ J for every primal, by ``jax.vjp``."""
         primals = tuple(np.asarray(p) for p in primals)
-        cotangent = np.asarray(cotangent)
-        key = ("vjp", fn, _signature(primals), _signature((cotangent,)))
-        compiled = self._lookup(key, lambda: self._make_vjp(fn))
+        out_shape, out_dtype, both = self._compiled(fn, primals)
+        # Cast here, as jax would (it wants the output's dtype exactly): one program per key.
+        cotangent = np.asarray(cotangent).astype(out_dtype).reshape(out_shape)
+        tangents = tuple(np.zeros_like(p) for p in primals)
         with self._jax.enable_x64(True):
-            grads = compiled(primals, cotangent)
+            grads, _ = both(primals, cotangent, tangents)
         return tuple(_to_numpy(g, p.shape, p.dtype) for g, p in zip(grads, primals, strict=True))
 
     def jvp(
         self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...], tangents: tuple[np.ndarray, ...]
     ) -> np.ndarray:
-        """Σ_k J_k v_k by forward mode (``jax.jvp``) under ``jax.jit``."""
+        """Σ_k J_k v_k by forward mode (``jax.jvp``)."""
         primals = tuple(np.asarray(p) for p in primals)
-        tangents = tuple(np.asarray(t) for t in tangents)
-        key = ("jvp", fn, _signature(primals), _signature(tangents))
-        compiled = self._lookup(key, lambda: self._make_jvp(fn))
+        out_shape, out_dtype, both = self._compiled(fn, primals)
+        # jax.jvp wants each tangent in its primal's dtype.
+        tangents = tuple(np.asarray(t).astype(p.dtype) for p, t in zip(primals, tangents, strict=True))
         with self._jax.enable_x64(True):
-            out = compiled(primals, tangents)
-        return np.array(out, copy=True)
+            _, tangent_out = both(primals, np.zeros(out_shape, out_dtype), tangents)
+        return np.array(tangent_out, copy=True)
 
     # ----------------------------------------------------------------- private
 
-    def _lookup(self, key: tuple[Any, ...], build: Callable[[], Callable[..., Any]]) -> Callable[..., Any]:
-        compiled = self._cache.get(key)
-        if compiled is None:
-            compiled = build()
-            self._cache[key] = compiled
-            if len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
-        else:
+    def _compiled(self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...]) -> tuple[Any, np.dtype, Any]:
+        """(output shape, output dtype, jitted vjp-and-jvp) for fn at these primal shapes/dtypes."""
+        key = (fn, _signature(primals))
+        entry = self._cache.get(key)
+        if entry is not None:
             self._cache.move_to_end(key)
-        return compiled
+            return entry
+        jax = self._jax
+        with jax.enable_x64(True):
+            out = jax.eval_shape(fn, *primals)  # traces fn, compiles nothing
 
-    def _make_vjp(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        jax, jnp = self._jax, self.xp
-
-        def run(primals: tuple[Any, ...], cotangent: Any) -> tuple[Any, ...]:
-            out, pullback = jax.vjp(fn, *primals)
-            # The cotangent must carry the output's dtype exactly, or jax refuses it.
-            return pullback(jnp.asarray(cotangent, dtype=jnp.result_type(out)).reshape(jnp.shape(out)))
-
-        return jax.jit(run)
-
-    def _make_jvp(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        jax, jnp = self._jax, self.xp
-
-        def run(primals: tuple[Any, ...], tangents: tuple[Any, ...]) -> Any:
-            # jax.jvp needs each tangent in its primal's dtype.
-            tangents = tuple(jnp.asarray(t, dtype=p.dtype) for p, t in zip(primals, tangents, strict=True))
+        def both(primals: tuple[Any, ...], cotangent: Any, tangents: tuple[Any, ...]) -> tuple[Any, Any]:
+            _, pullback = jax.vjp(fn, *primals)
             _, tangent_out = jax.jvp(fn, primals, tangents)
-            return tangent_out
+            return pullback(cotangent), tangent_out
 
-        return jax.jit(run)
+        entry = self._cache[key] = (tuple(out.shape), np.dtype(out.dtype), jax.jit(both))
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return entry
 
 
 def _to_numpy(value: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:

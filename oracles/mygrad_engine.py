@@ -11,6 +11,10 @@ still stored in each tensor's own dtype (float32).  The values therefore are
 mygrad's, computed partly in float64; results are returned in the primals'
 dtype, as the protocol requires (a float64 output of float32 primals is
 rounded back to float32).
+
+Kinks are left as mygrad has them.  Note that mygrad's ``maximum`` gives
+neither argument any share at a tie w = x (both partials 0), which is outside
+the subdifferential {(t, 1 - t)}: d max(a, a)/da comes out 0, not 1.
 """
 
 from __future__ import annotations
@@ -64,7 +68,9 @@ class MygradEngine:
         for leaf in leaves:
             # None: the output does not depend on this input, so exact zeros.
             grad = leaf.grad
-            grads.append(np.zeros(leaf.shape, leaf.dtype) if grad is None else np.array(grad, dtype=leaf.dtype, copy=True))
+            grads.append(
+                np.zeros(leaf.shape, leaf.dtype) if grad is None else np.array(grad, dtype=leaf.dtype, copy=True)
+            )
         return grads
 
     def vjp(
