@@ -314,7 +314,27 @@ def check_aliased(target: Target, ex: vs.Example) -> Outcome:
         "missing_term": parts[first][0] if not np.allclose(parts[first][0], r0, rtol=0, atol=0) else parts[second][0],
         "double_counted": 2 * r0,
     }
-    return _compare(target, total, (r0, r1), bound, m1 + m2, ex.sizes, alternatives)
+    outcome = _compare(target, total, (r0, r1), bound, m1 + m2, ex.sizes, alternatives)
+    if not outcome.passed and _on_kink(target, ex) and outcome.diagnosis is not None:
+        # Aliased operands of max sit on its tie: each partial alone may pick any
+        # share, but the shares must add to the whole derivative.
+        d = outcome.diagnosis
+        outcome.diagnosis = Diagnosis(
+            "outside_subdifferential",
+            f"at the kink the two partials add up to {d.engine!r} where the total derivative is {d.reference!r}: "
+            "the subgradient shares (t, 1 - t) must add up to 1",
+            index=d.index, reference=d.reference, engine=d.engine,
+        )
+        outcome.message = f"outside_subdifferential: {outcome.diagnosis.summary}"
+    return outcome
+
+
+def _on_kink(target: Target, ex: vs.Example) -> bool:
+    """Whether some kink variable of the case is exactly zero at this example."""
+    if target.case.kink is None:
+        return False
+    locus, _, _ = target.case.kink.locus(truth.point(target.case, ex.values, ex.params))
+    return bool(np.any(np.asarray(locus) == 0))
 
 
 def check_kink(target: Target, ex: vs.Example) -> Outcome:

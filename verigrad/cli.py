@@ -192,7 +192,7 @@ def command_check(args: argparse.Namespace, console: Console) -> int:
             if progress:
                 progress.stop()
     print_summary(verdicts, console)
-    for stale in expect.unused(expectations, used):
+    for stale in expect.unused(expectations, used, names):
         console.print(f"warning: {args.expect}:{stale.line}: expectation '{stale.case} {stale.engine} {stale.dtype} "
                       f"{stale.verdict}' matched no check", markup=False)
     console.print(f"records: {args.records}", markup=False)

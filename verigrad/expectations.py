@@ -6,9 +6,11 @@ One expectation per line::
 
 CASE is a case id or a check id, either may use shell wildcards
 (``elementwise.*``, ``kink[neuron.relu-*]``); ENGINE and DTYPE may be ``*``;
-VERDICT is ``pass``, ``fail`` or ``skip``.  The last matching line wins.  A check
-whose status differs from its expectation fails the run, an unexpected pass
-included; lines that match no check are reported so stale entries get noticed.
+VERDICT is ``pass``, ``fail``, ``skip``, or ``any`` for a bug that shows only on
+some inputs (either outcome is accepted, like a non-strict xfail).  The last
+matching line wins.  A check whose status differs from its expectation fails the
+run, an unexpected pass included; lines for the run's engines that match no check
+are reported so stale entries get noticed.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from verigrad.records import STATUSES, Verdict
+
+ANY = "any"
+VERDICTS = (*STATUSES, ANY)
 
 
 class ExpectationsError(Exception):
@@ -36,12 +41,14 @@ class Expectation:
     line: int
 
     def matches(self, verdict: Verdict) -> bool:
-        subject_ok = fnmatch.fnmatchcase(verdict.case, self.case) or fnmatch.fnmatchcase(verdict.check_id, self.case)
-        return (
-            subject_ok
-            and fnmatch.fnmatchcase(verdict.engine, self.engine)
-            and fnmatch.fnmatchcase(verdict.dtype, self.dtype)
-        )
+        subject_ok = glob(verdict.case, self.case) or glob(verdict.check_id, self.case)
+        return subject_ok and glob(verdict.engine, self.engine) and glob(verdict.dtype, self.dtype)
+
+
+def glob(text: str, pattern: str) -> bool:
+    """Shell-style ``*`` and ``?`` matching where brackets are literal (check ids contain them)."""
+    literal = pattern.replace("[", "\0").replace("]", "[]]").replace("\0", "[[]")
+    return fnmatch.fnmatchcase(text, literal)
 
 
 def parse(path: str | Path) -> list[Expectation]:
@@ -59,8 +66,8 @@ def parse(path: str | Path) -> list[Expectation]:
             raise ExpectationsError(f"{path}:{number}: expected 'CASE ENGINE [DTYPE] VERDICT  # reason', got {raw.strip()!r}")
         case, engine, *rest = fields
         dtype, verdict = (rest if len(rest) == 2 else ["*", rest[0]])
-        if verdict not in STATUSES:
-            raise ExpectationsError(f"{path}:{number}: verdict {verdict!r} is not one of {', '.join(STATUSES)}")
+        if verdict not in VERDICTS:
+            raise ExpectationsError(f"{path}:{number}: verdict {verdict!r} is not one of {', '.join(VERDICTS)}")
         expectations.append(Expectation(case, engine, dtype, verdict, reason.strip(), number))
     return expectations
 
@@ -75,6 +82,6 @@ def apply(expectations: list[Expectation], verdict: Verdict, used: set[int]) -> 
             return
 
 
-def unused(expectations: list[Expectation], used: set[int]) -> list[Expectation]:
-    """Lines that matched no check in the run."""
-    return [e for e in expectations if e.line not in used]
+def unused(expectations: list[Expectation], used: set[int], engines: list[str]) -> list[Expectation]:
+    """Lines about the run's engines that matched no check in the run."""
+    return [e for e in expectations if e.line not in used and any(glob(name, e.engine) for name in engines)]

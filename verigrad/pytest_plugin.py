@@ -149,7 +149,7 @@ class CheckRunner:
         verdict = self.run()
         if verdict.status == "skip" and verdict.expected is None:
             pytest.skip(verdict.message)
-        if verdict.expected == "fail" and verdict.status == "fail":
+        if verdict.expected in ("fail", "any") and verdict.status == "fail":
             pytest.xfail(verdict.expectation_reason or verdict.message)
         if not verdict.as_expected:
             expected = verdict.expected or "pass"
@@ -175,7 +175,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     parts = sorted(state.final_records.parent.glob(f"{state.final_records.stem}.gw*{state.final_records.suffix}"))
     if parts:
         _merge(parts, state.final_records)
-    for stale in expect.unused(state.expectations, state.used):
+    for stale in expect.unused(state.expectations, state.used, state.engine_names):
         print(f"\nverigrad: warning: expectation line {stale.line} ({stale.case} {stale.engine}) matched no check")
     report = session.config.getoption("--verigrad-report")
     if report and state.final_records.exists():
