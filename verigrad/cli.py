@@ -94,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--shard", type=_shard, metavar="i/k", help="run only the i-th of k interleaved shards")
 
     commands.add_parser("cases", help="print the case ids, one per line")
+    commands.add_parser("errata", help="show each of the seed's mistakes with its counterexample")
 
     report = commands.add_parser("report", help="rebuild the summary (and HTML report) from records files")
     report.add_argument("records", nargs="+", metavar="RECORDS", help="records files; several (shards) are merged")
@@ -209,6 +210,29 @@ def command_cases(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def command_errata(args: argparse.Namespace, console: Console) -> int:
+    """Each seed erratum: where, what the seed says, what is right, and the numbers that tell them apart."""
+    from rich.table import Table
+
+    from reference import ERRATA, demonstrate
+
+    table = Table(title="the seed's errata, each shown by a counterexample", show_lines=True)
+    for column in ("erratum", "the seed says", "right", "counterexample", "seed's value", "right value"):
+        table.add_column(column, overflow="fold")
+    demonstrated = 0
+    for erratum in ERRATA:
+        shown = demonstrate(erratum)
+        inputs = ", ".join(f"{k}={np.asarray(v).tolist()}" for k, v in erratum.counterexample.items())
+        table.add_row(
+            escape(f"{erratum.id} ({erratum.section})"), escape(erratum.wrong_statement), escape(erratum.right_statement),
+            escape(inputs), escape(np.array2string(shown["wrong"], precision=6)), escape(np.array2string(shown["right"], precision=6)),
+        )
+        demonstrated += shown["max_abs_diff"] > shown["rounding_bound"]
+    console.print(table)
+    console.print(f"{demonstrated} of {len(ERRATA)} errata differ from the reference beyond its rounding bound at their counterexample")
+    return 0 if demonstrated == len(ERRATA) else 1
+
+
 def command_report(args: argparse.Namespace, console: Console) -> int:
     headers, verdicts = read_records(args.records)
     if not verdicts:
@@ -221,7 +245,7 @@ def command_report(args: argparse.Namespace, console: Console) -> int:
     return 0 if all(v.as_expected for v in verdicts) else 1
 
 
-COMMANDS = {"check": command_check, "cases": command_cases, "report": command_report}
+COMMANDS = {"check": command_check, "cases": command_cases, "errata": command_errata, "report": command_report}
 
 
 def main(argv: list[str] | None = None) -> int:
