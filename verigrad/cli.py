@@ -104,21 +104,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _versions(engine_names: list[str]) -> dict[str, str]:
+def _versions(source_of: dict[str, str]) -> dict[str, str]:
+    """Python's, numpy's and each engine's version (by the engine's name)."""
     versions = {"python": platform.python_version(), "numpy": np.__version__}
     try:
         versions["verigrad"] = metadata.version("verigrad")
     except metadata.PackageNotFoundError:
         pass
-    for name in engine_names:
-        package = ENGINE_PACKAGES.get(name)
-        if package:
-            try:
-                versions[name] = metadata.version(package)
-            except metadata.PackageNotFoundError:
-                versions[name] = "not installed"
-        else:
-            versions[name] = "user engine"
+    for name, source in source_of.items():
+        package = ENGINE_PACKAGES.get(source)
+        if package is None:
+            versions[name] = f"user engine ({source})"
+            continue
+        try:
+            versions[name] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
     return versions
 
 
@@ -139,14 +140,20 @@ def _write_report(headers: list[dict[str, Any]], verdicts: list[Verdict], path: 
 
 
 def command_check(args: argparse.Namespace, console: Console) -> int:
-    names = args.engines or list(DEFAULT_ENGINES)
-    engines = {}
-    for name in names:
+    sources = args.engines or list(DEFAULT_ENGINES)
+    engines: dict[str, Any] = {}  # by the name each engine gives itself
+    source_of: dict[str, str] = {}
+    for source in sources:
         try:
-            engines[name] = load_engine(name)
+            engine = load_engine(source)
         except EngineLoadError as error:
-            console.print(f"verigrad: error: {error}", markup=False)
+            print(f"verigrad: error: {error}", file=sys.stderr)
             return 2
+        name = str(engine.name)
+        if name in engines:
+            raise UsageError(f"engines {source_of[name]!r} and {source!r} both call themselves {name!r}")
+        engines[name], source_of[name] = engine, source
+    names = list(engines)
     properties = [p.strip() for p in args.properties.split(",")] if args.properties else None
     try:
         specs = plan(names, args.dtype, CASES, properties, args.cases)
@@ -162,13 +169,14 @@ def command_check(args: argparse.Namespace, console: Console) -> int:
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": shlex.join(["verigrad", *sys.argv[1:]]) if sys.argv else "verigrad check",
         "engines": names,
+        "engine_sources": source_of,
         "seed": args.seed,
         "profile": args.profile,
         "mode": args.mode,
         "examples": args.examples or PROFILES[args.profile]["max_examples"],
         "shard": list(args.shard) if args.shard else None,
         "checks": len(specs),
-        "versions": _versions(names),
+        "versions": _versions(source_of),
     }
     verdicts: list[Verdict] = []
     progress = _progress(console, len(specs))
@@ -180,7 +188,8 @@ def command_check(args: argparse.Namespace, console: Console) -> int:
         try:
             for number, spec in enumerate(specs, 1):
                 verdict = run_check(spec, engines[spec.engine], args.profile, seed=args.seed,
-                                    max_examples=args.examples, timeout=args.timeout, mode=args.mode)
+                                    max_examples=args.examples, timeout=args.timeout, mode=args.mode,
+                                    source=source_of[spec.engine])
                 expect.apply(expectations, verdict, used)
                 records.write(verdict)
                 verdicts.append(verdict)

@@ -57,7 +57,6 @@ class _Session:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        self.engines: dict[str, Any] = {}
         option = config.getoption
         self.profile = option("--verigrad-profile") or os.environ.get("VERIGRAD_PROFILE", "dev")
         if self.profile not in PROFILES:
@@ -66,7 +65,9 @@ class _Session:
         bad = [d for d in self.dtypes if d not in DTYPES]
         if bad:
             raise pytest.UsageError(f"--verigrad-dtype: unknown {bad}; use {', '.join(DTYPES)}")
-        self.engine_names = option("--engine") or list(DEFAULT_ENGINES)
+        self.sources = option("--engine") or list(DEFAULT_ENGINES)
+        self.engines_by_name: dict[str, Any] | None = None
+        self.source_of: dict[str, str] = {}
         path = option("--verigrad-expect") or config.getini("verigrad_expect") or None
         if path and not os.path.isabs(path) and config.inipath is not None and not option("--verigrad-expect"):
             path = str(config.inipath.parent / path)
@@ -83,19 +84,31 @@ class _Session:
         self.header = {
             "started": datetime.now(UTC).isoformat(timespec="seconds"),
             "command": "pytest " + " ".join(config.invocation_params.args),
-            "engines": self.engine_names,
+            "engines": self.sources,
             "seed": option("--verigrad-seed"),
             "profile": self.profile,
             "mode": option("--verigrad-mode"),
         }
 
-    def engine(self, name: str) -> Any:
-        if name not in self.engines:
-            try:
-                self.engines[name] = load_engine(name)
-            except EngineLoadError as error:
-                raise pytest.UsageError(str(error)) from None
-        return self.engines[name]
+    def resolve(self) -> dict[str, Any]:
+        """Load every engine once, keyed by the name it gives itself; a load failure is a usage error."""
+        if self.engines_by_name is None:
+            engines: dict[str, Any] = {}
+            for source in self.sources:
+                try:
+                    engine = load_engine(source)
+                except EngineLoadError as error:
+                    raise pytest.UsageError(str(error)) from None
+                name = str(engine.name)
+                if name in engines:
+                    raise pytest.UsageError(f"engines {self.source_of[name]!r} and {source!r} both call themselves {name!r}")
+                engines[name], self.source_of[name] = engine, source
+            self.engines_by_name = engines
+        return self.engines_by_name
+
+    @property
+    def engine_names(self) -> list[str]:
+        return list(self.resolve())
 
     def record(self, verdict: Verdict) -> None:
         if self.writer is None:
@@ -120,9 +133,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "verigrad_check" not in metafunc.fixturenames:
         return
     session = metafunc.config.stash[_KEY]
-    for name in session.engine_names:
-        session.engine(name)  # fail fast, at collection, with one clear line
-    specs = plan(session.engine_names, session.dtypes, properties=[_property_of(metafunc.function.__name__)])
+    names = list(session.resolve())  # fail fast, at collection, with one clear line
+    specs = plan(names, session.dtypes, properties=[_property_of(metafunc.function.__name__)])
     ids = [spec.id.split("[", 1)[1][:-1] for spec in specs]
     metafunc.parametrize("verigrad_spec", specs, ids=ids)
 
@@ -137,9 +149,10 @@ class CheckRunner:
     def run(self) -> Verdict:
         option = self.session.config.getoption
         verdict = run_check(
-            self.spec, self.session.engine(self.spec.engine), self.session.profile,
+            self.spec, self.session.resolve()[self.spec.engine], self.session.profile,
             seed=option("--verigrad-seed"), max_examples=option("--verigrad-examples"),
             timeout=option("--verigrad-timeout"), mode=option("--verigrad-mode"),
+            source=self.session.source_of[self.spec.engine],
         )
         expect.apply(self.session.expectations, verdict, self.session.used)
         self.session.record(verdict)
@@ -175,7 +188,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     parts = sorted(state.final_records.parent.glob(f"{state.final_records.stem}.gw*{state.final_records.suffix}"))
     if parts:
         _merge(parts, state.final_records)
-    for stale in expect.unused(state.expectations, state.used, state.engine_names):
+    for stale in expect.unused(state.expectations, state.used, list(state.engines_by_name or {})):
         print(f"\nverigrad: warning: expectation line {stale.line} ({stale.case} {stale.engine}) matched no check")
     report = session.config.getoption("--verigrad-report")
     if report and state.final_records.exists():

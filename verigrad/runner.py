@@ -129,8 +129,13 @@ def run_check(
     max_examples: int | None = None,
     timeout: float | None = None,
     mode: str = PROBABILISTIC,
+    source: str | None = None,
 ) -> Verdict:
-    """Drive one check with hypothesis and return its verdict (never raises for engine faults)."""
+    """Drive one check with hypothesis and return its verdict (never raises for engine faults).
+
+    ``source`` is how the engine was named when loaded (``module:attribute``), for
+    the reproduction snippet; it defaults to ``spec.engine``.
+    """
     case = get_case(spec.case)
     prop = PROPERTIES[spec.property]
     dtype = np.dtype(spec.dtype)
@@ -169,7 +174,7 @@ def run_check(
         with time_limit(timeout):
             test()
     except _Falsified as failure:
-        _fail(verdict, failure.outcome, failure.example, spec)
+        _fail(verdict, failure.outcome, failure.example, spec, source or spec.engine)
     except CheckTimeout as error:
         diagnosis = Diagnosis("timeout", f"{spec.engine}: {error} (limit per check)")
         verdict.status, verdict.message, verdict.diagnosis = FAIL, f"timeout: {diagnosis.summary}", diagnosis.to_dict()
@@ -199,7 +204,7 @@ def _summarize(verdict: Verdict, outcomes: list[Outcome]) -> None:
         verdict.convention = conventions[0] if len(conventions) == 1 else float(np.median(conventions))
 
 
-def _fail(verdict: Verdict, outcome: Outcome, example: vs.Example, spec: CheckSpec) -> None:
+def _fail(verdict: Verdict, outcome: Outcome, example: vs.Example, spec: CheckSpec, source: str) -> None:
     verdict.status = FAIL
     verdict.message = outcome.message
     verdict.max_ulps = outcome.ulps
@@ -207,7 +212,7 @@ def _fail(verdict: Verdict, outcome: Outcome, example: vs.Example, spec: CheckSp
     verdict.diagnosis = outcome.diagnosis.to_dict() if outcome.diagnosis else None
     verdict.convention = outcome.convention
     verdict.counterexample = counterexample(example)
-    verdict.reproduction = reproduction(spec, example)
+    verdict.reproduction = reproduction(spec, example, source)
     verdict.evidence = outcome.evidence or None
 
 
@@ -226,7 +231,7 @@ def counterexample(example: vs.Example) -> dict[str, Any]:
     }
 
 
-def reproduction(spec: CheckSpec, example: vs.Example) -> str:
+def reproduction(spec: CheckSpec, example: vs.Example, source: str | None = None) -> str:
     """A copy-paste Python snippet that replays the failing call and prints both answers."""
     case = get_case(spec.case)
     primals = ",\n    ".join(_array_literal(example.values[name]) for name in case.arg_names)
@@ -237,7 +242,7 @@ def reproduction(spec: CheckSpec, example: vs.Example) -> str:
         "from oracles import load_engine\n"
         "from reference import get_case\n"
         "from verigrad.truth import reference_vjp\n\n"
-        f"engine = load_engine({spec.engine!r})\n"
+        f"engine = load_engine({source or spec.engine!r})\n"
         f"case = get_case({spec.case!r})\n"
         f"fn = case.bind(engine.xp{', ' + params if params else ''})\n"
         f"primals = (\n    {primals},\n)\n"

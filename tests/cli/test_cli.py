@@ -1,0 +1,173 @@
+"""The ``verigrad`` command as a user meets it: exit codes, records, expectations, shards, a killed run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from reference import CASES
+from verigrad.records import read_records
+
+USER_ADAPTER = textwrap.dedent(
+    """
+    import numpy as np
+    import torch
+
+
+    class XP:
+        sin, cos, log, maximum, sum = torch.sin, torch.cos, torch.log, torch.maximum, torch.sum
+        zeros_like, stack, concat = torch.zeros_like, torch.stack, torch.cat
+
+
+    class Engine:
+        name = "my-torch"
+        xp = XP()
+
+        def vjp(self, fn, primals, cotangent):
+            leaves = [torch.tensor(p, requires_grad=True) for p in primals]
+            grads = torch.autograd.grad(fn(*leaves), leaves, torch.as_tensor(cotangent), allow_unused=True)
+            return tuple(np.zeros_like(p) if g is None else g.numpy() for g, p in zip(grads, primals))
+
+        def jvp(self, fn, primals, tangents):
+            import torch.autograd.forward_ad as fwad
+            with fwad.dual_level():
+                duals = [fwad.make_dual(torch.tensor(p), torch.tensor(t)) for p, t in zip(primals, tangents)]
+                return fwad.unpack_dual(fn(*duals)).tangent.numpy()
+
+
+    class Doubled(Engine):
+        name = "doubled"
+
+        def vjp(self, fn, primals, cotangent):
+            return tuple(2 * g for g in super().vjp(fn, primals, cotangent))
+    """
+)
+
+
+def verigrad(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "verigrad.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    (tmp_path / "my_adapter.py").write_text(USER_ADAPTER)
+    return tmp_path
+
+
+def test_cases_lists_every_catalog_id(tmp_path: Path) -> None:
+    result = verigrad("cases", cwd=tmp_path)
+    assert result.returncode == 0
+    assert result.stdout.split() == [case.id for case in CASES]
+
+
+def test_user_adapter_passes_and_writes_records_junit_and_summary(workdir: Path) -> None:
+    result = verigrad("check", "my_adapter:Engine", "--cases", "elementwise.*", "--examples", "3",
+                      "--junit", "out.xml", "--no-report", cwd=workdir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "verdicts by engine and dtype" in result.stdout
+    _, verdicts = read_records([workdir / "reports" / "records.jsonl"])
+    assert verdicts and all(v.status == "pass" for v in verdicts)
+    suites = ET.parse(workdir / "out.xml").getroot()
+    assert int(suites[0].get("tests")) == len(verdicts) and suites[0].get("failures") == "0"
+
+
+def test_wrong_engine_exits_1_with_a_diagnosis_and_reproduction(workdir: Path) -> None:
+    result = verigrad("check", "my_adapter:Doubled", "--cases", "elementwise.mul", "--properties", "vjp",
+                      "--dtype", "float64", "--examples", "5", "--no-report", cwd=workdir)
+    assert result.returncode == 1
+    assert "scaled" in result.stdout and "×2" in result.stdout
+    _, verdicts = read_records([workdir / "reports" / "records.jsonl"])
+    failed = [v for v in verdicts if v.status == "fail"]
+    assert failed and all(v.diagnosis["kind"] == "scaled" for v in failed)
+    assert "load_engine('my_adapter:Doubled')" in failed[0].reproduction
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("check", "no_such_module:Engine"), "cannot import 'no_such_module'"),
+        (("check", "my_adapter:Missing"), "has no attribute 'Missing'"),
+        (("check", "nonsense"), "unknown engine 'nonsense'"),
+        (("check", "torch", "--dtype", "float16"), "unknown dtype"),
+        (("check", "torch", "--cases", "no.such.case"), "no checks match"),
+        (("check", "torch", "--shard", "3/2"), "need 1 <= i <= k"),
+        (("report", "missing.jsonl"), "does not exist"),
+    ],
+    ids=["import", "attribute", "unknown-name", "dtype", "cases", "shard", "records"],
+)
+def test_usage_errors_exit_2_with_one_clear_line(workdir: Path, args: tuple[str, ...], message: str) -> None:
+    result = verigrad(*args, cwd=workdir)
+    assert result.returncode == 2
+    assert message in result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_expectations_pin_a_failure_and_flag_an_unexpected_pass(workdir: Path) -> None:
+    (workdir / "expect.txt").write_text(
+        "elementwise.mul doubled float64 fail  # known: doubles every gradient\n"
+        "elementwise.add doubled float64 fail  # wrong on purpose: add's identity doubled is still caught\n"
+        "scalar.sum doubled fail  # matches nothing in this run\n"
+    )
+    pinned = verigrad("check", "my_adapter:Doubled", "--cases", "elementwise.mul", "--properties", "vjp",
+                      "--dtype", "float64", "--examples", "3", "--expect", "expect.txt", "--no-report", cwd=workdir)
+    assert pinned.returncode == 0, pinned.stdout
+    assert "matched no check" in pinned.stdout
+    unexpected = verigrad("check", "my_adapter:Engine", "--cases", "elementwise.mul", "--properties", "vjp",
+                          "--dtype", "float64", "--examples", "3", "--expect", "expect.txt", "--no-report", cwd=workdir)
+    # The pins are for the engine named "doubled": the correct engine is unaffected.
+    assert unexpected.returncode == 0
+
+
+def test_unexpected_pass_fails_the_run(workdir: Path) -> None:
+    (workdir / "expect.txt").write_text("elementwise.mul my-torch float64 fail  # claims a bug that is not there\n")
+    result = verigrad("check", "my_adapter:Engine", "--cases", "elementwise.mul", "--properties", "vjp",
+                      "--dtype", "float64", "--examples", "3", "--expect", "expect.txt", "--no-report", cwd=workdir)
+    assert result.returncode == 1
+    assert "expected fail" in result.stdout
+
+
+def test_shards_merge_into_the_full_set(workdir: Path) -> None:
+    common = ("--cases", "reduction.*", "--examples", "2", "--no-report")
+    full = verigrad("check", "my_adapter:Engine", *common, "--records", "full.jsonl", cwd=workdir)
+    one = verigrad("check", "my_adapter:Engine", *common, "--shard", "1/2", "--records", "s1.jsonl", cwd=workdir)
+    two = verigrad("check", "my_adapter:Engine", *common, "--shard", "2/2", "--records", "s2.jsonl", cwd=workdir)
+    assert full.returncode == one.returncode == two.returncode == 0
+    _, everything = read_records([workdir / "full.jsonl"])
+    _, merged = read_records([workdir / "s1.jsonl", workdir / "s2.jsonl"])
+    assert sorted(v.check_id for v in merged) == sorted(v.check_id for v in everything)
+    report = verigrad("report", "s1.jsonl", "s2.jsonl", "--no-report", cwd=workdir)
+    assert report.returncode == 0 and "verdicts by engine and dtype" in report.stdout
+
+
+def test_a_killed_run_keeps_every_finished_verdict(workdir: Path) -> None:
+    records = workdir / "killed.jsonl"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "verigrad.cli", "check", "my_adapter:Engine", "--examples", "2",
+         "--records", str(records), "--no-report"],
+        cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if records.exists() and len(records.read_text().splitlines()) >= 12:
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    lines = records.read_text().splitlines()
+    assert json.loads(lines[0])["kind"] == "run"
+    _, verdicts = read_records([records])
+    assert len(verdicts) >= 11 and all(v.status == "pass" for v in verdicts)
+    report = verigrad("report", str(records), "--no-report", cwd=workdir)
+    assert report.returncode == 0
