@@ -1,0 +1,700 @@
+"""Structure-aware verification at scale: every Jacobian entry accounted for, none materialized.
+
+The property suite checks small examples (n ≤ 5).  This module checks one case's
+argument at any size n (10⁶ in a few seconds) against the structured closed form
+(:mod:`reference.jacobian`), with engine VJPs and JVPs chosen by the Jacobian's
+structure so that every entry takes part in some comparison, in time and memory
+linear in n (dense Jacobians excepted, see below).
+
+Probes, by structure
+--------------------
+Write J for the exact Jacobian, J' for the Jacobian the engine actually applies
+(J' = J + E plus rounding), b for the entry-wise rounding bound of the compared
+result (:class:`verigrad.tolerance.Tolerance`).  A result entry fails when it is
+further than b from the closed form.
+
+``row`` (scalar output) and ``scalar``
+    One VJP with cotangent 1 returns the whole gradient, i.e. every entry of J,
+    each compared on its own: any entry with |E_j| > 2·b_j is flagged, with
+    certainty.  (JVPs with random sign tangents check forward mode as a sum.)
+``column`` (scalar argument)
+    One JVP with tangent 1 returns the whole column: any |E_i| > 2·b_i is flagged,
+    with certainty.  (VJPs with sign cotangents check reverse mode as a sum.)
+``identity``, ``diagonal``, ``dense`` (beyond ``FULL_JACOBIAN_CALLS``)
+    VJPs with independent random sign cotangents s ∈ {±1}^m: entry j of the
+    result is Σ_i s_i J'_ij = d_j s_j + Σ_{i≠j} s_i E_ij (diagonal case), so every
+    entry of column j takes part.  JVPs with sign tangents do the same by rows
+    (and exercise forward mode, a separate code path in most engines).
+    Since |s| = 1 the bound b does not depend on the draw.
+
+    *Detection guarantee.*  For any column j and any fixed error column E_:j,
+    P_s(|Σ_i s_i E_ij| ≥ max_i |E_ij|) ≥ ½: flipping the sign of the largest
+    term's s_i changes the sum by 2·max|E_ij|, so one of the two sums is at least
+    that large.  Hence if any entry has |E_ij| > 2·b_j (b_j also covers the
+    engine's honest rounding), one sign draw flags column j with probability
+    ≥ ½, and k independent draws miss it with probability ≤ 2^-k (k = ``probes``
+    per direction; the default 4 gives ≤ 1/16 per direction, and VJPs and JVPs
+    are independent draws, so ≤ 1/256 when the error shows in both).  A *single*
+    wrong entry (a wrong diagonal value, one leaked off-diagonal term, one
+    perturbed weight) has nothing to cancel against and is flagged by every draw
+    once |E_ij| > 2·b_j.  Only several wrong entries in one column that cancel
+    for the drawn signs can escape a draw.  A leaked off-diagonal entry lands on
+    top of d_j·s_j, so besides exceeding 2·b_j it must survive the engine's own
+    rounding of that sum: leakage below half an ulp of |d_j| is invisible to any
+    probe with s_j ≠ 0 (for the identity, b_j is only the underflow floor, so any
+    leakage above ~1 ulp of 1 is caught).  That off-diagonals are *exactly* zero
+    is the small-n ``structure`` property's job (basis vectors, n ≤ 5).
+``dense`` (at most ``FULL_JACOBIAN_CALLS`` outputs / arguments)
+    VJPs with the basis cotangents e_i (JVPs with e_j) give the full Jacobian:
+    every entry compared on its own, with certainty.
+
+Dense reference Jacobians are materialized by their closed forms, so a dense
+case runs only while out·arg ≤ ``DENSE_ENTRY_LIMIT`` (larger: a ``skip``
+verdict saying so); everything else is O(n) in time and memory.
+
+Kinks: where a kink variable lies within its rounding blur (a ReLU input that
+float32 may round to either side), each such variable gets its own subgradient
+share t_c ∈ [0, 1], fitted by least squares, because an engine resolves each
+sample's kink separately.
+
+Inputs come from ``numpy.random.default_rng(seed)`` (never global state): values
+uniform in ±8 (``|x| ≥ 0.125`` in the nonzero domain), drawn in float64 and
+rounded to the dtype, then the sign probes from the same generator.  The seed
+reproduces a check exactly; hypothesis draws it in the tests.
+
+Entry points: :func:`check_at_scale` (one check, a :class:`~verigrad.records.Verdict`),
+:func:`scale_plan` / :func:`run_scale` (many, for ``verigrad check --scale N``).
+
+The module also holds deliberately wrong engines (:class:`SingleEntryEngine`,
+:class:`DegradedEngine`) that wrap a correct one, to measure what the checks catch.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from reference import (
+    CASES,
+    NONZERO,
+    NONZERO_MIN_ABS,
+    Case,
+    Point,
+    Structure,
+    StructuredJacobian,
+    get_case,
+    resolve_shape,
+)
+from reference.shapes import symbols
+from verigrad import truth
+from verigrad.calls import CheckTimeout, ContractViolation, call_jvp, call_vjp, time_limit
+from verigrad.diagnosis import Diagnosis, Evidence, diagnose_values
+from verigrad.records import FAIL, PASS, SKIP, Verdict
+from verigrad.strategies import VALUE_RANGE
+from verigrad.tolerance import FLOAT64_U, PROBABILISTIC, Tolerance, bound_fraction
+
+__all__ = [
+    "DEFAULT_PROBES",
+    "DENSE_ENTRY_LIMIT",
+    "FULL_JACOBIAN_CALLS",
+    "SCALE_FAMILIES",
+    "DegradedEngine",
+    "ProbeResult",
+    "SingleEntryEngine",
+    "check_at_scale",
+    "check_values",
+    "draw_inputs",
+    "run_scale",
+    "scale_cases",
+    "scale_plan",
+    "scale_sizes",
+]
+
+#: Sign probes per direction (VJP, JVP) for identity/diagonal/dense Jacobians: miss probability ≤ 2^-probes.
+DEFAULT_PROBES = 4
+#: A dense Jacobian with at most this many outputs (arguments) is probed with every basis cotangent (tangent).
+FULL_JACOBIAN_CALLS = 64
+#: Dense closed forms larger than this many entries are not evaluated (they would need out·arg memory).
+DENSE_ENTRY_LIMIT = 20_000_000
+#: Kink variables within their rounding blur that get a share each; any beyond share the last one.
+MAX_KINK_GROUPS = 8
+#: The case families ``verigrad check --scale`` runs by default (their arguments scale with n).
+SCALE_FAMILIES = ("vector.*", "elementwise.*", "scalar_expansion.*", "reduction.*", "neuron.*", "loss.relu_mse", "chain.matvec_sin", "loss.gd_step")
+#: Result entries kept in a verdict's evidence (the worst ones).
+EVIDENCE_ENTRIES = 5
+
+VJP = "vjp"
+JVP = "jvp"
+DIRECTIONS = (VJP, JVP)
+
+
+# ---------------------------------------------------------------------- inputs
+
+
+def scale_sizes(case: Case, n: int) -> dict[str, int]:
+    """Concrete sizes for ``case`` so that its largest argument has about ``n`` elements.
+
+    ``n`` alone: n.  A matrix argument (N × n samples, m × n weights): N = ⌊√n⌋ and
+    n = n // N (the loss at n = 10⁶ is 1000 × 1000); m = ⌊√n⌋ // 2 + 1 so that the
+    matrix is never square (a transposed Jacobian cannot pass).
+    """
+    if n < 1:
+        raise ValueError(f"n must be positive, got {n}")
+    names: set[str] = set()
+    for shape in [a.shape for a in case.args] + [case.output]:
+        names |= symbols(shape)
+    sizes: dict[str, int] = {}
+    rest = n
+    if "N" in names:
+        sizes["N"] = max(1, math.isqrt(n))
+        rest = max(1, n // sizes["N"])
+    if "m" in names:
+        sizes["m"] = max(1, math.isqrt(n) // 2 + 1)
+        rest = max(1, n // sizes["m"])
+    if "n" in names:
+        sizes["n"] = rest
+    unknown = names - {"n", "N", "m"}
+    if unknown:
+        raise ValueError(f"case {case.id}: no scale rule for sizes {sorted(unknown)}")
+    return sizes
+
+
+def draw_inputs(case: Case, dtype: Any, sizes: Mapping[str, int], rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """One array per argument from ``rng``: uniform in ±8 (nonzero domain: 0.125 ≤ |x| ≤ 8), in ``dtype``."""
+    dtype = np.dtype(dtype)
+    values = {}
+    for arg in case.args:
+        shape = resolve_shape(arg.shape, sizes)
+        if arg.domain == NONZERO:
+            magnitude = rng.uniform(NONZERO_MIN_ABS, VALUE_RANGE, size=shape)
+            raw = np.where(rng.integers(0, 2, size=shape) == 1, magnitude, -magnitude)
+        else:
+            raw = rng.uniform(-VALUE_RANGE, VALUE_RANGE, size=shape)
+        values[arg.name] = np.asarray(raw, dtype=dtype)
+    return values
+
+
+def _signs(rng: np.random.Generator, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    return (2 * rng.integers(0, 2, size=shape, dtype=np.int8) - 1).astype(dtype)
+
+
+def _basis(size: int, index: int, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    e = np.zeros(size, dtype=dtype)
+    e[index] = 1
+    return e.reshape(shape)
+
+
+# ----------------------------------------------------------------------- kinks
+
+
+class _SharePoint(Point):
+    """A :class:`Point` whose subgradient share is one value per kink variable (an array over z)."""
+
+    def __init__(self, values: Mapping[str, Any], share: np.ndarray, u: float) -> None:
+        super().__init__(values, t=0.0, u=u)
+        self._share = share
+
+    def step(self, z: np.ndarray, magnitude: Any = 0.0, ops: float = 0.0) -> np.ndarray:
+        z = np.asarray(z, dtype=np.float64)
+        if self._share.size != z.size:
+            raise ValueError("kink variable shape differs from the locus")
+        blur = ops * self.u * np.asarray(magnitude, dtype=np.float64)
+        return np.where(np.abs(z) <= blur, self._share.reshape(z.shape), (z > 0).astype(np.float64))
+
+
+@dataclass
+class _Reference:
+    """The closed-form Jacobian at t = 0 and, per near-kink group, the Jacobian with that group at t = 1."""
+
+    base: StructuredJacobian
+    groups: list[StructuredJacobian]
+    magnitude: StructuredJacobian
+    ops: float
+    near_kink: int = 0
+
+    def apply(self, method: str, probe: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+        r0 = np.asarray(getattr(self.base, method)(probe), dtype=np.float64)
+        return r0, [np.asarray(getattr(j, method)(probe), dtype=np.float64) - r0 for j in self.groups]
+
+
+def _reference(case: Case, arg: str, values: Mapping[str, np.ndarray], params: Mapping[str, Any], u_kink: float) -> _Reference:
+    out = truth.out_shape(case, values)
+    arg_shape = np.shape(values[arg])
+    partial = case.partials[arg]
+    base = truth.jacobian(case, arg, values, params, 0.0, u_kink)
+    magnitude = truth.magnitude(case, arg, values, params, u_kink)
+    ops = truth.ops(case, arg, values, params)
+    groups: list[StructuredJacobian] = []
+    near = np.zeros(0, dtype=np.int64)
+    if case.kink is not None:
+        p = truth.point(case, values, params, 0.0, u_kink)
+        z, z_magnitude, z_ops = case.kink.locus(p)
+        z = np.asarray(z, dtype=np.float64)
+        blur = np.broadcast_to(z_ops * u_kink * np.asarray(z_magnitude, dtype=np.float64), z.shape)
+        near = np.flatnonzero(np.abs(z) <= blur)
+        chunks = [near[i : i + 1] for i in range(min(near.size, MAX_KINK_GROUPS - 1))]
+        if near.size >= MAX_KINK_GROUPS:
+            chunks.append(near[MAX_KINK_GROUPS - 1 :])
+        arrays = {name: np.asarray(v, dtype=np.float64) for name, v in values.items()}
+        for chunk in chunks:
+            share = np.zeros(z.size)
+            share[chunk] = 1.0
+            try:
+                groups.append(partial.jacobian(_SharePoint({**arrays, **params}, share, u_kink), out, arg_shape))
+            except ValueError:  # the closed form steps on another variable: one share for all
+                groups = [truth.jacobian(case, arg, values, params, 1.0, u_kink)]
+                break
+    return _Reference(base, groups, magnitude, ops, int(near.size))
+
+
+# ------------------------------------------------------------------ comparison
+
+
+@dataclass
+class ProbeResult:
+    """One engine call compared with the closed form."""
+
+    direction: str  # "vjp" or "jvp"
+    probe: str  # "ones", "signs" or "basis[i]"
+    passed: bool
+    bound_fraction: float
+    ulps: float
+    entries: int
+    index: list[int] = field(default_factory=list)
+    engine: float | None = None
+    reference: float | None = None
+    bound: float | None = None
+    shares: list[float] = field(default_factory=list)
+    diagnosis: Diagnosis | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {k: v for k, v in self.__dict__.items() if k != "diagnosis"}
+        data["diagnosis"] = self.diagnosis.kind if self.diagnosis else None
+        return data
+
+
+def _fit_shares(g: np.ndarray, r0: np.ndarray, directions: list[np.ndarray]) -> tuple[np.ndarray, list[float]]:
+    """The subgradient closest to g: r0 + Σ t_c d_c with t_c ∈ [0, 1] (least squares, then clipped)."""
+    live = [(c, d) for c, d in enumerate(directions) if np.any(d != 0)]
+    shares = [0.0] * len(directions)
+    if not live:
+        return r0, shares
+    scales = [float(np.max(np.abs(d))) for _, d in live]
+    columns = np.stack([np.ravel(d) / s for (_, d), s in zip(live, scales, strict=True)], axis=1)
+    residual = np.ravel(g - r0)
+    gram = columns.T @ columns
+    fitted = np.linalg.lstsq(gram, columns.T @ residual, rcond=None)[0]
+    reference = r0.copy()
+    for (c, d), s, t in zip(live, scales, fitted, strict=True):
+        share = float(t) / s
+        shares[c] = share
+        reference = reference + min(max(share, 0.0), 1.0) * d
+    return reference, shares
+
+
+def _compare(
+    direction: str,
+    label: str,
+    engine_value: np.ndarray,
+    r0: np.ndarray,
+    kink_directions: list[np.ndarray],
+    bound: np.ndarray,
+    magnitude: np.ndarray,
+    tolerance: Tolerance,
+    sizes: dict[str, int],
+) -> ProbeResult:
+    g = np.asarray(engine_value, dtype=np.float64)
+    reference, shares = _fit_shares(g, r0, kink_directions)
+    error = np.abs(g - reference)
+    fraction = bound_fraction(error, bound)
+    flat = int(np.argmax(fraction)) if fraction.size else 0
+    worst_fraction = float(np.ravel(fraction)[flat]) if fraction.size else 0.0
+    ulps = tolerance.ulps(np.ravel(error)[flat], np.ravel(reference)[flat], np.ravel(magnitude)[flat]) if fraction.size else 0.0
+    index = [int(i) for i in np.unravel_index(flat, np.shape(g))] if np.ndim(g) else []
+    result = ProbeResult(
+        direction, label, worst_fraction <= 1.0, worst_fraction, float(ulps), int(np.size(g)), index,
+        float(np.ravel(g)[flat]), float(np.ravel(reference)[flat]), float(np.ravel(bound)[flat]), shares,
+    )
+    if not result.passed:
+        result.diagnosis = diagnose_values(Evidence(g, reference, np.asarray(bound, dtype=np.float64),
+                                                    np.asarray(magnitude, dtype=np.float64), tolerance.dtype, sizes))
+    return result
+
+
+def _probe_plan(structure: Structure, direction: str, out_size: int, arg_size: int, probes: int, full: int) -> list[str]:
+    """Which probes a direction uses: "ones" (complete at once), "signs" (random ±1) or "basis" (every unit vector)."""
+    complete = {VJP: (Structure.ROW, Structure.SCALAR), JVP: (Structure.COLUMN, Structure.SCALAR)}[direction]
+    if structure in complete:
+        return ["ones"]
+    if structure is Structure.DENSE and (out_size if direction == VJP else arg_size) <= full:
+        return ["basis"]
+    return ["signs"] * probes
+
+
+def _run_probes(
+    case: Case, arg: str, engine: Any, fn: Callable[..., Any], values: dict[str, np.ndarray], ref: _Reference,
+    tolerance: Tolerance, direction: str, plan: list[str], rng: np.random.Generator, sizes: dict[str, int],
+) -> Iterator[ProbeResult]:
+    names = case.arg_names
+    primals = tuple(values[name] for name in names)
+    dtype = tolerance.dtype
+    out = truth.out_shape(case, values)
+    arg_shape = np.shape(values[arg])
+    shape = out if direction == VJP else arg_shape
+    size = int(np.prod(shape))
+    structure = case.partials[arg].structure
+    if direction == VJP:
+        k = ref.ops + truth.vjp_accumulation(structure, int(np.prod(out))) + 1
+    else:
+        k = ref.ops + truth.jvp_accumulation(structure, int(np.prod(arg_shape))) + 1
+    probes: list[tuple[str, np.ndarray]] = []
+    for kind in plan:
+        if kind == "ones":
+            probes.append(("ones", np.ones(shape, dtype=dtype)))
+        elif kind == "signs":
+            probes.append(("signs", _signs(rng, shape, dtype)))
+        else:
+            probes.extend((f"basis[{i}]", _basis(size, i, shape, dtype)) for i in range(size))
+    for label, probe in probes:
+        method = "vjp" if direction == VJP else "jvp"
+        r0, kink_directions = ref.apply(method, probe.astype(np.float64))
+        magnitude = np.asarray(getattr(ref.magnitude, method)(np.abs(probe).astype(np.float64)), dtype=np.float64)
+        bound = tolerance.bound(k, magnitude)
+        if direction == VJP:
+            result = call_vjp(engine, fn, primals, probe, names)[names.index(arg)]
+        else:
+            tangents = tuple(probe if name == arg else np.zeros_like(values[name]) for name in names)
+            result = call_jvp(engine, fn, primals, tangents, names, out)
+        yield _compare(direction, label, result, r0, kink_directions, bound, magnitude, tolerance, sizes)
+
+
+# --------------------------------------------------------------------- checks
+
+
+def _engine(engine: Any) -> Any:
+    if isinstance(engine, str):
+        from oracles import load_engine
+
+        return load_engine(engine)
+    return engine
+
+
+_FUNCTIONS: dict[tuple[Any, ...], tuple[Any, Callable[..., Any]]] = {}
+
+
+def _bound_fn(case: Case, engine: Any, params: Mapping[str, Any]) -> Callable[..., Any]:
+    """One bound primal per (case, namespace, params), so engines can cache compiled code by its identity.
+
+    Keyed by the namespace, not the engine: wrappers (mutants) share their base's
+    namespace and so its compiled code.  The namespace is kept with the function,
+    so a recycled id() never returns another namespace's function.
+    """
+    key = (case.id, id(engine.xp), tuple(sorted(params.items())))
+    cached = _FUNCTIONS.get(key)
+    if cached is None or cached[0] is not engine.xp:
+        cached = _FUNCTIONS[key] = (engine.xp, case.bind(engine.xp, **params))
+    return cached[1]
+
+
+def check_at_scale(
+    case: Case | str,
+    arg: str,
+    engine: Any,
+    dtype: Any = "float64",
+    n: int = 1_000_000,
+    seed: int = 0,
+    mode: str = PROBABILISTIC,
+    *,
+    probes: int = DEFAULT_PROBES,
+    directions: Iterable[str] = DIRECTIONS,
+    sizes: Mapping[str, int] | None = None,
+    params: Mapping[str, Any] | None = None,
+    timeout: float | None = None,
+) -> Verdict:
+    """Check ``engine``'s derivative of ``case`` w.r.t. ``arg`` at size ``n``, structure-aware.
+
+    ``case`` is a :class:`~reference.Case` or its id; ``engine`` an engine object or a
+    name for :func:`oracles.load_engine`.  Inputs and sign probes come from
+    ``numpy.random.default_rng(seed)``; ``sizes`` overrides :func:`scale_sizes` and
+    ``params`` the case's parameters (default: the first of each).  ``directions``
+    chooses VJP and/or JVP probes; ``probes`` is the number of sign draws per
+    direction where the structure needs them (see the module docstring for what
+    they guarantee).  Returns a :class:`~verigrad.records.Verdict` with property
+    ``"scale"``; it never raises for an engine's fault.
+    """
+    case = get_case(case) if isinstance(case, str) else case
+    sizes = dict(sizes) if sizes is not None else scale_sizes(case, n)
+    rng = np.random.default_rng(seed)
+    values = draw_inputs(case, dtype, sizes, rng)
+    verdict = check_values(case, arg, engine, values, params=params, mode=mode, probes=probes, directions=directions,
+                           rng=rng, timeout=timeout, label=f"n={n}")
+    verdict.counterexample = {"seed": seed, "n": n, "sizes": sizes, "dtype": str(np.dtype(dtype)), "params": verdict.counterexample["params"]}
+    verdict.evidence["scale"].update({"n": n, "seed": seed})
+    verdict.reproduction = (
+        "from verigrad.scale import check_at_scale\n"
+        f"print(check_at_scale({case.id!r}, {arg!r}, {verdict.engine!r}, {str(np.dtype(dtype))!r}, n={n}, seed={seed}, "
+        f"mode={mode!r}, probes={probes}, sizes={sizes!r}, params={verdict.counterexample['params']!r}).message)\n"
+    )
+    return verdict
+
+
+def check_values(
+    case: Case | str,
+    arg: str,
+    engine: Any,
+    values: Mapping[str, np.ndarray],
+    *,
+    params: Mapping[str, Any] | None = None,
+    mode: str = PROBABILISTIC,
+    probes: int = DEFAULT_PROBES,
+    directions: Iterable[str] = DIRECTIONS,
+    rng: np.random.Generator | int = 0,
+    full_jacobian_calls: int = FULL_JACOBIAN_CALLS,
+    timeout: float | None = None,
+    label: str = "",
+) -> Verdict:
+    """:func:`check_at_scale` at given inputs (one array per argument, all of one dtype).
+
+    ``rng`` (a Generator or a seed) draws the sign probes; ``full_jacobian_calls`` = 0
+    makes dense Jacobians use sign probes too.
+    """
+    case = get_case(case) if isinstance(case, str) else case
+    if arg not in case.partials:
+        raise ValueError(f"case {case.id}: {arg!r} is not a differentiable argument ({case.differentiable_args})")
+    directions = tuple(directions)
+    unknown = set(directions) - set(DIRECTIONS)
+    if unknown:
+        raise ValueError(f"unknown directions {sorted(unknown)}; use {DIRECTIONS}")
+    engine = _engine(engine)
+    values = {a.name: np.asarray(values[a.name]) for a in case.args}
+    dtype = np.dtype(values[arg].dtype)
+    tolerance = Tolerance(dtype, mode)
+    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    params = dict(params) if params is not None else {name: choices[0] for name, choices in case.params.items()}
+    sizes = truth.sizes_of(case, values)
+    name = getattr(engine, "name", type(engine).__name__)
+    suffix = f"-{label}" if label else ""
+    verdict = Verdict(f"scale[{case.id}-{arg}-{name}-{dtype}{suffix}]", "scale", case.id, arg, name, str(dtype), PASS, mode=mode)
+    verdict.counterexample = {"sizes": sizes, "dtype": str(dtype), "params": params}
+    out = truth.out_shape(case, values)
+    out_size, arg_size = int(np.prod(out)), int(np.size(values[arg]))
+    structure = case.partials[arg].structure
+    verdict.evidence = {"scale": {"sizes": sizes, "structure": structure.value, "jacobian": [out_size, arg_size]}}
+    declared = getattr(engine, "supported_dtypes", None)
+    if declared is not None and str(dtype) not in tuple(str(d) for d in declared):
+        verdict.status, verdict.message = SKIP, f"{name} does not support {dtype}"
+        return verdict
+    if structure is Structure.DENSE and out_size * arg_size > DENSE_ENTRY_LIMIT:
+        verdict.status = SKIP
+        verdict.message = (f"dense Jacobian {out_size}×{arg_size}: its closed form would hold {out_size * arg_size:.3g} entries "
+                           f"(limit {DENSE_ENTRY_LIMIT:.3g}); use a smaller n")
+        return verdict
+    started = time.perf_counter()
+    results: list[ProbeResult] = []
+    near_kink = 0
+    try:
+        with time_limit(timeout):
+            ref = _reference(case, arg, values, params, max(tolerance.u, FLOAT64_U))
+            near_kink = ref.near_kink
+            fn = _bound_fn(case, engine, params)
+            for direction in directions:
+                plan = _probe_plan(structure, direction, out_size, arg_size, probes, full_jacobian_calls)
+                for result in _run_probes(case, arg, engine, fn, values, ref, tolerance, direction, plan, rng, sizes):
+                    results.append(result)
+                    if not result.passed:
+                        break
+                if results and not results[-1].passed:
+                    break
+    except ContractViolation as error:
+        verdict.status, verdict.message = FAIL, f"{error.diagnosis.kind}: {error.diagnosis.summary}"
+        verdict.diagnosis = error.diagnosis.to_dict()
+        verdict.max_ulps = verdict.max_bound_fraction = math.inf
+    except CheckTimeout as error:
+        diagnosis = Diagnosis("timeout", f"{name}: {error} (limit per check)")
+        verdict.status, verdict.message, verdict.diagnosis = FAIL, f"timeout: {diagnosis.summary}", diagnosis.to_dict()
+    verdict.seconds = time.perf_counter() - started
+    verdict.examples = len(results)
+    verdict.ulps = [round(r.ulps, 4) for r in results]
+    verdict.bound_fractions = [round(r.bound_fraction, 6) for r in results]
+    if verdict.status == PASS and results:
+        verdict.max_ulps = max(r.ulps for r in results)
+        verdict.max_bound_fraction = max(r.bound_fraction for r in results)
+    failing = next((r for r in results if not r.passed), None)
+    if failing is not None:
+        diagnosis = failing.diagnosis or Diagnosis("unclassified", "the values differ in a way no known mistake explains")
+        verdict.status = FAIL
+        verdict.max_ulps, verdict.max_bound_fraction = failing.ulps, failing.bound_fraction
+        verdict.diagnosis = diagnosis.to_dict()
+        verdict.message = (
+            f"{diagnosis.kind}: {diagnosis.summary}; {failing.direction} with {failing.probe} probe, worst at index "
+            f"{failing.index}: engine {failing.engine!r}, reference {failing.reference!r} "
+            f"({failing.ulps:.3g} ulps, {failing.bound_fraction:.3g}× the bound)"
+        )
+    shares = [t for r in results if r.passed for t in r.shares]
+    if shares:
+        verdict.convention = float(np.median(shares))
+    verdict.evidence["scale"].update({
+        "near_kink": near_kink,
+        "probes": [r.to_dict() for r in results],
+        "guarantee": guarantee(structure, out_size, arg_size, probes, directions, full_jacobian_calls),
+    })
+    return verdict
+
+
+def guarantee(
+    structure: Structure, out_size: int, arg_size: int, probes: int = DEFAULT_PROBES,
+    directions: tuple[str, ...] = DIRECTIONS, full_jacobian_calls: int = FULL_JACOBIAN_CALLS,
+) -> str:
+    """What a passing check of this structure rules out, in one sentence (see the module docstring)."""
+    complete = [
+        direction.upper()
+        for direction in directions
+        if _probe_plan(structure, direction, out_size, arg_size, probes, full_jacobian_calls)[0] != "signs"
+    ]
+    if complete:
+        return (f"every Jacobian entry compared on its own ({' and '.join(complete)}): any entry off by more than twice "
+                "its rounding bound is flagged with certainty")
+    return (f"every entry takes part in {probes} random-sign probe(s) per direction: an entry off by more than twice its "
+            f"column's (row's) bound escapes with probability ≤ 2^-{probes} per direction; a single wrong entry never escapes")
+
+
+# --------------------------------------------------------------------- many
+
+
+def scale_cases(case_pattern: str | None = None) -> list[Case]:
+    """The cases a scale run covers: ``SCALE_FAMILIES``, or those matching the comma list of globs."""
+    patterns = [p.strip() for p in (case_pattern.split(",") if case_pattern else SCALE_FAMILIES) if p.strip()]
+    return [case for case in CASES if any(fnmatch.fnmatchcase(case.id, pattern) for pattern in patterns)]
+
+
+def scale_plan(
+    engines: Iterable[str], dtypes: Iterable[str] = ("float64", "float32"), case_pattern: str | None = None
+) -> list[tuple[str, str, str, str]]:
+    """(case id, argument, engine, dtype) for every scale check, in a stable order."""
+    return [
+        (case.id, arg, engine, dtype)
+        for case in scale_cases(case_pattern)
+        for arg in case.differentiable_args
+        for engine in engines
+        for dtype in dtypes
+    ]
+
+
+def run_scale(
+    engines: Mapping[str, Any] | Iterable[str],
+    n: int,
+    seed: int = 0,
+    *,
+    dtypes: Iterable[str] = ("float64", "float32"),
+    case_pattern: str | None = None,
+    mode: str = PROBABILISTIC,
+    probes: int = DEFAULT_PROBES,
+    timeout: float | None = None,
+) -> Iterator[Verdict]:
+    """Verdicts of every scale check for these engines (names or a name → engine mapping), as they are decided.
+
+    Every check of one case uses the same inputs (same ``seed``), so engines are compared on equal terms.
+    """
+    loaded = dict(engines) if isinstance(engines, Mapping) else {name: _engine(name) for name in engines}
+    for case_id, arg, name, dtype in scale_plan(list(loaded), tuple(dtypes), case_pattern):
+        yield check_at_scale(case_id, arg, loaded[name], dtype, n, seed, mode, probes=probes, timeout=timeout)
+
+
+# -------------------------------------------------------------------- mutants
+
+
+def _flat_add(array: np.ndarray, index: int, amount: float) -> np.ndarray:
+    out = np.array(array, copy=True)
+    flat = out.reshape(-1)
+    flat[index] = flat[index] + amount
+    return out
+
+
+class SingleEntryEngine:
+    """A deliberately wrong engine: ``base`` with ONE Jacobian entry J_ij of primal ``arg`` changed.
+
+    J_ij becomes J_ij·(1 + delta) + absolute, consistently in the VJP (entry j gets
+    (delta·J_ij + absolute)·u_i more) and the JVP (entry i gets (…)·v_j more).  It knows
+    no cases: J_ij comes from ``base`` itself (a VJP with the basis cotangent e_i),
+    and i, j are flat indices into the output and the argument.  With delta = 0,
+    ``absolute`` injects an off-diagonal entry where J_ij = 0.
+    """
+
+    def __init__(self, base: Any, arg: int, i: int, j: int, delta: float = 0.0, absolute: float = 0.0) -> None:
+        self.base, self.arg, self.i, self.j = base, arg, i, j
+        self.delta, self.absolute = float(delta), float(absolute)
+        self.name = f"{getattr(base, 'name', 'engine')}+entry"
+        self.xp = base.xp
+
+    def _change(self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...], out_shape: tuple[int, ...], dtype: np.dtype) -> float:
+        if self.delta == 0.0:
+            return self.absolute
+        e_i = _basis(int(np.prod(out_shape)), self.i, out_shape, dtype)
+        entry = float(np.ravel(self.base.vjp(fn, primals, e_i)[self.arg])[self.j])
+        return self.delta * entry + self.absolute
+
+    def vjp(self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...], cotangent: np.ndarray) -> tuple[np.ndarray, ...]:
+        cotangent = np.asarray(cotangent)
+        grads = list(self.base.vjp(fn, primals, cotangent))
+        change = self._change(fn, primals, cotangent.shape, cotangent.dtype)
+        grads[self.arg] = _flat_add(grads[self.arg], self.j, change * float(np.ravel(cotangent)[self.i]))
+        return tuple(grads)
+
+    def jvp(self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...], tangents: tuple[np.ndarray, ...]) -> np.ndarray:
+        out = np.asarray(self.base.jvp(fn, primals, tangents))
+        change = self._change(fn, primals, out.shape, out.dtype)
+        return _flat_add(out, self.i, change * float(np.ravel(tangents[self.arg])[self.j]))
+
+
+def round_to_bfloat16(array: np.ndarray) -> np.ndarray:
+    """Round to the nearest bfloat16 (ties to even), returned in the array's own dtype."""
+    array = np.asarray(array)
+    bits = np.asarray(array, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
+    return bits.astype(np.uint32).view(np.float32).astype(array.dtype)
+
+
+class DegradedEngine:
+    """A deliberately imprecise engine: ``base`` on inputs rounded to a low precision, or with noise added.
+
+    ``kind``: ``"bfloat16"`` / ``"float16"`` round every floating primal to that format
+    before differentiating (what a bf16/fp16 matmul with float32 accumulation
+    does to its operands); ``"noise"`` multiplies each result entry by (1 + ε·ξ), ξ
+    standard normal from ``numpy.random.default_rng(seed)``.  Results keep the
+    primals' dtype, so only the values are wrong, by a few parts in a thousand.
+    """
+
+    def __init__(self, base: Any, kind: str = "bfloat16", epsilon: float = 4e-3, seed: int = 0) -> None:
+        if kind not in ("bfloat16", "float16", "noise"):
+            raise ValueError(f"unknown degradation {kind!r}")
+        self.base, self.kind, self.epsilon = base, kind, float(epsilon)
+        self._rng = np.random.default_rng(seed)
+        self.name = f"{getattr(base, 'name', 'engine')}~{kind}"
+        self.xp = base.xp
+
+    def _round(self, primals: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+        if self.kind == "noise":
+            return tuple(primals)
+        if self.kind == "bfloat16":
+            return tuple(round_to_bfloat16(p) if np.asarray(p).dtype.kind == "f" else p for p in primals)
+        return tuple(np.asarray(p).astype(np.float16).astype(np.asarray(p).dtype) if np.asarray(p).dtype.kind == "f" else p
+                     for p in primals)
+
+    def _noise(self, value: np.ndarray) -> np.ndarray:
+        value = np.asarray(value)
+        if self.kind != "noise":
+            return value
+        factor = 1.0 + self.epsilon * self._rng.standard_normal(value.shape)
+        return (value.astype(np.float64) * factor).astype(value.dtype)
+
+    def vjp(self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...], cotangent: np.ndarray) -> tuple[np.ndarray, ...]:
+        return tuple(self._noise(g) for g in self.base.vjp(fn, self._round(primals), cotangent))
+
+    def jvp(self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...], tangents: tuple[np.ndarray, ...]) -> np.ndarray:
+        return self._noise(self.base.jvp(fn, self._round(primals), tangents))
