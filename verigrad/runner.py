@@ -23,7 +23,7 @@ from verigrad.tolerance import PROBABILISTIC
 
 #: Hypothesis profiles: ``dev`` is quick and random; ``ci`` is derandomized and thorough.
 PROFILES: dict[str, dict[str, Any]] = {
-    "dev": {"max_examples": 10, "derandomize": False},
+    "dev": {"max_examples": 5, "derandomize": False},
     "ci": {"max_examples": 200, "derandomize": True},
 }
 DTYPES = ("float64", "float32")
@@ -99,16 +99,21 @@ class _Falsified(Exception):
 
 
 class FunctionCache:
-    """One bound primal per (case, engine, params), so engines can cache compiled code by identity."""
+    """One bound primal per (case, engine, params), so engines can cache compiled code by identity.
+
+    Entries hold their engine, so an engine's id cannot be reused by another
+    engine while its functions are cached.
+    """
 
     def __init__(self) -> None:
-        self._cache: dict[tuple[Any, ...], Callable[..., Any]] = {}
+        self._cache: dict[tuple[Any, ...], tuple[Any, Callable[..., Any]]] = {}
 
     def get(self, case: Case, engine: Any, params: dict[str, Any]) -> Callable[..., Any]:
         key = (case.id, id(engine), tuple(sorted(params.items())))
-        if key not in self._cache:
-            self._cache[key] = case.bind(engine.xp, **params)
-        return self._cache[key]
+        entry = self._cache.get(key)
+        if entry is None or entry[0] is not engine:
+            entry = self._cache[key] = (engine, case.bind(engine.xp, **params))
+        return entry[1]
 
 
 FUNCTIONS = FunctionCache()
