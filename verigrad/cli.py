@@ -10,7 +10,9 @@ import argparse
 import platform
 import shlex
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -92,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--no-report", action="store_true", help="do not write the HTML report")
     check.add_argument("--timeout", type=_positive(float), metavar="SECONDS", default=60.0, help="limit per check (default: %(default)s)")
     check.add_argument("--shard", type=_shard, metavar="i/k", help="run only the i-th of k interleaved shards")
+    check.add_argument("--scale", type=_positive(int), metavar="N",
+                       help="structure-aware checks at size N (e.g. 1000000) instead of the property suite")
 
     commands.add_parser("cases", help="print the case ids, one per line")
     commands.add_parser("errata", help="show each of the seed's mistakes with its counterexample")
@@ -154,15 +158,11 @@ def command_check(args: argparse.Namespace, console: Console) -> int:
             raise UsageError(f"engines {source_of[name]!r} and {source!r} both call themselves {name!r}")
         engines[name], source_of[name] = engine, source
     names = list(engines)
-    properties = [p.strip() for p in args.properties.split(",")] if args.properties else None
-    try:
-        specs = plan(names, args.dtype, CASES, properties, args.cases)
-    except ValueError as error:
-        raise UsageError(str(error)) from None
-    if not specs:
+    jobs = _scale_jobs(args, engines) if args.scale else _property_jobs(args, engines, source_of)
+    if not jobs:
         raise UsageError(f"no checks match --cases {args.cases!r}")
     if args.shard:
-        specs = shard(specs, *args.shard)
+        jobs = shard(jobs, *args.shard)
     expectations = expect.parse(args.expect) if args.expect else []
     used: set[int] = set()
     header = {
@@ -175,29 +175,28 @@ def command_check(args: argparse.Namespace, console: Console) -> int:
         "mode": args.mode,
         "examples": args.examples or PROFILES[args.profile]["max_examples"],
         "shard": list(args.shard) if args.shard else None,
-        "checks": len(specs),
+        "checks": len(jobs),
+        "scale": args.scale,
         "versions": _versions(source_of),
     }
     verdicts: list[Verdict] = []
-    progress = _progress(console, len(specs))
+    progress = _progress(console, len(jobs))
     with RecordsWriter(args.records) as records:
         records.write_header(header)
-        task = progress.add_task("checking", total=len(specs)) if progress else None
+        task = progress.add_task("checking", total=len(jobs)) if progress else None
         if progress:
             progress.start()
         try:
-            for number, spec in enumerate(specs, 1):
-                verdict = run_check(spec, engines[spec.engine], args.profile, seed=args.seed,
-                                    max_examples=args.examples, timeout=args.timeout, mode=args.mode,
-                                    source=source_of[spec.engine])
+            for number, (label, job) in enumerate(jobs, 1):
+                verdict = job()
                 expect.apply(expectations, verdict, used)
                 records.write(verdict)
                 verdicts.append(verdict)
                 if progress:
-                    progress.update(task, advance=1, description=escape(f"{spec.engine} {spec.dtype} {spec.case}"))
+                    progress.update(task, advance=1, description=escape(label))
                 else:
                     mark = "ok" if verdict.as_expected else "UNEXPECTED"
-                    print(f"[{number}/{len(specs)}] {verdict.check_id} {verdict.status} ({mark})", flush=True)
+                    print(f"[{number}/{len(jobs)}] {verdict.check_id} {verdict.status} ({mark})", flush=True)
         finally:
             if progress:
                 progress.stop()
@@ -211,6 +210,36 @@ def command_check(args: argparse.Namespace, console: Console) -> int:
     if not args.no_report:
         _write_report([header], verdicts, args.report, console)
     return 0 if all(v.as_expected for v in verdicts) else 1
+
+
+Job = tuple[str, Callable[[], Verdict]]
+
+
+def _property_jobs(args: argparse.Namespace, engines: dict[str, Any], source_of: dict[str, str]) -> list[Job]:
+    """One job per property check (the default run)."""
+    properties = [p.strip() for p in args.properties.split(",")] if args.properties else None
+    try:
+        specs = plan(list(engines), args.dtype, CASES, properties, args.cases)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    return [
+        (f"{spec.engine} {spec.dtype} {spec.case}",
+         partial(run_check, spec, engines[spec.engine], args.profile, seed=args.seed, max_examples=args.examples,
+                 timeout=args.timeout, mode=args.mode, source=source_of[spec.engine]))
+        for spec in specs
+    ]
+
+
+def _scale_jobs(args: argparse.Namespace, engines: dict[str, Any]) -> list[Job]:
+    """One structure-aware check at size n per (case, argument, engine, dtype) (``--scale N``)."""
+    from verigrad.scale import check_at_scale, scale_plan
+
+    return [
+        (f"{engine} {dtype} {case} n={args.scale}",
+         partial(check_at_scale, case, arg, engines[engine], dtype, args.scale, args.seed or 0, args.mode,
+                 timeout=args.timeout))
+        for case, arg, engine, dtype in scale_plan(list(engines), args.dtype, args.cases)
+    ]
 
 
 def command_cases(args: argparse.Namespace, console: Console) -> int:
