@@ -18,6 +18,7 @@ under ``jax.jit``, it must be pure.
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -38,12 +39,17 @@ class JaxEngine:
 
     name: str = "jax"
 
-    def __init__(self, cache_size: int = 256) -> None:
+    def __init__(self, cache_size: int = 256, device: str | None = None) -> None:
+        """``device`` is a JAX platform ("cpu", "gpu", "tpu"); None is JAX's default device."""
         import jax  # heavy: imported only when this engine is loaded
         import jax.numpy as jnp
 
         self._jax = jax
         self.xp: Any = jnp
+        # jax.devices raises a RuntimeError naming the platform when it is not available.
+        self._device = jax.devices(device)[0] if device else None
+        if device:
+            self.name = f"jax-{device}"
         self._cache: OrderedDict[tuple[Any, ...], tuple[Any, np.dtype, Any]] = OrderedDict()
         self._cache_size = cache_size
 
@@ -58,7 +64,7 @@ class JaxEngine:
         # Cast here, as jax would (it wants the output's dtype exactly): one program per key.
         cotangent = np.asarray(cotangent).astype(out_dtype).reshape(out_shape)
         tangents = tuple(np.zeros_like(p) for p in primals)
-        with self._jax.enable_x64(True):
+        with self._jax.enable_x64(True), self._on_device():
             grads, _ = both(primals, cotangent, tangents)
         return tuple(_to_numpy(g, p.shape, p.dtype) for g, p in zip(grads, primals, strict=True))
 
@@ -70,11 +76,15 @@ class JaxEngine:
         out_shape, out_dtype, both = self._compiled(fn, primals)
         # jax.jvp wants each tangent in its primal's dtype.
         tangents = tuple(np.asarray(t).astype(p.dtype) for p, t in zip(primals, tangents, strict=True))
-        with self._jax.enable_x64(True):
+        with self._jax.enable_x64(True), self._on_device():
             _, tangent_out = both(primals, np.zeros(out_shape, out_dtype), tangents)
         return np.array(tangent_out, copy=True)
 
     # ----------------------------------------------------------------- private
+
+    def _on_device(self) -> Any:
+        """Place this call's arrays on the chosen device (a thread-local context, like x64)."""
+        return self._jax.default_device(self._device) if self._device is not None else contextlib.nullcontext()
 
     def _compiled(self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...]) -> tuple[Any, np.dtype, Any]:
         """(output shape, output dtype, jitted vjp-and-jvp) for fn at these primal shapes/dtypes."""

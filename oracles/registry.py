@@ -28,9 +28,12 @@ class EngineLoadError(Exception):
     """An engine could not be loaded; the message says why in one line."""
 
 
-def load_engine(spec: str) -> Engine:
+def load_engine(spec: str, **options: Any) -> Engine:
     """Load a built-in engine by name, or ``module:attribute`` naming an engine
-    instance, class, or zero-argument factory (importable from the current directory)."""
+    instance, class, or zero-argument factory (importable from the current directory).
+
+    ``options`` (e.g. ``device="cuda"``) go to the class or factory.
+    """
     target = BUILTIN_ENGINES.get(spec, spec)
     if ":" not in target:
         raise EngineLoadError(
@@ -51,9 +54,15 @@ def load_engine(spec: str) -> Engine:
         raise EngineLoadError(f"engine {spec!r}: module {module_name!r} has no attribute {attribute!r}") from None
     if inspect.isclass(obj) or (callable(obj) and not _looks_like_engine(obj)):
         try:
-            obj = obj()
+            obj = obj(**options)
+        except TypeError as error:
+            if options:
+                raise EngineLoadError(f"engine {spec!r} does not take {', '.join(options)}: {error}") from error
+            raise EngineLoadError(f"engine {spec!r}: constructing it raised TypeError: {error}") from error
         except Exception as error:
             raise EngineLoadError(f"engine {spec!r}: constructing it raised {type(error).__name__}: {error}") from error
+    elif options:
+        raise EngineLoadError(f"engine {spec!r} is an instance: it cannot take {', '.join(options)}")
     missing = [name for name in ("name", "xp", "vjp", "jvp") if not hasattr(obj, name)]
     if missing:
         raise EngineLoadError(f"engine {spec!r} does not follow the Engine protocol: missing {', '.join(missing)}")

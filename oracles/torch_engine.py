@@ -21,7 +21,8 @@ class TorchEngine:
 
     name: str = "torch"
 
-    def __init__(self) -> None:
+    def __init__(self, device: str | None = None) -> None:
+        """``device`` is a torch device ("cpu", "cuda", "cuda:1", "mps"); None is the CPU."""
         import array_api_compat.torch as xp  # heavy: imported only when this engine is loaded
         import torch
         import torch.autograd.forward_ad as forward_ad
@@ -29,13 +30,18 @@ class TorchEngine:
         self._torch = torch
         self._forward_ad = forward_ad
         self.xp: Any = xp
+        self._device = torch.device(device or "cpu")
+        if self._device.type == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError(f"device {device!r}: torch {torch.__version__} sees no CUDA device")
+        if device:
+            self.name = f"torch-{device}"
 
     def _tensor(self, array: np.ndarray, dtype: Any = None) -> Any:
         """A fresh tensor owning a copy: torch never sees (or can write to) the caller's memory.
 
         Each primal becomes its own leaf, even when one numpy array is passed twice.
         """
-        tensor = self._torch.from_numpy(np.array(array, copy=True))
+        tensor = self._torch.from_numpy(np.array(array, copy=True)).to(self._device)
         return tensor if dtype is None else tensor.to(dtype)
 
     def vjp(

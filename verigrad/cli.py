@@ -94,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--no-report", action="store_true", help="do not write the HTML report")
     check.add_argument("--timeout", type=_positive(float), metavar="SECONDS", default=60.0, help="limit per check (default: %(default)s)")
     check.add_argument("--shard", type=_shard, metavar="i/k", help="run only the i-th of k interleaved shards")
+    check.add_argument("--device", metavar="DEVICE",
+                       help="run the engines on this device (jax: cpu/gpu/tpu, torch: cpu/cuda/...): engines must accept it")
     check.add_argument("--scale", type=_positive(int), metavar="N",
                        help="structure-aware checks at size N (e.g. 1000000) instead of the property suite")
 
@@ -149,7 +151,7 @@ def command_check(args: argparse.Namespace, console: Console) -> int:
     source_of: dict[str, str] = {}
     for source in sources:
         try:
-            engine = load_engine(source)
+            engine = load_engine(source, **({"device": args.device} if args.device else {}))
         except EngineLoadError as error:
             print(f"verigrad: error: {error}", file=sys.stderr)
             return 2
