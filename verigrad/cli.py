@@ -135,13 +135,13 @@ def _progress(console: Console, total: int) -> Any:
     return None
 
 
-def _write_report(headers: list[dict[str, Any]], verdicts: list[Verdict], path: str, console: Console) -> None:
-    try:
-        from verigrad.report import write_report
-    except ImportError as error:  # the report package is optional at import time only
-        console.print(f"report not written: {error}", markup=False)
-        return
-    written = write_report(headers, verdicts, path)
+def _write_report(
+    headers: list[dict[str, Any]], verdicts: list[Verdict], path: str, console: Console, engines: dict[str, Any] | None = None
+) -> None:
+    """The HTML report; with the run's engines at hand it draws their full Jacobians at failures."""
+    from verigrad.report import write_report
+
+    written = write_report(headers, verdicts, path, engines=engines)
     console.print(f"HTML report: {written}", markup=False)
 
 
@@ -210,7 +210,7 @@ def command_check(args: argparse.Namespace, console: Console) -> int:
     if args.junit:
         console.print(f"JUnit XML: {write_junit(verdicts, args.junit)}", markup=False)
     if not args.no_report:
-        _write_report([header], verdicts, args.report, console)
+        _write_report([header], verdicts, args.report, console, engines)
     return 0 if all(v.as_expected for v in verdicts) else 1
 
 
