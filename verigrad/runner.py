@@ -237,24 +237,55 @@ def counterexample(example: vs.Example) -> dict[str, Any]:
 
 
 def reproduction(spec: CheckSpec, example: vs.Example, source: str | None = None) -> str:
-    """A copy-paste Python snippet that replays the failing call and prints both answers."""
+    """A copy-paste Python snippet that replays the failing call and prints both answers.
+
+    JVP failures replay ``engine.jvp`` with the failing tangent; everything else
+    replays ``engine.vjp``.  Aliased operands are one array passed twice.
+    """
     case = get_case(spec.case)
-    primals = ",\n    ".join(_array_literal(example.values[name]) for name in case.arg_names)
+    names = case.arg_names
+    shared = spec.property == "aliased" and spec.pair is not None
+    literals = ["shared" if shared and name in spec.pair else _array_literal(example.values[name]) for name in names]
     params = ", ".join(f"{k}={v!r}" for k, v in example.params.items())
+    bind_params = f", {params}" if params else ""
     arg = spec.arg or (spec.pair[0] if spec.pair else case.differentiable_args[0])
-    return (
-        "import numpy as np\n"
-        "from oracles import load_engine\n"
-        "from reference import get_case\n"
-        "from verigrad.truth import reference_vjp\n\n"
-        f"engine = load_engine({source or spec.engine!r})\n"
-        f"case = get_case({spec.case!r})\n"
-        f"fn = case.bind(engine.xp{', ' + params if params else ''})\n"
-        f"primals = (\n    {primals},\n)\n"
-        f"cotangent = {_array_literal(example.cotangent)}\n"
-        f"print('engine:   ', engine.vjp(fn, primals, cotangent)[{case.arg_names.index(arg)}])\n"
-        f"print('reference:', reference_vjp(case, {arg!r}, primals, cotangent{', ' + params if params else ''}))\n"
-    )
+    index = names.index(arg)
+    lines = [
+        "import numpy as np",
+        "from oracles import load_engine",
+        "from reference import get_case",
+        "from verigrad.truth import reference_jvp, reference_vjp",
+        "",
+        f"engine = load_engine({source or spec.engine!r})",
+        f"case = get_case({spec.case!r})",
+        f"fn = case.bind(engine.xp{bind_params})",
+    ]
+    if shared:
+        lines.append(f"shared = {_array_literal(example.values[spec.pair[0]])}  # one array, passed as {' and '.join(spec.pair)}")
+    lines.append("primals = (" + "".join(f"\n    {literal}," for literal in literals) + "\n)")
+    if spec.property == "jvp":
+        tangents = [example.tangents[name] if name == arg else np.zeros_like(example.values[name]) for name in names]
+        lines += [
+            "tangents = (" + "".join(f"\n    {_array_literal(t)}," for t in tangents) + "\n)",
+            "print('engine:   ', engine.jvp(fn, primals, tangents))",
+            f"print('reference:', reference_jvp(case, {arg!r}, primals, tangents[{index}]{bind_params}))",
+        ]
+    elif spec.pair:
+        other = spec.pair[1]
+        lines += [
+            f"cotangent = {_array_literal(example.cotangent)}",
+            "gradients = engine.vjp(fn, primals, cotangent)",
+            f"print('engine, both partials summed:', gradients[{index}] + gradients[{names.index(other)}])",
+            f"print('reference, total derivative: ', reference_vjp(case, {arg!r}, primals, cotangent{bind_params})"
+            f" + reference_vjp(case, {other!r}, primals, cotangent{bind_params}))",
+        ]
+    else:
+        lines += [
+            f"cotangent = {_array_literal(example.cotangent)}",
+            f"print('engine:   ', engine.vjp(fn, primals, cotangent)[{index}])",
+            f"print('reference:', reference_vjp(case, {arg!r}, primals, cotangent{bind_params}))",
+        ]
+    return "\n".join(lines) + "\n"
 
 
 def run_all(

@@ -68,3 +68,9 @@ def reference_vjp(case: Case, arg: str, primals: tuple[np.ndarray, ...], cotange
     """uᵀ J for ``arg`` at ``primals`` (in the case's argument order), in float64."""
     values = dict(zip(case.arg_names, primals, strict=True))
     return jacobian(case, arg, values, params, t).vjp(np.asarray(cotangent, dtype=np.float64))
+
+
+def reference_jvp(case: Case, arg: str, primals: tuple[np.ndarray, ...], tangent: np.ndarray, t: float = 0.0, **params: Any) -> np.ndarray:
+    """J v for ``arg`` at ``primals`` (in the case's argument order), in float64."""
+    values = dict(zip(case.arg_names, primals, strict=True))
+    return jacobian(case, arg, values, params, t).jvp(np.asarray(tangent, dtype=np.float64))
