@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import resource
@@ -253,3 +254,19 @@ def check_grads_fails(fn: Callable[[Any], Any], x: np.ndarray) -> bool:
         except AssertionError:
             return True
     return False
+
+
+# --------------------------------------------------------------------- output
+
+
+def log(line: str) -> None:
+    """Progress for humans, on stderr (stdout holds the table)."""
+    print(line, file=sys.stderr, flush=True)
+
+
+def emit(result: dict[str, Any], markdown: Callable[[dict[str, Any]], str], json_path: str | None) -> dict[str, Any]:
+    """Print a benchmark's markdown table and, if asked, write its raw result as JSON."""
+    print(markdown(result))
+    if json_path:
+        Path(json_path).write_text(json.dumps(result, indent=1, default=str), encoding="utf-8")
+    return result

@@ -19,13 +19,11 @@ dense cases (their closed forms hold out·arg entries, so they are not O(n)).
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
-from _util import fmt, machine, max_rss_mb, table, timed, traced_peak, verdict_for_target
+from _util import emit, fmt, log, machine, max_rss_mb, table, timed, traced_peak, verdict_for_target
 
 TARGET_SECONDS = 2.0
 FAMILIES = "vector.*,elementwise.*,scalar_expansion.*,reduction.*,neuron.*,loss.relu_mse"
@@ -120,13 +118,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--json", metavar="PATH")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    result = measure(args.n, args.full, log=lambda line: print(line, file=sys.stderr, flush=True))
+    result = measure(args.n, args.full, log=log)
     result["seconds"] = time.perf_counter() - started
-    print(markdown(result))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as out:
-            json.dump(result, out, indent=1, default=str)
-    return result
+    return emit(result, markdown, args.json)
 
 
 if __name__ == "__main__":

@@ -20,12 +20,10 @@ probabilistic one.  No GPU here: the degradations are simulated on the CPU.
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from collections.abc import Callable
 from typing import Any
 
-from _util import fmt, machine, table
+from _util import emit, fmt, log, machine, table
 
 SIZES = (100, 10_000, 1_000_000)
 ENGINES = ("correct", "bfloat16 inputs", "float16 inputs", "noise 4e-3")
@@ -97,12 +95,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--json", metavar="PATH")
     args = parser.parse_args(argv)
-    result = measure(args.seeds, log=lambda line: print(line, file=sys.stderr, flush=True))
-    print(markdown(result))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as out:
-            json.dump(result, out, indent=1, default=str)
-    return result
+    result = measure(args.seeds, log=log)
+    return emit(result, markdown, args.json)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _util import fmt, machine, max_rss_mb, reset_peak_rss, rss_mb, table, timed, traced_peak
+from _util import emit, fmt, log, machine, max_rss_mb, reset_peak_rss, rss_mb, table, timed, traced_peak
 
 SIZES = (10, 1000, 1_000_000)
 TOOLS = ("verigrad", "gradcheck slow", "gradcheck fast", "check_grads", "numdifftools", "verigrad fd oracle")
@@ -198,12 +198,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     if args.child:
         print(json.dumps(child(args.child, sizes)))
         return None
-    result = measure(sizes, log=lambda line: print(line, file=sys.stderr, flush=True))
-    print(markdown(result))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as out:
-            json.dump(result, out, indent=1, default=str)
-    return result
+    result = measure(sizes, log=log)
+    return emit(result, markdown, args.json)
 
 
 if __name__ == "__main__":

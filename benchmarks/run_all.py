@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import re
 import shlex
@@ -40,6 +39,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from _util import ROOT, fmt, machine, table, verdict_for_target  # noqa: E402
+
+from verigrad.records import from_json_safe, json_safe  # noqa: E402
 
 RESULTS = HERE / "results"
 PYTEST_TIMEOUT = 900
@@ -298,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     text = markdown(results, header)
     (out / "latest.md").write_text(text, encoding="utf-8")
-    data = _finite({"header": header, "results": results})
+    data = json_safe({"header": header, "results": results})
     (out / "latest.json").write_text(json.dumps(data, indent=1, default=_json_default, allow_nan=False), encoding="utf-8")
     print(text)
     _log(f"wrote {out / 'latest.md'} and {out / 'latest.json'} ({header['seconds']:.0f} s)")
@@ -306,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _render_again(path: Path, out: Path) -> int:
-    data = _decode(json.loads(path.read_text(encoding="utf-8")))
+    data = from_json_safe(json.loads(path.read_text(encoding="utf-8")))
     header, results = data["header"], data["results"]
     if "verigrad check ci" in results and "seconds" in results["verigrad check ci"]:
         _progress(results["verigrad check ci"])
@@ -314,32 +315,10 @@ def _render_again(path: Path, out: Path) -> int:
     out.mkdir(parents=True, exist_ok=True)
     text = markdown(results, header)
     (out / "latest.md").write_text(text, encoding="utf-8")
-    (out / "latest.json").write_text(json.dumps(_finite({"header": header, "results": results}), indent=1,
+    (out / "latest.json").write_text(json.dumps(json_safe({"header": header, "results": results}), indent=1,
                                                 default=_json_default, allow_nan=False), encoding="utf-8")
     print(text)
     return 0
-
-
-def _decode(value: Any) -> Any:
-    """Undo :func:`_finite`."""
-    if value in ("inf", "-inf", "nan"):
-        return float(value)
-    if isinstance(value, dict):
-        return {k: _decode(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_decode(v) for v in value]
-    return value
-
-
-def _finite(value: Any) -> Any:
-    """Standard JSON has no Inf/NaN: write them as strings."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {str(k): _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
 
 
 def _json_default(value: Any) -> Any:

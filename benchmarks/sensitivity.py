@@ -37,10 +37,8 @@ failures on correct engines.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -48,9 +46,11 @@ from typing import Any
 import numpy as np
 from _util import (
     check_grads_fails,
+    emit,
     fmt,
     gradcheck_fails,
     jax_perturbed,
+    log,
     machine,
     smallest_detected,
     table,
@@ -218,12 +218,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--full", action="store_true", help="20 positions for every checker (slow gradcheck: minutes)")
     parser.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
     args = parser.parse_args(argv)
-    result = measure(args.full, log=lambda line: print(line, file=sys.stderr, flush=True))
-    print(markdown(result))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as out:
-            json.dump(result, out, indent=1, default=str)
-    return result
+    result = measure(args.full, log=log)
+    return emit(result, markdown, args.json)
 
 
 if __name__ == "__main__":

@@ -60,7 +60,7 @@ class Verdict:
         return self.status == self.expected
 
     def to_json(self) -> str:
-        return json.dumps(_finite(asdict(self)), ensure_ascii=False, allow_nan=False)
+        return json.dumps(json_safe(asdict(self)), ensure_ascii=False, allow_nan=False)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Verdict:
@@ -68,24 +68,25 @@ class Verdict:
         return cls(**known)
 
 
-def _finite(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """JSON has no Inf/NaN: encode them as strings so the file stays standard JSON."""
     if isinstance(value, float) and not math.isfinite(value):
         return "inf" if value > 0 else ("-inf" if value < 0 else "nan")
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
+        return [json_safe(v) for v in value]
     return value
 
 
-def _decode(value: Any) -> Any:
+def from_json_safe(value: Any) -> Any:
+    """Undo :func:`json_safe`."""
     if value in ("inf", "-inf", "nan"):
         return float(value)
     if isinstance(value, dict):
-        return {k: _decode(v) for k, v in value.items()}
+        return {k: from_json_safe(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_decode(v) for v in value]
+        return [from_json_safe(v) for v in value]
     return value
 
 
@@ -102,7 +103,7 @@ class RecordsWriter:
         self._file: IO[str] = self.path.open("a" if append else "w", encoding="utf-8")
 
     def write_header(self, header: dict[str, Any]) -> None:
-        self._write(json.dumps(_finite({"kind": "run", **header}), ensure_ascii=False))
+        self._write(json.dumps(json_safe({"kind": "run", **header}), ensure_ascii=False))
 
     def write(self, verdict: Verdict) -> None:
         self._write(verdict.to_json())
@@ -142,7 +143,7 @@ def read_records(paths: Iterable[str | Path]) -> tuple[list[dict[str, Any]], lis
             if not line.strip():
                 continue
             try:
-                data = _decode(json.loads(line))
+                data = from_json_safe(json.loads(line))
             except json.JSONDecodeError as error:
                 if number == len(lines):
                     continue  # the run was killed while writing its last line
