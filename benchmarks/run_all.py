@@ -45,7 +45,8 @@ from verigrad.records import from_json_safe, json_safe  # noqa: E402
 RESULTS = HERE / "results"
 PYTEST_TIMEOUT = 900
 CHECK_TIMEOUT = 900
-CHECK_COMMAND = ["verigrad", "check", "jax", "torch", "fd", "autograd", "mygrad", "tinygrad", "--profile", "ci"]
+CHECK_COMMAND = ["verigrad", "check", "jax", "torch", "fd", "autograd", "mygrad", "tinygrad", "--profile", "ci",
+                 "--expect", "oracles/known_outcomes.txt"]
 DEFAULT_BUDGET = 300.0
 
 
