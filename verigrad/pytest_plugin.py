@@ -123,7 +123,6 @@ _KEY = pytest.StashKey[_Session]()
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_KEY] = _Session(config)
     config.addinivalue_line("markers", "verigrad: a verigrad property check")
-    config.addinivalue_line("markers", "xdist_group(name): pytest-xdist runs a group's tests on one worker")
 
 
 def _property_of(function_name: str) -> str:
@@ -137,10 +136,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     names = list(session.resolve())  # fail fast, at collection, with one clear line
     specs = plan(names, session.dtypes, properties=[_property_of(metafunc.function.__name__)])
     ids = [spec.id.split("[", 1)[1][:-1] for spec in specs]
-    # One xdist group per engine: under ``--dist loadgroup`` an engine's checks
-    # share one worker, so an engine that compiles (JAX) compiles each program once.
-    params = [pytest.param(spec, marks=pytest.mark.xdist_group(spec.engine)) for spec in specs]
-    metafunc.parametrize("verigrad_spec", params, ids=ids)
+    metafunc.parametrize("verigrad_spec", specs, ids=ids)
 
 
 class CheckRunner:
