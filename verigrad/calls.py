@@ -121,6 +121,30 @@ def _check_unmutated(before: list[np.ndarray], arrays: tuple[np.ndarray, ...], n
             raise ContractViolation(Diagnosis("mutated_input", f"{where} modified its input {name!r} in place"))
 
 
+def _guarded_call(
+    engine: Any,
+    method: str,
+    fn: Callable[..., Any],
+    primals: tuple[np.ndarray, ...],
+    probes: tuple[np.ndarray, ...],
+    names: tuple[str, ...],
+    probe_names: tuple[str, ...],
+) -> Any:
+    """``engine.<method>(fn, primals, probe)``: its exceptions and any writes into its inputs become violations."""
+    where = f"{engine.name}.{method}"
+    before, probes_before = _snapshot(primals), _snapshot(probes)
+    probe = probes[0] if method == "vjp" else probes
+    try:
+        result = getattr(engine, method)(fn, primals, probe)
+    except ContractViolation:
+        raise
+    except Exception as error:
+        raise _raised(where, error) from error
+    _check_unmutated(before, primals, names, where)
+    _check_unmutated(probes_before, probes, probe_names, where)
+    return result
+
+
 def call_vjp(
     engine: Any,
     fn: Callable[..., Any],
@@ -131,16 +155,7 @@ def call_vjp(
     broadcast_shape: tuple[int, ...] | None = None,
 ) -> tuple[np.ndarray, ...]:
     """``engine.vjp`` with every result validated; raises ContractViolation."""
-    before = _snapshot(primals)
-    cotangent_before = np.array(cotangent, copy=True)
-    try:
-        result = engine.vjp(fn, primals, cotangent)
-    except ContractViolation:
-        raise
-    except Exception as error:
-        raise _raised(f"{engine.name}.vjp", error) from error
-    _check_unmutated(before, primals, names, f"{engine.name}.vjp")
-    _check_unmutated([cotangent_before], (cotangent,), ("cotangent",), f"{engine.name}.vjp")
+    result = _guarded_call(engine, "vjp", fn, primals, (cotangent,), names, ("cotangent",))
     if not isinstance(result, tuple | list) or isinstance(result, np.ndarray):
         kind = "None" if result is None else type(result).__name__
         raise ContractViolation(Diagnosis("bad_return", f"{engine.name}.vjp returned {kind}, not a tuple of arrays (one per primal)"))
@@ -167,12 +182,5 @@ def call_jvp(
     reference: np.ndarray | None = None,
 ) -> np.ndarray:
     """``engine.jvp`` with the result validated; raises ContractViolation."""
-    before = _snapshot(primals)
-    try:
-        result = engine.jvp(fn, primals, tangents)
-    except ContractViolation:
-        raise
-    except Exception as error:
-        raise _raised(f"{engine.name}.jvp", error) from error
-    _check_unmutated(before, primals, names, f"{engine.name}.jvp")
+    result = _guarded_call(engine, "jvp", fn, primals, tangents, names, tuple(f"tangent of {n}" for n in names))
     return _check_array(result, f"{engine.name}.jvp", out_shape, primals[0].dtype, reference, None)
