@@ -20,18 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from oracles.namespaces import RenamedNamespace
+
 __all__ = ["AutogradEngine"]
-
-
-class _AutogradNumpy:
-    """``autograd.numpy`` with ``concat`` mapped to its differentiable ``concatenate``."""
-
-    def __init__(self, anp: Any) -> None:
-        self._anp = anp
-        self.concat = anp.concatenate
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._anp, name)
 
 
 class AutogradEngine:
@@ -45,7 +36,7 @@ class AutogradEngine:
 
         self._make_vjp = autograd.make_vjp
         self._make_jvp = autograd.make_jvp
-        self.xp: Any = _AutogradNumpy(anp)
+        self.xp: Any = RenamedNamespace(anp, concat="concatenate")
 
     def vjp(
         self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...], cotangent: np.ndarray

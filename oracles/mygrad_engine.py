@@ -24,18 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from oracles.namespaces import RenamedNamespace
+
 __all__ = ["MygradEngine"]
-
-
-class _MygradNamespace:
-    """``mygrad`` with the array-API name ``concat`` (mygrad calls it ``concatenate``)."""
-
-    def __init__(self, mg: Any) -> None:
-        self._mg = mg
-        self.concat = mg.concatenate
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._mg, name)
 
 
 class MygradEngine:
@@ -47,7 +38,7 @@ class MygradEngine:
         import mygrad  # imported only when this engine is loaded
 
         self._mg = mygrad
-        self.xp: Any = _MygradNamespace(mygrad)
+        self.xp: Any = RenamedNamespace(mygrad, concat="concatenate")
 
     def _forward(self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...]) -> tuple[list[Any], Any]:
         # Fresh tensors on copies, every call: mygrad makes arrays in a graph

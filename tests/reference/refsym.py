@@ -37,6 +37,7 @@ import reference.cases as cases_module
 from reference import Case, Point, StructuredJacobian, get_case, resolve_shape
 from reference.jacobian import Structure, data_shape
 from reference.shapes import symbols
+from verigrad.truth import sizes_of
 
 U64 = Fraction(1, 2**53)
 
@@ -579,16 +580,6 @@ def kink_pivot(key: sympy.Expr) -> sympy.Symbol:
 
 
 # ------------------------------------------------------------------ oracles
-
-
-def sizes_of(case: Case, values: Mapping[str, np.ndarray]) -> dict[str, int]:
-    """The named sizes of concrete arrays (``n``, ``m``, ``N``)."""
-    sizes: dict[str, int] = {}
-    for arg in case.args:
-        for dim, extent in zip(arg.shape, np.shape(values[arg.name]), strict=True):
-            if isinstance(dim, str) and dim.isidentifier():
-                sizes[dim] = int(extent)
-    return sizes
 
 
 def _exact_substitution(

@@ -47,12 +47,15 @@ _DTYPE_ORDER = ("float64", "float32", "float16", "bfloat16")
 _FIRST_VERSIONS = ("python", "numpy", "verigrad")
 
 
+ANY = "any"  # expectations: either outcome accepted (verigrad.expectations.ANY)
+
+
 def category(verdict: Verdict) -> str:
     """pass / fail / skip, refined by the expectations file: expected fail, unexpected pass."""
     if verdict.status == SKIP:
         return "skip"
     if verdict.status == FAIL:
-        return "xfail" if verdict.expected == FAIL else "fail"
+        return "xfail" if verdict.expected in (FAIL, ANY) else "fail"
     if verdict.status == PASS and verdict.expected == FAIL:
         return "xpass"
     return "pass" if verdict.status == PASS else "fail"
