@@ -114,7 +114,7 @@ def test_usage_errors_exit_2_with_one_clear_line(workdir: Path, args: tuple[str,
     assert "Traceback" not in result.stdout + result.stderr
 
 
-def test_expectations_pin_a_failure_and_flag_an_unexpected_pass(workdir: Path) -> None:
+def test_expectations_pin_a_failure_and_warn_about_stale_lines(workdir: Path) -> None:
     (workdir / "expect.txt").write_text(
         "elementwise.mul doubled float64 fail  # known: doubles every gradient\n"
         "elementwise.add doubled float64 fail  # wrong on purpose: add's identity doubled is still caught\n"
