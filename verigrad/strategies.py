@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
 
 from reference import NONZERO, NONZERO_MIN_ABS, Case, resolve_shape
 from reference.shapes import symbols
@@ -50,17 +49,53 @@ class Example:
         return tuple(self.values[name] for name in names)
 
 
-def _elements(dtype: np.dtype, domain: str, bound: float, zeros: bool) -> st.SearchStrategy[float]:
-    width = 32 if dtype == np.float32 else 64
-    common = {"allow_nan": False, "allow_infinity": False, "allow_subnormal": False, "width": width}
+#: Bytes that encode one element: a selector byte (zero or sign), an exponent
+#: byte, and six mantissa bytes (48 bits; float32 rounds them to its own 24).
+ELEMENT_BYTES = 8
+#: Selector bytes below this give an exact zero where zeros are allowed: one in four.
+ZERO_SELECTORS = 64
+#: Magnitudes in [1/4, bound] are drawn this many times as often as smaller ones,
+#: so most elements are of ordinary size while tiny ones still appear.
+ORDINARY_WEIGHT = 6
+ORDINARY_EXPONENT = -2
+
+
+@lru_cache(maxsize=64)
+def _exponents(smallest: float, bound: float) -> np.ndarray:
+    """The binade of each exponent byte value, simplest (2⁰) first; NaN stands for ``bound`` itself.
+
+    Ordered for shrinking: hypothesis minimizes a byte towards 0, which walks an
+    element towards magnitude 1, then 2, ½, 4, ... rather than towards tiny values.
+    """
+    low, high = int(np.ceil(np.log2(smallest))), int(np.floor(np.log2(bound)))
+    if 2.0**high == bound:  # the bound's own binade holds only the bound
+        high -= 1
+    by_simplicity = sorted(range(low, high + 1), key=lambda e: (abs(e), e < 0))
+    ordinary = [e for e in by_simplicity if e >= ORDINARY_EXPONENT]
+    table = [*by_simplicity, np.nan, *ordinary * (ORDINARY_WEIGHT - 1)]
+    return np.array(table, dtype=np.float64)
+
+
+def decode(blob: bytes, dtype: np.dtype, shape: tuple[int, ...], domain: str, bound: float, zeros: bool) -> np.ndarray:
+    """The array ``blob`` encodes: ELEMENT_BYTES per element, all-zero bytes being the simplest value.
+
+    A zero blob decodes to exact zeros (or ones where zeros are not allowed), and
+    zeroing any mantissa byte gives a shorter binary fraction, so hypothesis's byte
+    shrinking yields small, readable counterexamples.  Magnitudes lie in
+    [smallest, bound], where smallest is the domain's least non-zero magnitude.
+    """
     smallest = NONZERO_MIN_ABS if domain == NONZERO else MIN_NONZERO
-    positive = st.floats(smallest, bound, **common)
-    negative = st.floats(-bound, -smallest, **common)
-    if domain == NONZERO or not zeros:
-        return positive | negative
-    # A union picks its branches evenly: zero in one of four, so that exact zeros
-    # (kinks, vanishing terms) are common but do not swamp the example.
-    return st.one_of(positive, negative, positive | negative, st.just(0.0))
+    raw = np.frombuffer(blob, dtype=np.uint8).reshape(-1, ELEMENT_BYTES)
+    selector, exponent_byte = raw[:, 0], raw[:, 1]
+    mantissa = raw[:, 2:].astype(np.float64) @ (256.0 ** -np.arange(1, ELEMENT_BYTES - 1))
+    exponents = _exponents(smallest, bound)
+    exponent = exponents[exponent_byte % len(exponents)]
+    at_bound = np.isnan(exponent)
+    magnitude = np.where(at_bound, bound, np.ldexp(1.0 + mantissa, np.where(at_bound, 0, exponent).astype(int)))
+    values = np.where(selector & 1, -magnitude, magnitude)
+    if zeros and domain != NONZERO:
+        values = np.where(selector < ZERO_SELECTORS, 0.0, values)
+    return values.astype(dtype).reshape(shape)
 
 
 @lru_cache(maxsize=4096)
@@ -69,9 +104,14 @@ def array(
 ) -> st.SearchStrategy[np.ndarray]:
     """Arrays of ``dtype`` and ``shape`` with elements from ``domain`` (exact zeros included if ``zeros``).
 
-    Cached: building and validating a strategy costs more than drawing from it.
+    One byte-string choice per array, not one choice per element: hypothesis's
+    per-choice bookkeeping was most of a check's time, and the bytes still shrink
+    element by element (see :func:`decode`).  Cached: building a strategy costs
+    more than drawing from it.
     """
-    return hnp.arrays(dtype, shape, elements=_elements(np.dtype(dtype), domain, bound, zeros))
+    size = ELEMENT_BYTES * int(np.prod(shape, dtype=np.int64))
+    dtype = np.dtype(dtype)
+    return st.binary(min_size=size, max_size=size).map(lambda blob: decode(blob, dtype, shape, domain, bound, zeros))
 
 
 def probe(dtype: np.dtype, shape: tuple[int, ...]) -> st.SearchStrategy[np.ndarray]:
