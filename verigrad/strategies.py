@@ -109,9 +109,9 @@ def array(
     element by element (see :func:`decode`).  Cached: building a strategy costs
     more than drawing from it.
     """
-    size = ELEMENT_BYTES * int(np.prod(shape, dtype=np.int64))
     dtype = np.dtype(dtype)
-    return st.binary(min_size=size, max_size=size).map(lambda blob: decode(blob, dtype, shape, domain, bound, zeros))
+    size = ELEMENT_BYTES * int(np.prod(shape, dtype=np.int64))
+    return _blob(size).map(lambda blob: decode(blob, dtype, shape, domain, bound, zeros))
 
 
 def probe(dtype: np.dtype, shape: tuple[int, ...]) -> st.SearchStrategy[np.ndarray]:
@@ -137,6 +137,36 @@ def _choice(choices: tuple[Any, ...]) -> st.SearchStrategy[Any]:
     return st.sampled_from(choices)
 
 
+@lru_cache(maxsize=1024)
+def _blob(size: int) -> st.SearchStrategy[bytes]:
+    return st.binary(min_size=size, max_size=size)
+
+
+@dataclass(frozen=True)
+class _Field:
+    """One array of an example and how its bytes decode."""
+
+    shape: tuple[int, ...]
+    domain: str = "real"
+    bound: float = VALUE_RANGE
+    zeros: bool = True
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+
+def _draw_arrays(draw: Any, dtype: np.dtype, fields: list[_Field]) -> list[np.ndarray]:
+    """All of an example's arrays from one byte-string choice (each choice has a fixed bookkeeping cost)."""
+    blob = draw(_blob(ELEMENT_BYTES * sum(f.size for f in fields)))
+    arrays, offset = [], 0
+    for f in fields:
+        end = offset + ELEMENT_BYTES * f.size
+        arrays.append(decode(blob[offset:end], dtype, f.shape, f.domain, f.bound, f.zeros))
+        offset = end
+    return arrays
+
+
 @st.composite
 def examples(
     draw: Any,
@@ -148,26 +178,27 @@ def examples(
 ) -> Example:
     """An example for ``case`` in ``dtype``: inputs, parameters, and the probes a property uses.
 
-    Probes not asked for are zeros (drawing elements is the costly part of a run):
+    Probes not asked for are zeros (every drawn byte costs time):
     ``cotangent`` draws the output cotangent, ``tangents`` names the arguments that
-    get a drawn tangent (None: all of them).
+    get a drawn tangent (None: all of them).  Probes are non-zero, so that every
+    entry of a result is exercised.
     """
     dtype = np.dtype(dtype)
     chosen = draw(sizes(case))
-    domains = domains or {}
-    values = {
-        a.name: draw(array(dtype, resolve_shape(a.shape, chosen), domains.get(a.name, a.domain)))
-        for a in case.args
-    }
     params = {name: draw(_choice(choices)) for name, choices in case.params.items()}
+    domains = domains or {}
+    shapes = {a.name: resolve_shape(a.shape, chosen) for a in case.args}
     out_shape = resolve_shape(case.output, chosen)
-    drawn_cotangent = draw(probe(dtype, out_shape)) if cotangent else np.zeros(out_shape, dtype)
-    wanted = case.arg_names if tangents is None else tangents
-    drawn = {
-        a.name: draw(probe(dtype, values[a.name].shape)) if a.name in wanted else np.zeros_like(values[a.name])
-        for a in case.args
-    }
-    return Example(values, params, drawn_cotangent, drawn, chosen)
+    wanted = [a.name for a in case.args if tangents is None or a.name in tangents]
+    fields = [_Field(shapes[a.name], domains.get(a.name, a.domain)) for a in case.args]
+    probe_shapes = ([out_shape] if cotangent else []) + [shapes[name] for name in wanted]
+    fields += [_Field(shape, bound=PROBE_RANGE, zeros=False) for shape in probe_shapes]
+    drawn = iter(_draw_arrays(draw, dtype, fields))
+    values = {a.name: next(drawn) for a in case.args}
+    drawn_cotangent = next(drawn) if cotangent else np.zeros(out_shape, dtype)
+    drawn_tangents = {name: next(drawn) for name in wanted}
+    probes = {a.name: drawn_tangents.get(a.name, np.zeros(shapes[a.name], dtype)) for a in case.args}
+    return Example(values, params, drawn_cotangent, probes, chosen)
 
 
 def aliased_examples(case: Case, dtype: Any, first: str, second: str, same_object: bool) -> st.SearchStrategy[Example]:
