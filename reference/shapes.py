@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import operator
 from collections.abc import Mapping
+from functools import lru_cache
 
 _BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul}
 
@@ -19,10 +20,16 @@ def _evaluate(node: ast.AST, sizes: Mapping[str, int]) -> int:
     raise ValueError(f"unsupported size expression {ast.dump(node)}")
 
 
+@lru_cache(maxsize=256)
+def _parse(dim: str) -> ast.expr:
+    """The expression tree of one dimension (cached: shapes are resolved for every example)."""
+    return ast.parse(dim, mode="eval").body
+
+
 def resolve_shape(shape: tuple[str | int, ...], sizes: Mapping[str, int]) -> tuple[int, ...]:
     """Concrete shape of a symbolic one, e.g. ``("n+1",)`` with n = 3 gives ``(4,)``."""
     return tuple(
-        dim if isinstance(dim, int) else _evaluate(ast.parse(dim, mode="eval").body, sizes)
+        dim if isinstance(dim, int) else _evaluate(_parse(dim), sizes)
         for dim in shape
     )
 
@@ -32,5 +39,5 @@ def symbols(shape: tuple[str | int, ...]) -> set[str]:
     names: set[str] = set()
     for dim in shape:
         if isinstance(dim, str):
-            names |= {n.id for n in ast.walk(ast.parse(dim, mode="eval")) if isinstance(n, ast.Name)}
+            names |= {n.id for n in ast.walk(_parse(dim)) if isinstance(n, ast.Name)}
     return names
