@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import fnmatch
+import secrets
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -125,37 +126,59 @@ def supports(engine: Any, dtype: str) -> bool:
     return declared is None or dtype in tuple(str(d) for d in declared)
 
 
-def run_check(
-    spec: CheckSpec,
-    engine: Any,
-    profile: str = "dev",
-    *,
-    seed: int | None = None,
-    max_examples: int | None = None,
-    timeout: float | None = None,
-    mode: str = PROBABILISTIC,
-    source: str | None = None,
-) -> Verdict:
-    """Drive one check with hypothesis and return its verdict (never raises for engine faults).
+@dataclass
+class _Member:
+    """One engine's share of a hypothesis run: its spec, outcomes, and failure if any."""
 
-    ``source`` is how the engine was named when loaded (``module:attribute``), for
-    the reproduction snippet; it defaults to ``spec.engine``.
+    spec: CheckSpec
+    engine: Any
+    budget: float | None = None  # seconds left for its checks, when engines share a run
+    outcomes: list[Outcome] = field(default_factory=list)
+    failure: tuple[Outcome, vs.Example] | None = None
+    timed_out: CheckTimeout | None = None
+    seconds: float = 0.0
+
+    @property
+    def active(self) -> bool:
+        return self.failure is None and self.timed_out is None
+
+
+def _hypothesis_run(
+    members: list[_Member], profile: str, seed: int | None, max_examples: int | None, mode: str, *, stop_at_failure: bool
+) -> Callable[[], None]:
+    """The hypothesis test that checks every member engine on each drawn example.
+
+    One body serves a single engine (``stop_at_failure``: hypothesis then shrinks
+    the failure) and several engines sharing examples (a failing engine drops out
+    and the others go on).  Being one function, it has one hypothesis digest, so a
+    derandomized or seeded run draws the same examples either way: an engine that
+    failed in a shared run fails at the same example when re-run alone.
     """
-    case = get_case(spec.case)
-    prop = PROPERTIES[spec.property]
-    dtype = np.dtype(spec.dtype)
-    verdict = Verdict(spec.id, spec.property, spec.case, spec.subject, spec.engine, spec.dtype, PASS, mode=mode)
-    if not supports(engine, spec.dtype):
-        verdict.status, verdict.message = SKIP, f"{spec.engine} does not support {spec.dtype}"
-        return verdict
-    outcomes: list[Outcome] = []
+    spec = members[0].spec
+    case, prop, dtype = get_case(spec.case), PROPERTIES[spec.property], np.dtype(spec.dtype)
 
     def body(example: vs.Example) -> None:
-        target = Target(case, spec.arg, engine, dtype, mode, FUNCTIONS.get(case, engine, example.params), spec.pair)
-        outcome = prop.check(target, example)
-        outcomes.append(outcome)
-        if not outcome.passed:
-            raise _Falsified(outcome, example)
+        for member in members:
+            if not member.active:
+                continue
+            target = Target(case, spec.arg, member.engine, dtype, mode, FUNCTIONS.get(case, member.engine, example.params), spec.pair)
+            started = time.perf_counter()
+            try:
+                with time_limit(member.budget):
+                    outcome = prop.check(target, example)
+            except CheckTimeout as error:
+                member.timed_out = error
+                continue
+            finally:
+                elapsed = time.perf_counter() - started
+                member.seconds += elapsed
+                if member.budget is not None:
+                    member.budget = max(member.budget - elapsed, 1e-3)
+            member.outcomes.append(outcome)
+            if not outcome.passed:
+                if stop_at_failure:
+                    raise _Falsified(outcome, example)
+                member.failure = (outcome, example)
 
     options = dict(PROFILES[profile])
     if max_examples is not None:
@@ -174,6 +197,48 @@ def run_check(
     )(given(prop.strategy(case, dtype, spec.arg, spec.pair))(body))
     if seed is not None:
         test = hypothesis_seed(seed)(test)
+    return test
+
+
+def _new_verdict(spec: CheckSpec, mode: str) -> Verdict:
+    return Verdict(spec.id, spec.property, spec.case, spec.subject, spec.engine, spec.dtype, PASS, mode=mode)
+
+
+def _skipped(spec: CheckSpec, engine: Any, mode: str) -> Verdict | None:
+    if supports(engine, spec.dtype):
+        return None
+    verdict = _new_verdict(spec, mode)
+    verdict.status, verdict.message = SKIP, f"{spec.engine} does not support {spec.dtype}"
+    return verdict
+
+
+def _timed_out(verdict: Verdict, engine: str, error: CheckTimeout) -> None:
+    diagnosis = Diagnosis("timeout", f"{engine}: {error} (limit per check)")
+    verdict.status, verdict.message, verdict.diagnosis = FAIL, f"timeout: {diagnosis.summary}", diagnosis.to_dict()
+
+
+def run_check(
+    spec: CheckSpec,
+    engine: Any,
+    profile: str = "dev",
+    *,
+    seed: int | None = None,
+    max_examples: int | None = None,
+    timeout: float | None = None,
+    mode: str = PROBABILISTIC,
+    source: str | None = None,
+) -> Verdict:
+    """Drive one check with hypothesis and return its verdict (never raises for engine faults).
+
+    ``source`` is how the engine was named when loaded (``module:attribute``), for
+    the reproduction snippet; it defaults to ``spec.engine``.
+    """
+    skipped = _skipped(spec, engine, mode)
+    if skipped:
+        return skipped
+    verdict = _new_verdict(spec, mode)
+    member = _Member(spec, engine)
+    test = _hypothesis_run([member], profile, seed, max_examples, mode, stop_at_failure=True)
     started = time.perf_counter()
     try:
         with time_limit(timeout):
@@ -181,17 +246,80 @@ def run_check(
     except _Falsified as failure:
         _fail(verdict, failure.outcome, failure.example, spec, source or spec.engine)
     except CheckTimeout as error:
-        diagnosis = Diagnosis("timeout", f"{spec.engine}: {error} (limit per check)")
-        verdict.status, verdict.message, verdict.diagnosis = FAIL, f"timeout: {diagnosis.summary}", diagnosis.to_dict()
+        _timed_out(verdict, spec.engine, error)
     except Flaky as error:
-        failing = next((o for o in reversed(outcomes) if not o.passed), None)
+        failing = next((o for o in reversed(member.outcomes) if not o.passed), None)
         diagnosis = Diagnosis("nondeterministic", f"a failure did not reproduce when re-run: {type(error).__name__}")
         verdict.status = FAIL
         verdict.message = f"nondeterministic: {diagnosis.summary}" + (f"; first failure: {failing.message}" if failing else "")
         verdict.diagnosis = diagnosis.to_dict()
     verdict.seconds = time.perf_counter() - started
-    _summarize(verdict, outcomes)
+    _summarize(verdict, member.outcomes)
     return verdict
+
+
+def group_key(spec: CheckSpec) -> tuple[Any, ...]:
+    """Specs with one key are one check on different engines: they can share examples."""
+    return (spec.property, spec.case, spec.arg, spec.pair, spec.dtype)
+
+
+def groups(specs: list[CheckSpec]) -> list[list[CheckSpec]]:
+    """``specs`` gathered by :func:`group_key`, in the order each group first appears."""
+    by_key: dict[tuple[Any, ...], list[CheckSpec]] = {}
+    for spec in specs:
+        by_key.setdefault(group_key(spec), []).append(spec)
+    return list(by_key.values())
+
+
+def run_group(
+    specs: list[CheckSpec],
+    engines: Mapping[str, Any],
+    profile: str = "dev",
+    *,
+    seed: int | None = None,
+    max_examples: int | None = None,
+    timeout: float | None = None,
+    mode: str = PROBABILISTIC,
+    sources: Mapping[str, str] | None = None,
+) -> list[Verdict]:
+    """One check on several engines, which share hypothesis's examples; verdicts in ``specs`` order.
+
+    Drawing examples costs about as much as checking one engine on them, so
+    engines that share the draws cost less.  A failing engine drops out of the
+    shared run and is re-run alone on the same example sequence (same digest,
+    same seed), where hypothesis shrinks its failure: its verdict is the one
+    :func:`run_check` gives.  Each engine keeps its own ``timeout``.
+    """
+    if len({group_key(s) for s in specs}) != 1:
+        raise ValueError("run_group: the specs must differ only in their engine")
+    sources = sources or {}
+    verdicts = {s.engine: _skipped(s, engines[s.engine], mode) for s in specs}
+    members = [_Member(s, engines[s.engine], timeout) for s in specs if verdicts[s.engine] is None]
+    if seed is None and not PROFILES[profile]["derandomize"]:
+        # A seed of our own (from OS entropy, as hypothesis's would be), so a re-run alone draws the same examples.
+        seed = secrets.randbits(64)
+    if members:
+        _hypothesis_run(members, profile, seed, max_examples, mode, stop_at_failure=False)()
+    for member in members:
+        spec = member.spec
+        source = sources.get(spec.engine, spec.engine)
+        if member.failure is not None:
+            verdict = run_check(spec, member.engine, profile, seed=seed, max_examples=max_examples,
+                                timeout=timeout, mode=mode, source=source)
+            if verdict.status == PASS:  # the failure did not recur alone: report it as found, unshrunk
+                verdict = _new_verdict(spec, mode)
+                _fail(verdict, *member.failure, spec, source)
+                verdict.message += " (not shrunk: it did not recur when this engine was re-run alone)"
+                verdict.seconds = member.seconds
+            verdicts[spec.engine] = verdict
+            continue
+        verdict = _new_verdict(spec, mode)
+        if member.timed_out is not None:
+            _timed_out(verdict, spec.engine, member.timed_out)
+        verdict.seconds = member.seconds
+        _summarize(verdict, member.outcomes)
+        verdicts[spec.engine] = verdict
+    return [verdicts[s.engine] for s in specs]
 
 
 def _summarize(verdict: Verdict, outcomes: list[Outcome]) -> None:
