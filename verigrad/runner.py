@@ -167,6 +167,8 @@ def _hypothesis_run(
                 with time_limit(member.budget):
                     outcome = prop.check(target, example)
             except CheckTimeout as error:
+                if member.budget is None:  # the limit of the whole run (run_check's): it ends the run
+                    raise
                 member.timed_out = error
                 continue
             finally:
