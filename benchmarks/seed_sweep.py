@@ -17,7 +17,7 @@ from pathlib import Path
 
 from oracles import load_engine
 from verigrad import expectations as expect
-from verigrad.runner import plan, run_check
+from verigrad.runner import groups, plan, run_group
 
 RESULTS = Path(__file__).parent / "results"
 KNOWN = Path(__file__).parent.parent / "oracles" / "known_outcomes.txt"
@@ -40,15 +40,15 @@ def main() -> None:
     per_engine = {name: {"checks": 0, "failures": 0} for name in args.engines}
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         seed_started = time.perf_counter()
-        for spec in specs:
-            verdict = run_check(spec, engines[spec.engine], seed=seed, max_examples=args.examples)
-            expect.apply(expectations, verdict, set())
-            per_engine[spec.engine]["checks"] += 1
-            if not verdict.as_expected:
-                per_engine[spec.engine]["failures"] += 1
-                failures.append({"seed": seed, "check": spec.id, "message": verdict.message,
-                                 "reproduction": verdict.reproduction})
-                print(f"seed {seed}: FAIL {spec.id}: {verdict.message[:200]}", flush=True)
+        for group in groups(specs):  # the engines share each check's examples
+            for spec, verdict in zip(group, run_group(group, engines, seed=seed, max_examples=args.examples), strict=True):
+                expect.apply(expectations, verdict, set())
+                per_engine[spec.engine]["checks"] += 1
+                if not verdict.as_expected:
+                    per_engine[spec.engine]["failures"] += 1
+                    failures.append({"seed": seed, "check": spec.id, "message": verdict.message,
+                                     "reproduction": verdict.reproduction})
+                    print(f"seed {seed}: FAIL {spec.id}: {verdict.message[:200]}", flush=True)
         print(f"seed {seed}: {len(specs)} checks in {time.perf_counter() - seed_started:.1f} s, "
               f"{len(failures)} failures so far", flush=True)
     summary = {
