@@ -7,10 +7,12 @@ unexpected outcome; 2 a usage error or an engine that cannot be loaded.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import shlex
 import sys
 from collections.abc import Callable
+from contextlib import closing
 from datetime import UTC, datetime
 from functools import partial
 from importlib import metadata
@@ -26,8 +28,9 @@ from oracles import DEFAULT_ENGINES, EngineLoadError, load_engine
 from reference import CASES
 from verigrad import expectations as expect
 from verigrad.junit import write_junit
+from verigrad.parallel import WorkerError, run_parallel
 from verigrad.records import RecordsError, RecordsWriter, Verdict, read_records
-from verigrad.runner import DTYPES, PROFILES, plan, run_check, shard
+from verigrad.runner import DTYPES, PROFILES, CheckSpec, plan, run_check, shard
 from verigrad.summary import print_summary
 from verigrad.tolerance import MODES, PROBABILISTIC
 
@@ -58,6 +61,18 @@ def _shard(text: str) -> tuple[int, int]:
     if not 1 <= index <= count:
         raise argparse.ArgumentTypeError(f"--shard {text}: need 1 <= i <= k")
     return index, count
+
+
+def _jobs(text: str) -> int:
+    if text == "auto":
+        return os.cpu_count() or 1
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--jobs takes a positive integer or 'auto', got {text!r}")
+    return value
 
 
 def _positive(kind: type) -> Any:
@@ -98,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run the engines on this device (jax: cpu/gpu/tpu, torch: cpu/cuda/...): engines must accept it")
     check.add_argument("--scale", type=_positive(int), metavar="N",
                        help="structure-aware checks at size N (e.g. 1000000) instead of the property suite")
+    jobs_help = "run the checks in N worker processes ('auto': one per CPU; default 1: this process); --scale: serial"
+    check.add_argument("-j", "--jobs", type=_jobs, default=1, metavar="N", help=jobs_help)
 
     commands.add_parser("cases", help="print the case ids, one per line")
     commands.add_parser("errata", help="show each of the seed's mistakes with its counterexample")
@@ -160,11 +177,14 @@ def command_check(args: argparse.Namespace, console: Console) -> int:
             raise UsageError(f"engines {source_of[name]!r} and {source!r} both call themselves {name!r}")
         engines[name], source_of[name] = engine, source
     names = list(engines)
-    jobs = _scale_jobs(args, engines) if args.scale else _property_jobs(args, engines, source_of)
+    specs = None if args.scale else _property_specs(args, engines)
+    jobs = _scale_jobs(args, engines) if specs is None else _property_jobs(args, specs, engines, source_of)
     if not jobs:
         raise UsageError(f"no checks match --cases {args.cases!r}")
     if args.shard:
         jobs = shard(jobs, *args.shard)
+        specs = shard(specs, *args.shard) if specs is not None else None
+    workers = min(args.jobs, len(jobs)) if specs is not None else 1  # --scale runs serially
     expectations = expect.parse(args.expect) if args.expect else []
     used: set[int] = set()
     header = {
@@ -179,29 +199,56 @@ def command_check(args: argparse.Namespace, console: Console) -> int:
         "shard": list(args.shard) if args.shard else None,
         "checks": len(jobs),
         "scale": args.scale,
+        "jobs": workers,
         "versions": _versions(source_of),
     }
-    verdicts: list[Verdict] = []
+    slots: list[Verdict | None] = [None] * len(jobs)  # by plan position, whatever order they finish in
     progress = _progress(console, len(jobs))
     with RecordsWriter(args.records) as records:
         records.write_header(header)
         task = progress.add_task("checking", total=len(jobs)) if progress else None
+        finished = 0
+
+        def record(index: int, verdict: Verdict) -> None:
+            nonlocal finished
+            expect.apply(expectations, verdict, used)
+            records.write(verdict)
+            slots[index] = verdict
+            finished += 1
+            if progress:
+                progress.update(task, advance=1, description=escape(jobs[index][0]))
+            else:
+                mark = "ok" if verdict.as_expected else "UNEXPECTED"
+                print(f"[{finished}/{len(jobs)}] {verdict.check_id} {verdict.status} ({mark})", flush=True)
+
         if progress:
             progress.start()
         try:
-            for number, (label, job) in enumerate(jobs, 1):
-                verdict = job()
-                expect.apply(expectations, verdict, used)
-                records.write(verdict)
-                verdicts.append(verdict)
-                if progress:
-                    progress.update(task, advance=1, description=escape(label))
-                else:
-                    mark = "ok" if verdict.as_expected else "UNEXPECTED"
-                    print(f"[{number}/{len(jobs)}] {verdict.check_id} {verdict.status} ({mark})", flush=True)
+            if workers > 1:
+                options = {"device": args.device} if args.device else {}
+                results = run_parallel(
+                    specs,
+                    source_of,
+                    workers,
+                    options=options,
+                    profile=args.profile,
+                    seed=args.seed,
+                    max_examples=args.examples,
+                    timeout=args.timeout,
+                    mode=args.mode,
+                )
+                with closing(results):
+                    for index, verdict in results:
+                        record(index, verdict)
+            else:
+                for index, (_, job) in enumerate(jobs):
+                    record(index, job())
+        except WorkerError as error:
+            raise UsageError(str(error)) from None
         finally:
             if progress:
                 progress.stop()
+    verdicts = [v for v in slots if v is not None]
     print_summary(verdicts, console)
     for stale in expect.unused(expectations, used, names):
         console.print(f"warning: {args.expect}:{stale.line}: expectation '{stale.case} {stale.engine} {stale.dtype} "
@@ -217,13 +264,19 @@ def command_check(args: argparse.Namespace, console: Console) -> int:
 Job = tuple[str, Callable[[], Verdict]]
 
 
-def _property_jobs(args: argparse.Namespace, engines: dict[str, Any], source_of: dict[str, str]) -> list[Job]:
-    """One job per property check (the default run)."""
+def _property_specs(args: argparse.Namespace, engines: dict[str, Any]) -> list[CheckSpec]:
+    """Every property check the options select, in plan order."""
     properties = [p.strip() for p in args.properties.split(",")] if args.properties else None
     try:
-        specs = plan(list(engines), args.dtype, CASES, properties, args.cases)
+        return plan(list(engines), args.dtype, CASES, properties, args.cases)
     except ValueError as error:
         raise UsageError(str(error)) from None
+
+
+def _property_jobs(
+    args: argparse.Namespace, specs: list[CheckSpec], engines: dict[str, Any], source_of: dict[str, str]
+) -> list[Job]:
+    """One job per property check (the default run)."""
     return [
         (f"{spec.engine} {spec.dtype} {spec.case}",
          partial(run_check, spec, engines[spec.engine], args.profile, seed=args.seed, max_examples=args.examples,

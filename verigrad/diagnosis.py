@@ -2,14 +2,15 @@
 
 Each diagnosis kind is one row of :data:`KINDS`.  Contract violations (raised,
 wrong container, shape, dtype, non-finite, mutated inputs, non-determinism,
-timeout) are recognised where the engine is called (``verigrad.calls``); numeric
+timeout) are recognised where the engine is called (``verigrad.calls``), a
+worker process that dies under ``--jobs`` by ``verigrad.parallel``; numeric
 mismatches go through :func:`diagnose_values`, which tries the value rules in
 :data:`VALUE_RULES` in order and says "unclassified" when none fits.  A result
 of the wrong shape goes through :func:`diagnose_shape`, which tells a broadcast
 left unreduced and a transposed matrix from any other shape.
 
 ``oracles.mutants`` holds one deliberately broken engine per kind (but
-"unclassified"); ``tests/selftest`` checks each is diagnosed as its kind.
+"unclassified" and "crashed"); ``tests/selftest`` checks each is diagnosed as its kind.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ KINDS: dict[str, str] = {
     "wrong_shape": "the result has the wrong shape",
     "structure": "entries that must be exactly zero (or one) are not",
     "timeout": "the check did not finish within the time limit",
+    "crashed": "the worker process running the check died (e.g. a segfault in the engine)",
     "unclassified": "the evidence fits none of the known kinds of mistake",
 }
 

@@ -104,8 +104,10 @@ def test_wrong_engine_exits_1_with_a_diagnosis_and_reproduction(workdir: Path) -
         (("check", "torch", "--cases", "no.such.case"), "no checks match"),
         (("check", "torch", "--shard", "3/2"), "need 1 <= i <= k"),
         (("report", "missing.jsonl"), "does not exist"),
+        (("check", "my_adapter:Engine", "-j", "0"), "--jobs takes a positive integer or 'auto', got '0'"),
+        (("check", "my_adapter:Engine", "--jobs", "abc"), "--jobs takes a positive integer or 'auto', got 'abc'"),
     ],
-    ids=["import", "attribute", "unknown-name", "dtype", "cases", "shard", "records"],
+    ids=["import", "attribute", "unknown-name", "dtype", "cases", "shard", "records", "jobs-zero", "jobs-word"],
 )
 def test_usage_errors_exit_2_with_one_clear_line(workdir: Path, args: tuple[str, ...], message: str) -> None:
     result = verigrad(*args, cwd=workdir)
@@ -171,3 +173,71 @@ def test_a_killed_run_keeps_every_finished_verdict(workdir: Path) -> None:
     assert len(verdicts) >= 11 and all(v.status == "pass" for v in verdicts)
     report = verigrad("report", str(records), "--no-report", cwd=workdir)
     assert report.returncode == 0
+
+
+
+
+def _summary(stdout: str) -> str:
+    """The summary tables, without the progress lines and the records path."""
+    return "\n".join(line for line in stdout.splitlines() if not line.startswith(("[", "records:")))
+
+
+def test_jobs_2_gives_the_serial_verdicts_and_summary(workdir: Path) -> None:
+    common = "my_adapter:Engine my_adapter:Doubled --cases elementwise.mul,reduction.sum --dtype float64".split()
+    common += "--examples 3 --seed 1 --no-report".split()
+    serial = verigrad("check", *common, "--records", "serial.jsonl", cwd=workdir)
+    parallel = verigrad("check", *common, "-j", "2", "--records", "parallel.jsonl", cwd=workdir)
+    assert serial.returncode == parallel.returncode == 1, parallel.stdout + parallel.stderr  # Doubled is wrong
+    assert "Traceback" not in parallel.stderr
+    (serial_header,), serial_verdicts = read_records([workdir / "serial.jsonl"])
+    (parallel_header,), parallel_verdicts = read_records([workdir / "parallel.jsonl"])
+    assert (serial_header["jobs"], parallel_header["jobs"]) == (1, 2)
+    assert {(v.check_id, v.status) for v in parallel_verdicts} == {(v.check_id, v.status) for v in serial_verdicts}
+    assert len(parallel_verdicts) == len(serial_verdicts) > 2
+    assert _summary(parallel.stdout) == _summary(serial.stdout)
+
+
+def test_a_hanging_engine_times_out_under_jobs(workdir: Path) -> None:
+    (workdir / "hanging.py").write_text(
+        "import time\nfrom my_adapter import Engine\n\n\nclass Hangs(Engine):\n    name = 'hangs'\n\n"
+        "    def vjp(self, fn, primals, cotangent):\n        time.sleep(60)\n"
+    )
+    narrow = "--cases elementwise.mul --properties vjp --dtype float64 --examples 2 --no-report".split()
+    started = time.monotonic()
+    result = verigrad("check", "hanging:Hangs", "my_adapter:Engine", *narrow, "-j", "2", "--timeout", "1", cwd=workdir)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert time.monotonic() - started < 30
+    _, verdicts = read_records([workdir / "reports" / "records.jsonl"])
+    assert {v.engine for v in verdicts} == {"hangs", "my-autograd"} and len(verdicts) == 4
+    for verdict in verdicts:
+        if verdict.engine == "hangs":
+            assert verdict.status == "fail" and verdict.diagnosis["kind"] == "timeout", verdict.message
+        else:
+            assert verdict.status == "pass", verdict.message
+
+
+def test_a_crashing_worker_costs_only_its_check(workdir: Path) -> None:
+    (workdir / "crashing.py").write_text(
+        "import os, signal\nfrom my_adapter import Engine\n\n\nclass Crashes(Engine):\n    name = 'crashes'\n\n"
+        "    def jvp(self, fn, primals, tangents):\n        os.kill(os.getpid(), signal.SIGSEGV)\n"
+    )
+    narrow = "--cases elementwise.mul --properties vjp,jvp --dtype float64 --examples 2 --no-report".split()
+    result = verigrad("check", "crashing:Crashes", *narrow, "-j", "2", cwd=workdir)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    _, verdicts = read_records([workdir / "reports" / "records.jsonl"])
+    assert sorted((v.property, v.status) for v in verdicts) == [("jvp", "fail")] * 2 + [("vjp", "pass")] * 2
+    crashed = [v for v in verdicts if v.status == "fail"]
+    assert all(v.diagnosis["kind"] == "crashed" and "SIGSEGV" in v.message for v in crashed)
+
+
+def test_an_engine_that_fails_to_load_in_a_worker_exits_2(workdir: Path) -> None:
+    (workdir / "parent_only.py").write_text(
+        "import multiprocessing\nfrom my_adapter import Engine\n\n"
+        "if multiprocessing.parent_process() is not None:\n    raise RuntimeError('not in a worker')\n"
+    )
+    narrow = "--cases elementwise.mul --dtype float64 --no-report".split()
+    result = verigrad("check", "parent_only:Engine", *narrow, "-j", "2", cwd=workdir)
+    assert result.returncode == 2
+    assert "in a worker process" in result.stderr and "not in a worker" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
