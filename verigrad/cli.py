@@ -13,6 +13,7 @@ import shlex
 import sys
 from collections.abc import Callable
 from contextlib import closing
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from importlib import metadata
@@ -30,7 +31,7 @@ from verigrad import expectations as expect
 from verigrad.junit import write_junit
 from verigrad.parallel import WorkerError, run_parallel
 from verigrad.records import RecordsError, RecordsWriter, Verdict, read_records
-from verigrad.runner import DTYPES, PROFILES, CheckSpec, plan, run_check, shard
+from verigrad.runner import DTYPES, PROFILES, CheckSpec, groups, plan, run_group, shard
 from verigrad.summary import print_summary
 from verigrad.tolerance import MODES, PROBABILISTIC
 
@@ -178,13 +179,15 @@ def command_check(args: argparse.Namespace, console: Console) -> int:
         engines[name], source_of[name] = engine, source
     names = list(engines)
     specs = None if args.scale else _property_specs(args, engines)
-    jobs = _scale_jobs(args, engines) if specs is None else _property_jobs(args, specs, engines, source_of)
-    if not jobs:
+    if specs is not None and args.shard:  # shard whole checks, so that a check's engines share its examples
+        specs = [spec for group in shard(groups(specs), *args.shard) for spec in group]
+    units = _scale_units(args, engines) if specs is None else _property_units(args, specs, engines, source_of)
+    if args.shard and specs is None:
+        units = shard(units, *args.shard)
+    if not units:
         raise UsageError(f"no checks match --cases {args.cases!r}")
-    if args.shard:
-        jobs = shard(jobs, *args.shard)
-        specs = shard(specs, *args.shard) if specs is not None else None
-    workers = min(args.jobs, len(jobs)) if specs is not None else 1  # --scale runs serially
+    total = sum(len(unit.labels) for unit in units)
+    workers = min(args.jobs, len(units)) if specs is not None else 1  # --scale runs serially
     expectations = expect.parse(args.expect) if args.expect else []
     used: set[int] = set()
     header = {
@@ -197,16 +200,17 @@ def command_check(args: argparse.Namespace, console: Console) -> int:
         "mode": args.mode,
         "examples": args.examples or PROFILES[args.profile]["max_examples"],
         "shard": list(args.shard) if args.shard else None,
-        "checks": len(jobs),
+        "checks": total,
         "scale": args.scale,
         "jobs": workers,
         "versions": _versions(source_of),
     }
-    slots: list[Verdict | None] = [None] * len(jobs)  # by plan position, whatever order they finish in
-    progress = _progress(console, len(jobs))
+    slots: list[Verdict | None] = [None] * total  # by plan position, whatever order they finish in
+    labels = [label for unit in units for label in unit.labels]
+    progress = _progress(console, total)
     with RecordsWriter(args.records) as records:
         records.write_header(header)
-        task = progress.add_task("checking", total=len(jobs)) if progress else None
+        task = progress.add_task("checking", total=total) if progress else None
         finished = 0
 
         def record(index: int, verdict: Verdict) -> None:
@@ -216,10 +220,10 @@ def command_check(args: argparse.Namespace, console: Console) -> int:
             slots[index] = verdict
             finished += 1
             if progress:
-                progress.update(task, advance=1, description=escape(jobs[index][0]))
+                progress.update(task, advance=1, description=escape(labels[index]))
             else:
                 mark = "ok" if verdict.as_expected else "UNEXPECTED"
-                print(f"[{finished}/{len(jobs)}] {verdict.check_id} {verdict.status} ({mark})", flush=True)
+                print(f"[{finished}/{total}] {verdict.check_id} {verdict.status} ({mark})", flush=True)
 
         if progress:
             progress.start()
@@ -241,8 +245,11 @@ def command_check(args: argparse.Namespace, console: Console) -> int:
                     for index, verdict in results:
                         record(index, verdict)
             else:
-                for index, (_, job) in enumerate(jobs):
-                    record(index, job())
+                index = 0
+                for unit in units:
+                    for verdict in unit.run():
+                        record(index, verdict)
+                        index += 1
         except WorkerError as error:
             raise UsageError(str(error)) from None
         finally:
@@ -261,7 +268,12 @@ def command_check(args: argparse.Namespace, console: Console) -> int:
     return 0 if all(v.as_expected for v in verdicts) else 1
 
 
-Job = tuple[str, Callable[[], Verdict]]
+@dataclass(frozen=True)
+class Unit:
+    """Checks run together: one check on several engines (sharing examples), or one check at scale."""
+
+    labels: list[str]
+    run: Callable[[], list[Verdict]]
 
 
 def _property_specs(args: argparse.Namespace, engines: dict[str, Any]) -> list[CheckSpec]:
@@ -273,26 +285,27 @@ def _property_specs(args: argparse.Namespace, engines: dict[str, Any]) -> list[C
         raise UsageError(str(error)) from None
 
 
-def _property_jobs(
+def _property_units(
     args: argparse.Namespace, specs: list[CheckSpec], engines: dict[str, Any], source_of: dict[str, str]
-) -> list[Job]:
-    """One job per property check (the default run)."""
+) -> list[Unit]:
+    """One unit per check, its engines sharing hypothesis's examples (the default run)."""
     return [
-        (f"{spec.engine} {spec.dtype} {spec.case}",
-         partial(run_check, spec, engines[spec.engine], args.profile, seed=args.seed, max_examples=args.examples,
-                 timeout=args.timeout, mode=args.mode, source=source_of[spec.engine]))
-        for spec in specs
+        Unit([f"{spec.engine} {spec.dtype} {spec.case}" for spec in group],
+             partial(run_group, group, engines, args.profile, seed=args.seed, max_examples=args.examples,
+                     timeout=args.timeout, mode=args.mode, sources=source_of))
+        for group in groups(specs)
     ]
 
 
-def _scale_jobs(args: argparse.Namespace, engines: dict[str, Any]) -> list[Job]:
+def _scale_units(args: argparse.Namespace, engines: dict[str, Any]) -> list[Unit]:
     """One structure-aware check at size n per (case, argument, engine, dtype) (``--scale N``)."""
     from verigrad.scale import check_at_scale, scale_plan
 
+    def one(case: str, arg: str, engine: str, dtype: str) -> list[Verdict]:
+        return [check_at_scale(case, arg, engines[engine], dtype, args.scale, args.seed or 0, args.mode, timeout=args.timeout)]
+
     return [
-        (f"{engine} {dtype} {case} n={args.scale}",
-         partial(check_at_scale, case, arg, engines[engine], dtype, args.scale, args.seed or 0, args.mode,
-                 timeout=args.timeout))
+        Unit([f"{engine} {dtype} {case} n={args.scale}"], partial(one, case, arg, engine, dtype))
         for case, arg, engine, dtype in scale_plan(list(engines), args.dtype, args.cases)
     ]
 

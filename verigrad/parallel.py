@@ -5,14 +5,15 @@ the user gave (built-in names or ``module:attribute``, with the same options suc
 as ``device``) and the parent's ``sys.path``, so an adapter in the current
 directory loads there too.  Workers are started with ``spawn``: the parent has
 jax and torch loaded, and forking after their threads have started is unsafe.
-Each worker runs one :class:`~verigrad.runner.CheckSpec` at a time through
-:func:`~verigrad.runner.run_check` on its main thread, where the SIGALRM time
-limit per check works, and works through the checks of one case and engine
+Each worker runs one check at a time on all its engines, which share the
+examples (:func:`~verigrad.runner.run_group`), on its main thread, where the
+SIGALRM time limit per check works; it works through the checks of one case
 before the next (:class:`_Queue`), so that compiled code is reused.
 
 A worker that dies (a segfault in an engine, say) costs only the check it was
-running: that check gets a FAIL verdict diagnosed ``crashed`` naming the exit,
-and a fresh worker takes over.  After :data:`CRASH_LIMIT` such deaths in one
+running: if several engines shared it, each is re-run alone to find the one
+that crashes; that one gets a FAIL verdict diagnosed ``crashed`` naming the
+exit, and a fresh worker takes over.  After :data:`CRASH_LIMIT` such deaths in one
 engine's checks, that engine's checks not yet run get the same verdict without
 running.  A worker that ignores the time limit (stuck in C code) is killed
 :data:`GRACE_SECONDS` after it, and its check is a timeout.  Workers ignore
@@ -36,7 +37,7 @@ from typing import Any
 from oracles import EngineLoadError, load_engine
 from verigrad.diagnosis import Diagnosis
 from verigrad.records import FAIL, Verdict
-from verigrad.runner import CheckSpec, run_check
+from verigrad.runner import CheckSpec, group_key, run_group
 from verigrad.tolerance import PROBABILISTIC
 
 #: Worker deaths in one engine's checks after which its remaining checks are not run.
@@ -54,33 +55,36 @@ class _Worker:
     process: Any
     conn: Connection
     ready: bool = False
-    task: int | None = None
+    task: list[int] | None = None  # indices of the specs it is checking (one check, its engines)
     started: float = 0.0
     overdue: bool = False
-    #: The rest of the (case, engine) group it is working through.
-    group: deque[int] = field(default_factory=deque)
+    #: The rest of the checks of the case it is working through.
+    group: deque[list[int]] = field(default_factory=deque)
 
 
 class _Queue:
-    """The checks not yet handed out, in groups of one case and engine, in plan order.
+    """The checks not yet handed out, each a list of spec indices (its engines), grouped by case, in plan order.
 
-    A worker works through a whole group, so that what an engine compiles or caches
+    A worker works through a whole case, so that what an engine compiles or caches
     for a case (jax traces and compiles each function once per process) is reused,
-    not done again in every worker.  With no group left, an idle worker takes the
-    second half of the largest group another worker holds.
+    not done again in every worker.  With no case left, an idle worker takes the
+    second half of the checks another worker holds.
     """
 
     def __init__(self, specs: list[CheckSpec]) -> None:
         self.specs = specs
-        groups: dict[tuple[str, str], deque[int]] = {}
+        checks: dict[tuple[Any, ...], list[int]] = {}
         for index, spec in enumerate(specs):
-            groups.setdefault((spec.case, spec.engine), deque()).append(index)
-        self.groups = deque(groups.values())
+            checks.setdefault(group_key(spec), []).append(index)
+        by_case: dict[str, deque[list[int]]] = {}
+        for check in checks.values():
+            by_case.setdefault(specs[check[0]].case, deque()).append(check)
+        self.groups = deque(by_case.values())
 
     def waiting(self, workers: list[_Worker]) -> int:
         return sum(map(len, self.groups)) + sum(len(w.group) for w in workers)
 
-    def next_for(self, worker: _Worker, workers: list[_Worker]) -> int | None:
+    def next_for(self, worker: _Worker, workers: list[_Worker]) -> list[int] | None:
         if not worker.group:
             if self.groups:
                 worker.group = self.groups.popleft()
@@ -90,18 +94,21 @@ class _Queue:
                 worker.group = deque(reversed([donor.group.pop() for _ in range(share)]))
         return worker.group.popleft() if worker.group else None
 
-    def put_back(self, group: deque[int]) -> None:
+    def put_back(self, group: deque[list[int]]) -> None:
         if group:
             self.groups.appendleft(group)
 
     def drop_engine(self, engine: str, workers: list[_Worker]) -> list[int]:
         """Take every waiting check of this engine out of the queue; returns their indices."""
-        held = [*self.groups, *(w.group for w in workers)]
-        dropped = [i for group in held for i in group if self.specs[i].engine == engine]
-        self.groups = deque(g for g in self.groups if self.specs[g[0]].engine != engine)
-        for worker in workers:
-            if worker.group and self.specs[worker.group[0]].engine == engine:
-                worker.group = deque()
+        dropped: list[int] = []
+        for group in [*self.groups, *(w.group for w in workers)]:
+            for check in group:
+                dropped += [i for i in check if self.specs[i].engine == engine]
+                check[:] = [i for i in check if self.specs[i].engine != engine]
+            kept = [check for check in group if check]
+            group.clear()
+            group.extend(kept)
+        self.groups = deque(g for g in self.groups if g)
         return dropped
 
 
@@ -153,16 +160,17 @@ def run_parallel(
             raise WorkerError(f"a worker process ended ({exit_text}) before loading the engines")
         if worker.task is None:
             return
-        spec = specs[worker.task]
+        if len(worker.task) > 1:  # engines shared the check: re-run each alone to find the one at fault
+            queue.put_back(deque([index] for index in worker.task))
+            return
+        (index,) = worker.task
+        spec = specs[index]
         if worker.overdue:
             summary = f"{spec.engine}: no result within {timeout:g} s; the worker ignored the limit and was stopped"
-            yield worker.task, _failed(spec, "timeout", summary, mode)
+            yield index, _failed(spec, "timeout", summary, mode)
         else:
             crashes[spec.engine] += 1
-            yield (
-                worker.task,
-                _failed(spec, "crashed", f"the worker process running this check died ({exit_text})", mode),
-            )
+            yield index, _failed(spec, "crashed", f"the worker process running this check died ({exit_text})", mode)
         remaining -= 1
         if crashes[spec.engine] >= CRASH_LIMIT:
             skipped = queue.drop_engine(spec.engine, workers)
@@ -179,7 +187,7 @@ def run_parallel(
                 if worker.ready and worker.task is None:
                     worker.task, worker.started = queue.next_for(worker, workers), time.monotonic()
                     if worker.task is not None:
-                        worker.conn.send((worker.task, specs[worker.task]))
+                        worker.conn.send([specs[index] for index in worker.task])
             wait(
                 [w.conn for w in workers] + [w.process.sentinel for w in workers],
                 timeout=_until_overdue(workers, timeout),
@@ -197,14 +205,13 @@ def run_parallel(
                     elif message[0] == "load_error":
                         raise WorkerError(message[1])
                     elif message[0] == "error":
-                        raise RuntimeError(f"{specs[message[1]].id} raised in a worker process:\n{message[2]}")
+                        raise RuntimeError(f"{specs[worker.task[0]].id} raised in a worker process:\n{message[1]}")
                     else:
-                        _, index, verdict = message
-                        worker.task = None
-                        remaining -= 1
-                        yield index, verdict
+                        indices, worker.task = worker.task, None
+                        remaining -= len(indices)
+                        yield from zip(indices, message[1], strict=True)
                 if timeout is not None and worker.task is not None and not worker.overdue:
-                    if time.monotonic() - worker.started > timeout + GRACE_SECONDS:
+                    if time.monotonic() - worker.started > _limit(worker, timeout):
                         worker.overdue = True
                         worker.process.kill()
                 if not worker.process.is_alive():
@@ -249,13 +256,12 @@ def _work(
             return
         if task is None:
             return
-        index, spec = task
         try:
-            verdict = run_check(spec, engines[spec.engine], source=source_of[spec.engine], **settings)
+            verdicts = run_group(task, engines, sources=source_of, **settings)
         except Exception:  # a harness bug: the parent raises it, as a serial run would
-            conn.send(("error", index, traceback.format_exc()))
+            conn.send(("error", traceback.format_exc()))
             return
-        conn.send(("done", index, verdict))
+        conn.send(("done", verdicts))
 
 
 def _failed(spec: CheckSpec, kind: str, summary: str, mode: str) -> Verdict:
@@ -283,12 +289,17 @@ def _describe_exit(code: int | None) -> str:
     return f"exit status {code}"
 
 
+def _limit(worker: _Worker, timeout: float) -> float:
+    """How long a worker may take on its check: each engine has ``timeout``, then the grace."""
+    return timeout * len(worker.task or ()) + GRACE_SECONDS
+
+
 def _until_overdue(workers: list[_Worker], timeout: float | None) -> float | None:
     """Seconds until the next busy worker is past its time limit and grace (None: no limit)."""
     if timeout is None:
         return None
     now = time.monotonic()
-    ends = [w.started + timeout + GRACE_SECONDS - now for w in workers if w.task is not None and not w.overdue]
+    ends = [w.started + _limit(w, timeout) - now for w in workers if w.task is not None and not w.overdue]
     return max(0.0, min(ends)) + 0.05 if ends else None
 
 

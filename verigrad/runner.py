@@ -7,7 +7,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from hypothesis import HealthCheck, Phase, given, settings
@@ -28,6 +28,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     "ci": {"max_examples": 200, "derandomize": True},
 }
 DTYPES = ("float64", "float32")
+T = TypeVar("T")
 #: How many per-example errors a verdict keeps for the report's distribution plot.
 DISTRIBUTION_SAMPLES = 200
 
@@ -85,11 +86,11 @@ def plan(
     return specs
 
 
-def shard(specs: list[CheckSpec], index: int, count: int) -> list[CheckSpec]:
-    """The ``index``-th (1-based) of ``count`` interleaved shards: balanced across cases and engines."""
+def shard(items: list[T], index: int, count: int) -> list[T]:
+    """The ``index``-th (1-based) of ``count`` interleaved shards of checks (or groups): balanced across cases."""
     if not 1 <= index <= count:
         raise ValueError(f"shard {index}/{count}: need 1 <= i <= k")
-    return specs[index - 1 :: count]
+    return items[index - 1 :: count]
 
 
 class _Falsified(Exception):
