@@ -195,7 +195,7 @@ def command_check(args: argparse.Namespace, console: Console) -> int:
         "command": shlex.join(["verigrad", *sys.argv[1:]]) if sys.argv else "verigrad check",
         "engines": names,
         "engine_sources": source_of,
-        "seed": args.seed,
+        "seed": args.seed if args.seed is not None else PROFILES[args.profile]["seed"],
         "profile": args.profile,
         "mode": args.mode,
         "examples": args.examples or PROFILES[args.profile]["max_examples"],
