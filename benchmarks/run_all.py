@@ -1,7 +1,7 @@
 """Every benchmark in one command, side by side in one run: writes benchmarks/results/latest.{md,json}.
 
     python benchmarks/run_all.py            # about 5 minutes on 2 cores (2 of them the test suite)
-    python benchmarks/run_all.py --full     # + `pytest -n 2`, `verigrad check … --profile ci` (up to 15 min),
+    python benchmarks/run_all.py --full     # + `pytest -n 2`, `-n 0`, `verigrad check … --profile ci -j auto`,
                                             #   20 positions for every checker, the dense cases at 10⁶
 
 Sections:
@@ -12,8 +12,9 @@ Sections:
 4. sensitivity: the smallest single-entry δ each checker catches (sensitivity.py);
 5. verigrad next to gradcheck (slow, fast), check_grads, numdifftools: time, memory, accuracy, δ (bench_tools.py);
 6. the finite-difference oracle against numdifftools (bench_fd.py, if present, as a subprocess);
-7. wall times: the default ``pytest`` (cold, in a subprocess), and with ``--full`` ``pytest -n 2`` and the
-   ci-profile check of six engines.
+7. wall times: the default ``pytest`` in a subprocess, cold (empty tinygrad and matplotlib caches, as
+   on a fresh CI machine) then warm; with ``--full`` ``pytest -n 2``, ``-n 0`` and the ci-profile check
+   of six engines (cold).
 
 ``--skip-pytest`` leaves out the pytest timings (for iterating on the benchmarks).
 """
@@ -46,7 +47,7 @@ RESULTS = HERE / "results"
 PYTEST_TIMEOUT = 900
 CHECK_TIMEOUT = 900
 CHECK_COMMAND = ["verigrad", "check", "jax", "torch", "fd", "autograd", "mygrad", "tinygrad", "--profile", "ci",
-                 "--expect", "oracles/known_outcomes.txt"]
+                 "-j", "auto", "--expect", "oracles/known_outcomes.txt"]
 DEFAULT_BUDGET = 300.0
 
 
@@ -69,11 +70,17 @@ def _section(name: str, run: Callable[[], dict[str, Any]], results: dict[str, An
     return result
 
 
-def _wall(command: list[str], timeout: float, cwd: Path = ROOT) -> dict[str, Any]:
+def _cold_env(cache: Path) -> dict[str, str]:
+    """The environment with every on-disk cache the run uses (tinygrad's compiled kernels,
+    matplotlib's font list) moved to ``cache``: an empty folder makes the run cold, as on a fresh CI machine."""
+    return {**os.environ, "XDG_CACHE_HOME": str(cache), "MPLCONFIGDIR": str(cache / "matplotlib")}
+
+
+def _wall(command: list[str], timeout: float, cwd: Path = ROOT, env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run ``command`` in a subprocess; its wall time, exit status and last lines."""
     started = time.perf_counter()
     try:
-        done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
+        done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False, env=env)
     except subprocess.TimeoutExpired as expired:
         output = (expired.stdout or b"")
         output = output.decode(errors="replace") if isinstance(output, bytes) else output
@@ -84,9 +91,9 @@ def _wall(command: list[str], timeout: float, cwd: Path = ROOT) -> dict[str, Any
             "timed_out": False, "tail": lines[-40:]}
 
 
-def _pytest(extra: list[str]) -> dict[str, Any]:
+def _pytest(extra: list[str], cache: Path) -> dict[str, Any]:
     command = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *extra]
-    result = _wall(command, PYTEST_TIMEOUT)
+    result = _wall(command, PYTEST_TIMEOUT, env=_cold_env(cache))
     result["command"] = shlex.join(["python", *command[1:]])
     pattern = re.compile(r"\d+ (passed|failed|errors?)\b.* in [0-9.]+s")
     summary = next((line for line in reversed(result["tail"]) if pattern.search(line)), "")
@@ -95,13 +102,13 @@ def _pytest(extra: list[str]) -> dict[str, Any]:
 
 
 def _verigrad_check() -> dict[str, Any]:
-    """The ci-profile check of six engines, records in a temporary file (the repository's reports/ stay as they are)."""
+    """The ci-profile check of six engines, cold, records in a temporary file (the repository's reports/ stay as they are)."""
     from verigrad.records import RecordsError, read_records
 
     with tempfile.TemporaryDirectory() as tmp:
         records = Path(tmp) / "records.jsonl"
         command = [*CHECK_COMMAND, "--records", str(records), "--no-report"]
-        result = _wall(command, CHECK_TIMEOUT)
+        result = _wall(command, CHECK_TIMEOUT, env=_cold_env(Path(tmp) / "cache"))
         try:
             _, verdicts = read_records([records])
         except RecordsError:
@@ -187,11 +194,13 @@ def targets(results: dict[str, Any], total_seconds: float, full: bool) -> list[l
         rows.append(["zero false failures on correct engines (verigrad, sensitivity runs)", "0",
                      str(len(false)), "met" if not false else f"missed: {len(false)} rows"])
     # Issue targets: the default pytest (which runs on every core, see pyproject) under 60 s cold on
-    # 2 cores; the ci-profile check of all six built-in engines under 120 s.
+    # 2 cores; the ci-profile check of all six built-in engines under 120 s.  "Cold": empty caches.
     wall_targets = (
-        ("pytest", "default `pytest` wall time, cold (all cores)", 60.0),
-        ("pytest -n 2", "`pytest -n 0` wall time (serial)", None),
-        ("verigrad check ci", "`verigrad check jax torch fd autograd mygrad tinygrad --profile ci`", 120.0),
+        ("pytest", "default `pytest` wall time, cold caches (all cores)", 60.0),
+        ("pytest warm", "default `pytest` wall time, warm caches (the same command again)", 60.0),
+        ("pytest -n 2", "`pytest -n 2` wall time (pytest-xdist, two workers)", None),
+        ("pytest -n 0", "`pytest -n 0` wall time (serial)", None),
+        ("verigrad check ci", "`verigrad check jax torch fd autograd mygrad tinygrad --profile ci -j auto`, cold", 120.0),
     )
     for key, label, target in wall_targets:
         run = results.get(key)
@@ -204,7 +213,7 @@ def targets(results: dict[str, Any], total_seconds: float, full: bool) -> list[l
                 status += f", projected {fmt(seconds)} s for all checks"
             verdict = verdict_for_target(seconds, target) if target else "measured"
             rows.append([label, wanted, f"{fmt(run['seconds'])} s ({status}; {run.get('summary', '')})", verdict])
-        elif key != "pytest" and not full:
+        elif key not in ("pytest", "pytest warm") and not full:
             rows.append([label, wanted, "not run (needs --full)", "—"])
     if not full:
         rows.append(["`python benchmarks/run_all.py` (default) wall time", "~5 min", f"{fmt(total_seconds)} s",
@@ -267,7 +276,7 @@ def markdown(results: dict[str, Any], header: dict[str, Any]) -> str:
     add("Finite-difference oracle vs numdifftools (bench_fd.py)", "bench_fd", lambda r: r["markdown"])
 
     walls = [[results[k]["command"], results[k]["seconds"], "timed out" if results[k].get("timed_out") else results[k]["returncode"],
-              results[k].get("summary", "")] for k in ("pytest", "pytest -n 2", "verigrad check ci") if k in results and "seconds" in results[k]]
+              results[k].get("summary", "")] for k in ("pytest", "pytest warm", "pytest -n 2", "pytest -n 0", "verigrad check ci") if k in results and "seconds" in results[k]]
     out.extend(["", "## Wall times", "", table(["command", "seconds", "exit", "summary"], walls) if walls else "not run"])
     return "\n".join(out) + "\n"
 
@@ -301,9 +310,12 @@ def main(argv: list[str] | None = None) -> int:
     _section("tools", lambda: bench_tools.measure(log=_log), results)
     _section("bench_fd", _bench_fd, results)
     if not args.skip_pytest:
-        _section("pytest", lambda: _pytest([]), results)
-        if args.full:
-            _section("pytest -n 2", lambda: _pytest(["-n", "0"]), results)
+        with tempfile.TemporaryDirectory() as cache:
+            _section("pytest", lambda: _pytest([], Path(cache)), results)
+            _section("pytest warm", lambda: _pytest([], Path(cache)), results)
+            if args.full:
+                _section("pytest -n 2", lambda: _pytest(["-n", "2"], Path(cache)), results)
+                _section("pytest -n 0", lambda: _pytest(["-n", "0"], Path(cache)), results)
     if args.full:
         _section("verigrad check ci", _verigrad_check, results)
     header["seconds"] = time.perf_counter() - started
