@@ -26,7 +26,7 @@ from verigrad.tolerance import PROBABILISTIC
 #: deterministic (one fixed seed: the same examples every run) and draws more.
 PROFILES: dict[str, dict[str, Any]] = {
     "dev": {"max_examples": 5, "seed": None},
-    "ci": {"max_examples": 30, "seed": 0},
+    "ci": {"max_examples": 40, "seed": 0},
 }
 DTYPES = ("float64", "float32")
 T = TypeVar("T")
