@@ -245,3 +245,22 @@ def test_an_engine_that_fails_to_load_in_a_worker_exits_2(workdir: Path) -> None
     assert result.returncode == 2
     assert "in a worker process" in result.stderr and "not in a worker" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def _suite(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The shipped property suite (the pytest plugin) on the user's adapter."""
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--pyargs", "verigrad.suite",
+               "--engine", "my_adapter:Engine", "-k", "elementwise.mul or scalar.chain", "--verigrad-seed", "3", *args]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "200"})
+
+
+def test_pytest_xdist_workers_write_the_records_a_serial_run_writes(workdir: Path) -> None:
+    serial = _suite(workdir, "-n", "0", "--verigrad-records", "serial.jsonl")
+    parallel = _suite(workdir, "-n", "2", "--verigrad-records", "parallel.jsonl")
+    assert serial.returncode == parallel.returncode == 0, parallel.stdout + parallel.stderr
+    _, serial_verdicts = read_records([workdir / "serial.jsonl"])
+    _, parallel_verdicts = read_records([workdir / "parallel.jsonl"])
+    same_seed = sorted((v.check_id, v.status, v.examples, v.max_ulps) for v in serial_verdicts)
+    assert [(v.check_id, v.status, v.examples, v.max_ulps) for v in parallel_verdicts] == same_seed
+    assert len(serial_verdicts) > 20 and all(v.engine == "my-autograd" for v in serial_verdicts)
+    assert not list(workdir.glob("parallel.gw*.jsonl"))  # the workers' parts are merged into one file
