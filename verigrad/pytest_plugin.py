@@ -76,7 +76,10 @@ class _Session:
         except expect.ExpectationsError as error:
             raise pytest.UsageError(str(error)) from None
         self.used: set[int] = set()
-        self.worker = os.environ.get("PYTEST_XDIST_WORKER")
+        # xdist gives its workers a ``workerinput``; the PYTEST_XDIST_WORKER variable would also
+        # be inherited by a pytest that a test starts, which is no worker of this run.
+        workerinput = getattr(config, "workerinput", None)
+        self.worker = workerinput.get("workerid") if workerinput else None
         records = Path(option("--verigrad-records"))
         self.records_path = records.with_name(f"{records.stem}.{self.worker}{records.suffix}") if self.worker else records
         self.final_records = records
