@@ -179,8 +179,9 @@ def command_check(args: argparse.Namespace, console: Console) -> int:
         engines[name], source_of[name] = engine, source
     names = list(engines)
     specs = None if args.scale else _property_specs(args, engines)
-    if specs is not None and args.shard:  # shard whole checks, so that a check's engines share its examples
-        specs = [spec for group in shard(groups(specs), *args.shard) for spec in group]
+    if specs is not None:  # whole checks, each with its engines together (they share its examples)
+        checks = groups(specs)
+        specs = [spec for group in (shard(checks, *args.shard) if args.shard else checks) for spec in group]
     units = _scale_units(args, engines) if specs is None else _property_units(args, specs, engines, source_of)
     if args.shard and specs is None:
         units = shard(units, *args.shard)
