@@ -137,8 +137,17 @@ def _choice(choices: tuple[Any, ...]) -> st.SearchStrategy[Any]:
     return st.sampled_from(choices)
 
 
+#: Hypothesis draws at most 8 KiB per example; an example's arrays must fit in half of it.
+MAX_ELEMENTS = 4096 // ELEMENT_BYTES
+
+
 @lru_cache(maxsize=1024)
 def _blob(size: int) -> st.SearchStrategy[bytes]:
+    if size > ELEMENT_BYTES * MAX_ELEMENTS:
+        raise ValueError(
+            f"an example of {size // ELEMENT_BYTES} elements is too large to draw (at most {MAX_ELEMENTS}); "
+            "check large sizes with verigrad.scale, which draws from numpy's generator"
+        )
     return st.binary(min_size=size, max_size=size)
 
 
