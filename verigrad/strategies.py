@@ -114,11 +114,6 @@ def array(
     return _blob(size).map(lambda blob: decode(blob, dtype, shape, domain, bound, zeros))
 
 
-def probe(dtype: np.dtype, shape: tuple[int, ...]) -> st.SearchStrategy[np.ndarray]:
-    """Cotangents and tangents: non-zero entries, so that every entry of the result is exercised."""
-    return array(dtype, shape, "real", PROBE_RANGE, False)
-
-
 def sizes(case: Case) -> st.SearchStrategy[dict[str, int]]:
     """The sizes a case's shapes need, each from its bucket."""
     names: set[str] = set()
