@@ -21,8 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-
-from oracles.fd import FiniteDifferences
+from verigrad.oracles.fd import FiniteDifferences
 
 
 def _median_time(run: Callable[[], Any], repeat: int) -> tuple[float, Any]:

@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _import_engines(names: list[str]) -> None:
-    from oracles import EngineLoadError, load_engine
+    from verigrad.oracles import EngineLoadError, load_engine
 
     started = time.perf_counter()
     loaded = []

@@ -9,7 +9,7 @@ engine, one check each:
 * torch.autograd.gradcheck, slow and fast mode (defaults: eps 1e-6, atol 1e-5, rtol 1e-3);
 * jax.test_util.check_grads(order=1, modes=("rev",)) (eps 1e-4, rtol = atol = 1e-5);
 * numdifftools.Jacobian (central differences, Richardson): a derivative estimate, not a checker;
-* verigrad's own finite-difference oracle ``oracles.fd.FiniteDifferences.diagonal`` (if present).
+* verigrad's own finite-difference oracle ``verigrad.oracles.fd.FiniteDifferences.diagonal`` (if present).
 
 Each tool runs in its own subprocess, sizes in increasing order after a warm-up
 at n = 10; memory is the peak RSS during the call (VmHWM, reset before it)
@@ -67,7 +67,8 @@ def _directional(w: np.ndarray, x: np.ndarray, eps: float, rng: np.random.Genera
 def _runner(tool: str) -> tuple[Callable[[np.ndarray, np.ndarray], Any], Callable[[np.ndarray, np.ndarray], float]]:
     """(run one check on the correct function -> passed?, accuracy of the derivative it compares with)."""
     if tool == "verigrad":
-        from oracles import load_engine
+        from verigrad.oracles import load_engine
+
         from verigrad.records import PASS
         from verigrad.scale import check_values
 
@@ -109,7 +110,7 @@ def _runner(tool: str) -> tuple[Callable[[np.ndarray, np.ndarray], Any], Callabl
 
         return run, lambda w, x: _relative(cache[x.size], w)
     if tool == "verigrad fd oracle":
-        from oracles.fd import FiniteDifferences
+        from verigrad.oracles.fd import FiniteDifferences
 
         fd = FiniteDifferences()
         cache = {}
@@ -147,7 +148,7 @@ def measure(sizes: tuple[int, ...] = SIZES, log: Callable[[str], None] = print, 
     for tool in TOOLS:
         if tool == "verigrad fd oracle":
             try:
-                import oracles.fd  # noqa: F401
+                import verigrad.oracles.fd  # noqa: F401
             except ImportError:
                 rows.append({"tool": tool, "n": None, "skipped": "oracles/fd.py not present"})
                 continue

@@ -15,7 +15,8 @@ import json
 import time
 from pathlib import Path
 
-from oracles import load_engine
+from verigrad.oracles import load_engine
+
 from verigrad import expectations as expect
 from verigrad.runner import groups, plan, run_group
 

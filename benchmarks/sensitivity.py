@@ -107,7 +107,7 @@ def _positions(problem: dict[str, Any], count: int, rng: np.random.Generator) ->
 
 def _entry(engine: Any, problem: dict[str, Any], i: int, j: int) -> float:
     """J_ij from the correct engine: a VJP with the basis cotangent e_i."""
-    from reference import get_case
+    from verigrad.reference import get_case
 
     case = get_case(problem["case"])
     fn = case.bind(engine.xp)
@@ -146,7 +146,7 @@ def _checkers(problem: dict[str, Any], torch_engine: Any, dense: bool) -> dict[s
 
 
 def measure(full: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
-    from oracles import load_engine
+    from verigrad.oracles import load_engine
 
     torch_engine = load_engine("torch")
     configs = [("mul", 10), ("mul", 1000), ("mul", 1_000_000), ("matvec_sin", 1000)]

@@ -72,8 +72,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
-
-from oracles.protocol import EstimatedArray
+from verigrad.oracles.protocol import EstimatedArray
 
 __all__ = ["FiniteDifferences"]
 

@@ -2,7 +2,7 @@
 
 The harness claims to catch wrong gradients; these mutants are how it proves it
 (``tests/selftest``), and a user can run them through ``verigrad check`` like any
-engine (``--engine oracles.mutants:WrongSign``: every mutant wraps PyTorch when
+engine (``--engine verigrad.oracles.mutants:WrongSign``: every mutant wraps PyTorch when
 built with no argument).
 
 Like every engine, a mutant knows no cases: it differentiates whatever function
@@ -32,7 +32,7 @@ Arrays = tuple[np.ndarray, ...]
 
 
 def _default_engine() -> Any:
-    from oracles.torch_engine import TorchEngine
+    from verigrad.oracles.torch_engine import TorchEngine
 
     return TorchEngine()
 

@@ -23,8 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-
-from oracles.namespaces import RenamedNamespace
+from verigrad.oracles.namespaces import RenamedNamespace
 
 __all__ = ["MygradEngine"]
 

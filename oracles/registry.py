@@ -8,16 +8,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from oracles.protocol import Engine
+from verigrad.oracles.protocol import Engine
 
 #: Built-in engines: short name -> "module:attribute" of a zero-argument factory.
 BUILTIN_ENGINES: dict[str, str] = {
-    "jax": "oracles.jax_engine:JaxEngine",
-    "torch": "oracles.torch_engine:TorchEngine",
-    "fd": "oracles.fd:FiniteDifferences",
-    "autograd": "oracles.autograd_engine:AutogradEngine",
-    "mygrad": "oracles.mygrad_engine:MygradEngine",
-    "tinygrad": "oracles.tinygrad_engine:TinygradEngine",
+    "jax": "verigrad.oracles.jax_engine:JaxEngine",
+    "torch": "verigrad.oracles.torch_engine:TorchEngine",
+    "fd": "verigrad.oracles.fd:FiniteDifferences",
+    "autograd": "verigrad.oracles.autograd_engine:AutogradEngine",
+    "mygrad": "verigrad.oracles.mygrad_engine:MygradEngine",
+    "tinygrad": "verigrad.oracles.tinygrad_engine:TinygradEngine",
 }
 
 #: The engines `verigrad check` runs when none is named (the issue's "built-in engines").

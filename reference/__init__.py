@@ -5,11 +5,11 @@ mistakes with counterexamples (``reference.errata``).  This package imports
 numpy and nothing else.
 """
 
-from reference.cases import CASES, CASES_BY_ID, get_case
-from reference.errata import ERRATA, ERRATA_BY_ID, Erratum, demonstrate
-from reference.jacobian import Structure, StructuredJacobian
-from reference.shapes import resolve_shape
-from reference.spec import NONZERO, NONZERO_MIN_ABS, REAL, TRANSCENDENTAL, Arg, Case, Kink, Partial, Point
+from verigrad.reference.cases import CASES, CASES_BY_ID, get_case
+from verigrad.reference.errata import ERRATA, ERRATA_BY_ID, Erratum, demonstrate
+from verigrad.reference.jacobian import Structure, StructuredJacobian
+from verigrad.reference.shapes import resolve_shape
+from verigrad.reference.spec import NONZERO, NONZERO_MIN_ABS, REAL, TRANSCENDENTAL, Arg, Case, Kink, Partial, Point
 
 __all__ = [
     "CASES",

@@ -17,9 +17,8 @@ applied to a computed argument t, ``|t|`` times the function's derivative bound
 from __future__ import annotations
 
 import numpy as np
-
-from reference.jacobian import Structure
-from reference.spec import NONZERO, TRANSCENDENTAL, Arg, Case, Kink, Partial, Point
+from verigrad.reference.jacobian import Structure
+from verigrad.reference.spec import NONZERO, TRANSCENDENTAL, Arg, Case, Kink, Partial, Point
 
 S = Structure
 T = TRANSCENDENTAL

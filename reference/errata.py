@@ -24,10 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-
-from reference.cases import get_case
-from reference.jacobian import StructuredJacobian
-from reference.spec import Point
+from verigrad.reference.cases import get_case
+from verigrad.reference.jacobian import StructuredJacobian
+from verigrad.reference.spec import Point
 
 __all__ = ["ERRATA", "ERRATA_BY_ID", "Erratum", "demonstrate"]
 

@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-
-from reference.jacobian import Structure, StructuredJacobian, data_shape
+from verigrad.reference.jacobian import Structure, StructuredJacobian, data_shape
 
 #: How many roundings (units of u) a library sin/cos/log/pow call counts for in
 #: the error analysis.  glibc's libm, SLEEF (PyTorch) and XLA's CPU polynomial

@@ -15,12 +15,12 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-from oracles.protocol import error_estimate
-from reference import Case, Structure
 from verigrad import strategies as vs
 from verigrad import truth
 from verigrad.calls import ContractViolation, call_jvp, call_vjp
 from verigrad.diagnosis import Diagnosis, Evidence, diagnose_values
+from verigrad.oracles.protocol import error_estimate
+from verigrad.reference import Case, Structure
 from verigrad.tolerance import FLOAT64_U, Tolerance, bound_fraction
 
 #: How far outside [0, 1] a fitted subgradient share may fall (rounding) and still be recorded as a convention.

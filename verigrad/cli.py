@@ -25,12 +25,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from oracles import DEFAULT_ENGINES, EngineLoadError, load_engine
-from reference import CASES
 from verigrad import expectations as expect
 from verigrad.junit import write_junit
+from verigrad.oracles import DEFAULT_ENGINES, EngineLoadError, load_engine
 from verigrad.parallel import WorkerError, run_parallel
 from verigrad.records import RecordsError, RecordsWriter, Verdict, read_records
+from verigrad.reference import CASES
 from verigrad.runner import DTYPES, PROFILES, CheckSpec, groups, plan, run_group, shard
 from verigrad.summary import print_summary
 from verigrad.tolerance import MODES, PROBABILISTIC
@@ -321,7 +321,7 @@ def command_errata(args: argparse.Namespace, console: Console) -> int:
     """Each seed erratum: where, what the seed says, what is right, and the numbers that tell them apart."""
     from rich.table import Table
 
-    from reference import ERRATA, demonstrate
+    from verigrad.reference import ERRATA, demonstrate
 
     table = Table(title="the seed's errata, each shown by a counterexample", show_lines=True)
     for column in ("erratum", "the seed says", "right", "counterexample", "seed's value", "right value"):

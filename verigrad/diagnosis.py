@@ -9,7 +9,7 @@ mismatches go through :func:`diagnose_values`, which tries the value rules in
 of the wrong shape goes through :func:`diagnose_shape`, which tells a broadcast
 left unreduced and a transposed matrix from any other shape.
 
-``oracles.mutants`` holds one deliberately broken engine per kind (but
+``verigrad.oracles.mutants`` holds one deliberately broken engine per kind (but
 "unclassified" and "crashed"); ``tests/selftest`` checks each is diagnosed as its kind.
 """
 

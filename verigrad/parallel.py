@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from oracles import EngineLoadError, load_engine
 from verigrad.diagnosis import Diagnosis
+from verigrad.oracles import EngineLoadError, load_engine
 from verigrad.records import FAIL, Verdict
 from verigrad.runner import CheckSpec, group_key, run_group
 from verigrad.tolerance import PROBABILISTIC

@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from oracles import DEFAULT_ENGINES, EngineLoadError, load_engine
 from verigrad import expectations as expect
+from verigrad.oracles import DEFAULT_ENGINES, EngineLoadError, load_engine
 from verigrad.records import RecordsWriter, Verdict, read_records
 from verigrad.runner import DTYPES, PROFILES, CheckSpec, plan, run_check
 from verigrad.tolerance import MODES, PROBABILISTIC

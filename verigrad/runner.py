@@ -14,12 +14,12 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis.errors import Flaky
 
-from reference import CASES, Case, get_case
 from verigrad import strategies as vs
 from verigrad.calls import CheckTimeout, time_limit
 from verigrad.checks import PROPERTIES, Outcome, Target
 from verigrad.diagnosis import Diagnosis
 from verigrad.records import FAIL, PASS, SKIP, Verdict
+from verigrad.reference import CASES, Case, get_case
 from verigrad.tolerance import PROBABILISTIC
 
 #: Hypothesis profiles: ``dev`` is quick and random (a new seed each run); ``ci`` is
@@ -384,8 +384,8 @@ def reproduction(spec: CheckSpec, example: vs.Example, source: str | None = None
     index = names.index(arg)
     lines = [
         "import numpy as np",
-        "from oracles import load_engine",
-        "from reference import get_case",
+        "from verigrad.oracles import load_engine",
+        "from verigrad.reference import get_case",
         "from verigrad.truth import reference_jvp, reference_vjp",
         "",
         f"engine = load_engine({source or spec.engine!r})",

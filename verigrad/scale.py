@@ -80,7 +80,11 @@ from typing import Any
 
 import numpy as np
 
-from reference import (
+from verigrad import truth
+from verigrad.calls import CheckTimeout, ContractViolation, call_jvp, call_vjp, time_limit
+from verigrad.diagnosis import Diagnosis, Evidence, diagnose_values
+from verigrad.records import FAIL, PASS, SKIP, Verdict
+from verigrad.reference import (
     CASES,
     NONZERO,
     NONZERO_MIN_ABS,
@@ -91,11 +95,7 @@ from reference import (
     get_case,
     resolve_shape,
 )
-from reference.shapes import symbols
-from verigrad import truth
-from verigrad.calls import CheckTimeout, ContractViolation, call_jvp, call_vjp, time_limit
-from verigrad.diagnosis import Diagnosis, Evidence, diagnose_values
-from verigrad.records import FAIL, PASS, SKIP, Verdict
+from verigrad.reference.shapes import symbols
 from verigrad.strategies import VALUE_RANGE
 from verigrad.tolerance import FLOAT64_U, PROBABILISTIC, Tolerance, bound_fraction
 
@@ -379,7 +379,7 @@ def _run_probes(
 
 def _engine(engine: Any) -> Any:
     if isinstance(engine, str):
-        from oracles import load_engine
+        from verigrad.oracles import load_engine
 
         return load_engine(engine)
     return engine

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-from reference import NONZERO, NONZERO_MIN_ABS, Case, resolve_shape
-from reference.shapes import symbols
+from verigrad.reference import NONZERO, NONZERO_MIN_ABS, Case, resolve_shape
+from verigrad.reference.shapes import symbols
 
 #: Sizes drawn per symbol.  m is never equal to any n so chain.matvec_sin is
 #: always non-square and a transposed Jacobian cannot pass.

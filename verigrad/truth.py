@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from reference import Case, Point, StructuredJacobian, resolve_shape
-from reference.jacobian import Structure
+from verigrad.reference import Case, Point, StructuredJacobian, resolve_shape
+from verigrad.reference.jacobian import Structure
 
 
 def sizes_of(case: Case, values: Mapping[str, np.ndarray]) -> dict[str, int]:

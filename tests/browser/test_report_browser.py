@@ -62,7 +62,8 @@ class Broken(TinyTorch):
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from reference import get_case
+    from verigrad.reference import get_case
+
     from verigrad.records import FAIL
     from verigrad.report import write_report
     from verigrad.runner import plan, run_check

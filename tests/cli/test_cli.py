@@ -13,8 +13,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from verigrad.reference import CASES
 
-from reference import CASES
 from verigrad.records import read_records
 
 # A user's own engine, written against the protocol only (HIPS autograd: it imports in 0.2 s,

@@ -17,9 +17,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-
-from oracles.registry import EngineLoadError, load_engine
-from reference import CASES, NONZERO, NONZERO_MIN_ABS, Case, Point, resolve_shape
+from verigrad.oracles.registry import EngineLoadError, load_engine
+from verigrad.reference import CASES, NONZERO, NONZERO_MIN_ABS, Case, Point, resolve_shape
 
 #: engine name -> the library it needs
 ENGINES = {"jax": "jax", "torch": "torch", "autograd": "autograd", "mygrad": "mygrad", "tinygrad": "tinygrad"}

@@ -16,10 +16,9 @@ import zlib
 
 import numpy as np
 import pytest
-
-from oracles import Engine, EstimatedArray, load_engine
-from oracles.fd import FiniteDifferences
-from reference import CASES, CASES_BY_ID, NONZERO, NONZERO_MIN_ABS, Point, resolve_shape
+from verigrad.oracles import Engine, EstimatedArray, load_engine
+from verigrad.oracles.fd import FiniteDifferences
+from verigrad.reference import CASES, CASES_BY_ID, NONZERO, NONZERO_MIN_ABS, Point, resolve_shape
 
 U64 = 2.0**-53
 U32 = 2.0**-24

@@ -13,9 +13,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-
-from oracles.registry import EngineLoadError, load_engine
-from reference import NONZERO, NONZERO_MIN_ABS, Case, get_case, resolve_shape
+from verigrad.oracles.registry import EngineLoadError, load_engine
+from verigrad.reference import NONZERO, NONZERO_MIN_ABS, Case, get_case, resolve_shape
 
 pytest.importorskip("tinygrad")
 

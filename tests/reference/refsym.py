@@ -32,11 +32,11 @@ from typing import Any
 import mpmath
 import numpy as np
 import sympy
+import verigrad.reference.cases as cases_module
+from verigrad.reference import Case, Point, StructuredJacobian, get_case, resolve_shape
+from verigrad.reference.jacobian import Structure, data_shape
+from verigrad.reference.shapes import symbols
 
-import reference.cases as cases_module
-from reference import Case, Point, StructuredJacobian, get_case, resolve_shape
-from reference.jacobian import Structure, data_shape
-from reference.shapes import symbols
 from verigrad.truth import sizes_of
 
 U64 = Fraction(1, 2**53)

@@ -25,9 +25,8 @@ import refsym
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-
-from reference import Point, get_case
-from reference.errata import ERRATA, ERRATA_BY_ID, Erratum, demonstrate
+from verigrad.reference import Point, get_case
+from verigrad.reference.errata import ERRATA, ERRATA_BY_ID, Erratum, demonstrate
 
 U64 = 2.0**-53
 

@@ -32,9 +32,8 @@ import refsym
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-
-from reference import CASES, NONZERO, NONZERO_MIN_ABS, Case, Point, resolve_shape
-from reference.jacobian import data_shape
+from verigrad.reference import CASES, NONZERO, NONZERO_MIN_ABS, Case, Point, resolve_shape
+from verigrad.reference.jacobian import data_shape
 
 CASE_ARGS = [(case, arg) for case in CASES for arg in case.differentiable_args]
 

@@ -27,8 +27,7 @@ import numpy as np
 import pytest
 import refsym
 import sympy
-
-from reference import CASES, Case, Partial, get_case
+from verigrad.reference import CASES, Case, Partial, get_case
 
 CASE_ARGS = [(case, arg) for case in CASES for arg in case.differentiable_args]
 KINK_CASE_ARGS = [(case, arg) for case, arg in CASE_ARGS if case.kink is not None]

@@ -211,7 +211,8 @@ def test_failure_details(page: str) -> None:
 
 
 def test_jacobian_heatmap_uses_the_engines_vjp() -> None:
-    from reference import get_case
+    from verigrad.reference import get_case
+
     from verigrad.report.jacobians import EngineProvider, failing_jacobian
 
     view = failing_jacobian(_failing_mul(), get_case("elementwise.mul"), EngineProvider({"broken": ReversedMul()}, 5.0))
@@ -241,7 +242,7 @@ def test_mathml(page: str) -> None:
 def test_errata_and_finite_differences(page: str) -> None:
     section = page[page.index('id="errata"'): page.index('id="fd"')]
     try:
-        from reference.errata import ERRATA
+        from verigrad.reference.errata import ERRATA
     except ImportError:
         assert "not available" in section
     else:
@@ -289,12 +290,12 @@ def test_full_scale_size_and_time(tmp_path: Path) -> None:
 
 
 def test_sections_degrade_when_modules_are_missing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """reference.errata and oracles.fd are optional: their sections say so instead of crashing."""
+    """reference.errata and verigrad.oracles.fd are optional: their sections say so instead of crashing."""
     import sys
 
-    monkeypatch.setitem(sys.modules, "reference.errata", None)
-    monkeypatch.setitem(sys.modules, "oracles.fd", None)
-    monkeypatch.delattr("reference.errata", raising=False)
+    monkeypatch.setitem(sys.modules, "verigrad.reference.errata", None)
+    monkeypatch.setitem(sys.modules, "verigrad.oracles.fd", None)
+    monkeypatch.delattr("verigrad.reference.errata", raising=False)
     html = build_html([HEADER], _records()[:3], engine_load_budget=0)
     errata = html[html.index('id="errata"'): html.index('id="fd"')]
     assert "not available" in errata

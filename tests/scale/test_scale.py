@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from verigrad.reference import get_case
 
-from reference import get_case
 from verigrad.records import FAIL, PASS, SKIP
 from verigrad.scale import (
     DegradedEngine,
@@ -35,7 +35,7 @@ FEW = settings(max_examples=2, deadline=None, database=None, suppress_health_che
 def engines() -> dict[str, object]:
     pytest.importorskip("torch")
     pytest.importorskip("jax")
-    from oracles import load_engine
+    from verigrad.oracles import load_engine
 
     return {"jax": load_engine("jax"), "torch": load_engine("torch")}
 

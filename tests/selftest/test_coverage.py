@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from verigrad.oracles import BUILTIN_ENGINES
+from verigrad.reference import CASES, CASES_BY_ID
 
-from oracles import BUILTIN_ENGINES
-from reference import CASES, CASES_BY_ID
 from verigrad.checks import PROPERTIES
 from verigrad.runner import DTYPES, plan
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from verigrad.oracles.mutants import MUTANTS, Hangs
+from verigrad.oracles.torch_engine import TorchEngine
 
-from oracles.mutants import MUTANTS, Hangs
-from oracles.torch_engine import TorchEngine
 from verigrad.records import FAIL, PASS
 from verigrad.runner import CheckSpec, groups, plan, run_check, run_group
 

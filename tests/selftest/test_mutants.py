@@ -1,4 +1,4 @@
-"""The harness proves it catches bugs: every mutant in ``oracles.mutants.MUTANTS`` fails
+"""The harness proves it catches bugs: every mutant in ``verigrad.oracles.mutants.MUTANTS`` fails
 the check its row names, with the diagnosis its row names; the correct engine it
 wraps passes the same checks; and a broken engine never breaks a run.
 """
@@ -13,12 +13,12 @@ import signal
 
 import numpy as np
 import pytest
+from verigrad.oracles import load_engine
+from verigrad.oracles import mutants as mutants_module
+from verigrad.oracles.mutants import MUTANTS, Catch, Hangs, Mutant, MutantEngine, MutatesInputs, load_mutant
+from verigrad.oracles.torch_engine import TorchEngine
+from verigrad.reference import CASES, get_case
 
-from oracles import load_engine
-from oracles import mutants as mutants_module
-from oracles.mutants import MUTANTS, Catch, Hangs, Mutant, MutantEngine, MutatesInputs, load_mutant
-from oracles.torch_engine import TorchEngine
-from reference import CASES, get_case
 from verigrad.calls import ContractViolation, call_vjp
 from verigrad.diagnosis import KINDS
 from verigrad.records import FAIL, PASS
@@ -79,7 +79,7 @@ def test_every_kind_but_unclassified_and_crashed_has_a_mutant() -> None:
 def test_table_names_and_specs_agree() -> None:
     for name, mutant in MUTANTS.items():
         assert mutant.factory.__name__ in mutant.spec
-        engine = load_engine(mutant.spec)  # what `verigrad check --engine oracles.mutants:...` does
+        engine = load_engine(mutant.spec)  # what `verigrad check --engine verigrad.oracles.mutants:...` does
         assert isinstance(engine, MutantEngine)
         assert engine.name == name
         assert engine.xp is engine.inner.xp
@@ -139,13 +139,13 @@ def test_nondeterministic_mutant_uses_its_own_generator(torch_engine: TorchEngin
 def test_a_broken_engine_never_breaks_the_run(torch_engine: TorchEngine) -> None:
     """Raising, hanging and None-returning engines each get a verdict per check; the checks after them still run."""
     engines = {
-        "oracles.mutants:Raises": MUTANTS["mutant-raises"].factory(torch_engine),
-        "oracles.mutants:Hangs": Hangs(torch_engine, seconds=30.0),
-        "oracles.mutants:ReturnsNone": MUTANTS["mutant-returns-none"].factory(torch_engine),
+        "verigrad.oracles.mutants:Raises": MUTANTS["mutant-raises"].factory(torch_engine),
+        "verigrad.oracles.mutants:Hangs": Hangs(torch_engine, seconds=30.0),
+        "verigrad.oracles.mutants:ReturnsNone": MUTANTS["mutant-returns-none"].factory(torch_engine),
         "torch": torch_engine,
     }
-    expected = {"oracles.mutants:Raises": "engine_raised", "oracles.mutants:Hangs": "timeout",
-                "oracles.mutants:ReturnsNone": "bad_return"}
+    expected = {"verigrad.oracles.mutants:Raises": "engine_raised", "verigrad.oracles.mutants:Hangs": "timeout",
+                "verigrad.oracles.mutants:ReturnsNone": "bad_return"}
     specs = plan(list(engines), dtypes=["float64"], case_pattern="elementwise.mul", properties=["vjp", "deterministic"])
     assert specs[-1].engine == "torch"
     handler = signal.getsignal(signal.SIGALRM)

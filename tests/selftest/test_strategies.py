@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from verigrad.reference import NONZERO, NONZERO_MIN_ABS, REAL
 
-from reference import NONZERO, NONZERO_MIN_ABS, REAL
 from verigrad import strategies as vs
 
 DOMAINS = [(REAL, vs.VALUE_RANGE, True), (REAL, vs.PROBE_RANGE, False), (NONZERO, vs.VALUE_RANGE, True)]

@@ -33,7 +33,7 @@ ENGINE_CALL_LIMIT = 2.0
 def _module_of(name: str) -> str | None:
     """The module an engine name loads from (built-in short name or ``module:attribute``)."""
     try:
-        from oracles.registry import BUILTIN_ENGINES
+        from verigrad.oracles.registry import BUILTIN_ENGINES
     except Exception:
         BUILTIN_ENGINES = {}
     target = BUILTIN_ENGINES.get(name, name)
@@ -91,7 +91,7 @@ class EngineProvider:
     def _load_now(self, name: str) -> Any | None:
         started = time.perf_counter()
         try:
-            from oracles import load_engine
+            from verigrad.oracles import load_engine
 
             engine = load_engine(name)
         except Exception as error:  # any failure just means: show the probes instead
@@ -108,7 +108,7 @@ class EngineProvider:
 
         def load() -> None:
             try:
-                from oracles import load_engine
+                from verigrad.oracles import load_engine
 
                 result["engine"] = load_engine(name)
             except BaseException as error:  # any failure just means: show the probes instead

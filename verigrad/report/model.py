@@ -141,7 +141,7 @@ def _counterexample_lines(counterexample: Mapping[str, Any] | None) -> list[tupl
 
 def _case(case_id: str) -> Any | None:
     try:
-        from reference import get_case
+        from verigrad.reference import get_case
 
         return get_case(case_id)
     except Exception:
@@ -150,7 +150,7 @@ def _case(case_id: str) -> Any | None:
 
 def _case_order(case_ids: Iterable[str]) -> list[str]:
     try:
-        from reference import CASES
+        from verigrad.reference import CASES
 
         order = {case.id: k for k, case in enumerate(CASES)}
     except Exception:
@@ -528,7 +528,7 @@ _DEMO_SKIP = frozenset({"id", "section", "case", "arg"})
 
 def _errata() -> dict[str, Any]:
     try:
-        from reference import errata as module
+        from verigrad.reference import errata as module
     except Exception as error:
         return {"available": False, "reason": f"reference.errata is not available ({type(error).__name__}: {error})", "rows": []}
     rows = []
@@ -580,7 +580,7 @@ def _fd_section() -> dict[str, Any]:
     note = ""
     scan: list[tuple[float, float]] | None = None
     try:
-        from oracles.fd import FiniteDifferences
+        from verigrad.oracles.fd import FiniteDifferences
 
         fd = FiniteDifferences()
         fn = case.bind(fd.xp)
@@ -623,6 +623,6 @@ def _fd_section() -> dict[str, Any]:
 
 
 def _point(values: Mapping[str, Any]) -> Any:
-    from reference import Point
+    from verigrad.reference import Point
 
     return Point({k: np.asarray(v, dtype=np.float64) for k, v in values.items()})
