@@ -72,6 +72,13 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
+from verigrad.oracles.namespaces import (
+    Namespace,
+    composed_log_softmax,
+    composed_logsumexp,
+    composed_sigmoid,
+    composed_softmax,
+)
 from verigrad.oracles.protocol import EstimatedArray
 
 __all__ = ["FiniteDifferences"]
@@ -93,6 +100,10 @@ CS_EXP = -64
 CHECK_EXP = -14
 #: Seed of the (deterministic) probe directions.
 PROBE_SEED = 0x5EED
+
+#: log Σ exp with the real part of the maximum as its (constant) shift: exact for any shift,
+#: and a real shift keeps a complex-step evaluation analytic.
+_LOGSUMEXP = composed_logsumexp(np, lambda m: np.real(m).copy())
 
 COMPLEX = "complex-step"
 RICHARDSON = "richardson"
@@ -467,7 +478,15 @@ class FiniteDifferences:
     """
 
     name = "fd"
-    xp = np
+    #: numpy, with the four vocabulary functions it lacks composed in forms that
+    #: stay analytic for complex input (the complex step differentiates through them).
+    xp = Namespace(
+        np,
+        sigmoid=composed_sigmoid(np.tanh),
+        logsumexp=_LOGSUMEXP,
+        softmax=composed_softmax(_LOGSUMEXP, np.exp),
+        log_softmax=composed_log_softmax(_LOGSUMEXP),
+    )
 
     def __init__(self, complex_step: bool = True) -> None:
         #: False: never use the complex step (Richardson only), e.g. for functions that

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from verigrad.oracles.namespaces import Namespace
 
 __all__ = ["JaxEngine"]
 
@@ -45,7 +46,10 @@ class JaxEngine:
         import jax.numpy as jnp
 
         self._jax = jax
-        self.xp: Any = jnp
+        # jax.numpy has the whole vocabulary except four functions, which jax.nn has.
+        self.xp: Any = Namespace(
+            jnp, sigmoid=jax.nn.sigmoid, logsumexp=jax.nn.logsumexp, softmax=jax.nn.softmax, log_softmax=jax.nn.log_softmax
+        )
         # jax.devices raises a RuntimeError naming the platform when it is not available.
         self._device = jax.devices(device)[0] if device else None
         if device:

@@ -316,3 +316,107 @@ def test_output_independent_of_every_input(engine):
         for got in (grad, jvp):
             assert (got.shape, got.dtype) == (x.shape, x.dtype), _name(dtype)
             assert np.all(got == 0), f"{_name(dtype)}: {got}"
+
+
+# ------------------------------------------------------ the primal vocabulary
+#
+# One row per vocabulary entry (oracles.protocol.VOCABULARY and the operators):
+# a primal using it on A (2 x 3, no element at a kink, a tie or a bound) and
+# B (2 x 3), and the closed-form VJP w.r.t. A in numpy, in float64.  Every
+# engine, fd included, must agree within 4·ops·eps of the terms' magnitude.
+
+A = np.array([[0.75, -1.25, 0.375], [-0.625, 1.5, 0.25]])
+B = np.array([[-0.5, 0.875, 1.125], [0.3125, -1.75, 0.625]])
+U_ROW = np.array([1.0, -0.5])  # a cotangent for outputs of shape (2,)
+
+
+def _softmax(a: np.ndarray, axis: int) -> np.ndarray:
+    e = np.exp(a - a.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _select(mask: np.ndarray) -> np.ndarray:
+    return mask.astype(np.float64)
+
+
+#: entry -> (primal(xp, a, b), vjp w.r.t. a given cotangent u, roundings per entry)
+VOCABULARY_ROWS: dict[str, tuple[Any, Any, int]] = {
+    "add_broadcast": (lambda xp, a, b: a + xp.sum(b, axis=0, keepdims=True), lambda a, b, u: u, 1),
+    "sub_broadcast": (lambda xp, a, b: xp.sum(b, axis=1, keepdims=True) - a, lambda a, b, u: -u, 1),
+    "mul_broadcast": (lambda xp, a, b: a * xp.sum(b, axis=0), lambda a, b, u: u * b.sum(axis=0), 3),
+    "div_scalar_left": (lambda xp, a, b: 2.0 / a, lambda a, b, u: -2.0 * u / a**2, 5),
+    "pow": (lambda xp, a, b: a**3, lambda a, b, u: 3 * a**2 * u, 5),
+    "neg": (lambda xp, a, b: -a, lambda a, b, u: -u, 1),
+    "matmul": (lambda xp, a, b: a @ b.T, lambda a, b, u: u @ b, 8),
+    "matvec": (lambda xp, a, b: a @ b[0], lambda a, b, u: np.outer(u, b[0]), 8),
+    "transpose": (lambda xp, a, b: a.T * b.T, lambda a, b, u: u.T * b, 2),
+    "shape": (lambda xp, a, b: a * a.shape[1], lambda a, b, u: 3.0 * u, 2),
+    "greater": (lambda xp, a, b: (a > b) * a, lambda a, b, u: _select(a > b) * u, 1),
+    "less": (lambda xp, a, b: (a < b) * a, lambda a, b, u: _select(a < b) * u, 1),
+    "greater_equal": (lambda xp, a, b: xp.where(a >= b, a, b), lambda a, b, u: _select(a >= b) * u, 1),
+    "less_equal": (lambda xp, a, b: xp.where(a <= b, a, b), lambda a, b, u: _select(a <= b) * u, 1),
+    "equal": (lambda xp, a, b: xp.where(a == a, a, b), lambda a, b, u: u, 1),
+    "exp": (lambda xp, a, b: xp.exp(a), lambda a, b, u: np.exp(a) * u, 10),
+    "log": (lambda xp, a, b: xp.log(a * a), lambda a, b, u: 2 * u / a, 12),
+    "sin": (lambda xp, a, b: xp.sin(a), lambda a, b, u: np.cos(a) * u, 10),
+    "cos": (lambda xp, a, b: xp.cos(a), lambda a, b, u: -np.sin(a) * u, 10),
+    "tanh": (lambda xp, a, b: xp.tanh(a), lambda a, b, u: (1 - np.tanh(a) ** 2) * u, 12),
+    "sqrt": (lambda xp, a, b: xp.sqrt(a * a), lambda a, b, u: np.sign(a) * u, 12),
+    "abs": (lambda xp, a, b: xp.abs(a), lambda a, b, u: np.sign(a) * u, 1),
+    "sigmoid": (lambda xp, a, b: xp.sigmoid(a), lambda a, b, u: np.exp(-a) / (1 + np.exp(-a)) ** 2 * u, 16),
+    "maximum": (lambda xp, a, b: xp.maximum(a, b), lambda a, b, u: _select(a > b) * u, 1),
+    "minimum": (lambda xp, a, b: xp.minimum(a, b), lambda a, b, u: _select(a < b) * u, 1),
+    "clip": (lambda xp, a, b: xp.clip(a, -1.0, 1.0), lambda a, b, u: _select(np.abs(a) < 1) * u, 1),
+    "where": (lambda xp, a, b: xp.where(b > 0, a * a, b), lambda a, b, u: _select(b > 0) * 2 * a * u, 2),
+    "sum": (lambda xp, a, b: xp.sum(a * b), lambda a, b, u: u * b, 8),
+    "sum_axis": (lambda xp, a, b: xp.sum(a, axis=1), lambda a, b, u: np.repeat(u[:, None], 3, 1), 4),
+    "mean": (lambda xp, a, b: xp.mean(a, axis=0, keepdims=True), lambda a, b, u: np.repeat(u, 2, 0) / 2, 4),
+    "max": (lambda xp, a, b: xp.max(a, axis=1), lambda a, b, u: _select(a == a.max(1, keepdims=True)) * u[:, None], 1),
+    "min": (lambda xp, a, b: xp.min(a, axis=None, keepdims=True), lambda a, b, u: _select(a == a.min()) * u, 1),
+    "prod": (lambda xp, a, b: xp.prod(a, axis=1), lambda a, b, u: a.prod(1, keepdims=True) / a * u[:, None], 8),
+    "logsumexp": (lambda xp, a, b: xp.logsumexp(a, axis=1), lambda a, b, u: _softmax(a, 1) * u[:, None], 16),
+    "softmax": (
+        lambda xp, a, b: xp.softmax(a, axis=0),
+        lambda a, b, u: _softmax(a, 0) * (u - np.sum(u * _softmax(a, 0), axis=0, keepdims=True)),
+        24,
+    ),
+    "log_softmax": (
+        lambda xp, a, b: xp.log_softmax(a, axis=1),
+        lambda a, b, u: u - _softmax(a, 1) * np.sum(u, axis=1, keepdims=True),
+        24,
+    ),
+    "zeros_like": (lambda xp, a, b: a + xp.zeros_like(a), lambda a, b, u: u, 1),
+    "stack": (lambda xp, a, b: xp.stack([a, 2 * a]), lambda a, b, u: u[0] + 2 * u[1], 3),
+    "concat": (lambda xp, a, b: xp.concat([a, 3 * a]), lambda a, b, u: u[:2] + 3 * u[2:], 3),
+    "reshape": (lambda xp, a, b: xp.reshape(a, (3, 2)) * 2, lambda a, b, u: 2 * u.reshape(2, 3), 1),
+    "asarray": (lambda xp, a, b: a * xp.asarray(B), lambda a, b, u: u * B, 1),
+}
+
+VOCABULARY_IDS = sorted(VOCABULARY_ROWS)
+
+
+def test_vocabulary_table_covers_the_protocol():
+    """Every name of oracles.protocol.VOCABULARY has a row here."""
+    from verigrad.oracles.protocol import VOCABULARY
+
+    assert set(VOCABULARY) <= set(VOCABULARY_ROWS), sorted(set(VOCABULARY) - set(VOCABULARY_ROWS))
+
+
+VOCABULARY_ENGINES = [*ENGINES, "fd"]
+
+
+@pytest.mark.parametrize("entry", VOCABULARY_IDS)
+@pytest.mark.parametrize("engine_name", VOCABULARY_ENGINES)
+def test_vocabulary_entry_differentiates(engine_name: str, entry: str) -> None:
+    """The engine's xp provides the entry, and its VJP w.r.t. A is the closed form's (float64)."""
+    engine = load_engine("fd") if engine_name == "fd" else _engine(engine_name)
+    primal, closed_form, ops = VOCABULARY_ROWS[entry]
+    fn = functools.partial(primal, engine.xp)
+    out_shape = np.shape(primal(load_engine("fd").xp, A, B))  # numpy with the composed entries
+    u = _signed_ramp(int(np.prod(out_shape)), 0.5, 1).reshape(out_shape)
+    got, _ = engine.vjp(fn, (A.copy(), B.copy()), u)
+    want = closed_form(A, B, u)
+    scale = np.abs(closed_form(A, B, np.abs(u)))
+    bound = 4 * ops * np.finfo(np.float64).eps * np.maximum(scale, np.abs(want)) + np.abs(getattr(got, "error_estimate", 0.0))
+    error = np.abs(np.asarray(got, dtype=np.float64) - want)
+    assert got.shape == A.shape and np.all(error <= bound), f"{engine_name} {entry}: got {got}, closed form {want}"
