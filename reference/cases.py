@@ -17,6 +17,7 @@ applied to a computed argument t, ``|t|`` times the function's derivative bound
 from __future__ import annotations
 
 import numpy as np
+from verigrad.reference.families import FAMILY_CASES
 from verigrad.reference.jacobian import Structure
 from verigrad.reference.spec import NONZERO, TRANSCENDENTAL, Arg, Case, Kink, Partial, Point
 
@@ -682,6 +683,9 @@ CASES: tuple[Case, ...] = (
     ),
 )
 
+
+# The families beyond the seed, appended under their own id prefixes (reference/families.py).
+CASES = CASES + FAMILY_CASES
 
 CASES_BY_ID: dict[str, Case] = {case.id: case for case in CASES}
 if len(CASES_BY_ID) != len(CASES):

@@ -74,6 +74,19 @@ def _reference_pair(target: Target, ex: vs.Example, apply: Callable[[Any], np.nd
     return at0, apply(truth.jacobian(target.case, arg, ex.values, ex.params, 1.0, u))
 
 
+def _nearest_member(
+    target: Target, ex: vs.Example, arg: str, kind: str, probe: np.ndarray, value: np.ndarray,
+    reference_at: tuple[np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where the case's subdifferential is not a segment, its member nearest the engine's value (twice)."""
+    kink = target.case.kink
+    if kink is None or kink.nearest is None:
+        return reference_at
+    p = truth.point(target.case, ex.values, ex.params, u=_kink_u(target))
+    member = kink.nearest(p, arg, kind, np.asarray(probe, dtype=np.float64), np.asarray(value, dtype=np.float64))
+    return member, member
+
+
 def _compare(
     target: Target,
     engine_value: np.ndarray,
@@ -155,7 +168,7 @@ def _violation(error: ContractViolation) -> Outcome:
 def _vjp_bound(target: Target, ex: vs.Example, arg: str, cotangent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     case = target.case
     magnitude = truth.magnitude(case, arg, ex.values, ex.params, _kink_u(target)).vjp(np.abs(cotangent))
-    out_size = int(np.prod(truth.out_shape(case, ex.values)))
+    out_size = int(np.prod(truth.out_shape(case, ex.values, ex.params)))
     k = truth.ops(case, arg, ex.values, ex.params) + truth.vjp_accumulation(case.partials[arg].structure, out_size) + 1
     return target.tolerance.bound(k, magnitude), magnitude
 
@@ -178,7 +191,7 @@ def _transposed_alternative(target: Target, ex: vs.Example, arg: str, cotangent:
 
 
 def _broadcast_shape(target: Target, ex: vs.Example) -> tuple[int, ...]:
-    return truth.out_shape(target.case, ex.values)
+    return truth.out_shape(target.case, ex.values, ex.params)
 
 
 # ------------------------------------------------------------------ properties
@@ -196,7 +209,8 @@ def check_vjp(target: Target, ex: vs.Example) -> Outcome:
     bound, magnitude = _vjp_bound(target, ex, arg, ex.cotangent)
     value = result[names.index(arg)]
     alternatives = _transposed_alternative(target, ex, arg, ex.cotangent)
-    return _compare(target, value, (r0, r1), bound, magnitude, ex.sizes, alternatives, _estimate(value))
+    reference_at = _nearest_member(target, ex, arg, "vjp", ex.cotangent, value, (r0, r1))
+    return _compare(target, value, reference_at, bound, magnitude, ex.sizes, alternatives, _estimate(value))
 
 
 def _single_tangent(names: tuple[str, ...], ex: vs.Example, arg: str) -> tuple[np.ndarray, ...]:
@@ -211,11 +225,12 @@ def check_jvp(target: Target, ex: vs.Example) -> Outcome:
     r0, r1 = _reference_pair(target, ex, lambda j: j.jvp(tangent.astype(np.float64)), arg)
     try:
         result = call_jvp(target.engine, target.fn, ex.primals(names), _single_tangent(names, ex, arg), names,
-                          truth.out_shape(case, ex.values), r0)
+                          truth.out_shape(case, ex.values, ex.params), r0)
     except ContractViolation as error:
         return _violation(error)
     bound, magnitude = _jvp_bound(target, ex, arg, tangent)
-    return _compare(target, result, (r0, r1), bound, magnitude, ex.sizes, estimate=_estimate(result))
+    reference_at = _nearest_member(target, ex, arg, "jvp", tangent, result, (r0, r1))
+    return _compare(target, result, reference_at, bound, magnitude, ex.sizes, estimate=_estimate(result))
 
 
 def check_adjoint(target: Target, ex: vs.Example) -> Outcome:
@@ -226,7 +241,7 @@ def check_adjoint(target: Target, ex: vs.Example) -> Outcome:
     try:
         pulled = call_vjp(target.engine, target.fn, ex.primals(names), u, names)[names.index(arg)]
         pushed = call_jvp(target.engine, target.fn, ex.primals(names), _single_tangent(names, ex, arg), names,
-                          truth.out_shape(case, ex.values))
+                          truth.out_shape(case, ex.values, ex.params))
     except ContractViolation as error:
         return _violation(error)
     left = float(np.sum(u.astype(np.float64) * pushed.astype(np.float64)))
@@ -249,7 +264,7 @@ def check_structure(target: Target, ex: vs.Example) -> Outcome:
     case, arg = target.case, target.arg
     names = case.arg_names
     primals = ex.primals(names)
-    out = truth.out_shape(case, ex.values)
+    out = truth.out_shape(case, ex.values, ex.params)
     rows = []
     try:
         for i in range(int(np.prod(out))):
@@ -280,7 +295,7 @@ def check_shape_dtype(target: Target, ex: vs.Example) -> Outcome:
     try:
         call_vjp(target.engine, target.fn, ex.primals(names), ex.cotangent, names, None, _broadcast_shape(target, ex))
         call_jvp(target.engine, target.fn, ex.primals(names), tuple(ex.tangents[n] for n in names), names,
-                 truth.out_shape(case, ex.values))
+                 truth.out_shape(case, ex.values, ex.params))
     except ContractViolation as error:
         return _violation(error)
     return Outcome(True)

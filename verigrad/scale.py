@@ -95,7 +95,6 @@ from verigrad.reference import (
     get_case,
     resolve_shape,
 )
-from verigrad.reference.shapes import symbols
 from verigrad.strategies import VALUE_RANGE
 from verigrad.tolerance import FLOAT64_U, PROBABILISTIC, Tolerance, bound_fraction
 
@@ -146,9 +145,7 @@ def scale_sizes(case: Case, n: int) -> dict[str, int]:
     """
     if n < 1:
         raise ValueError(f"n must be positive, got {n}")
-    names: set[str] = set()
-    for shape in [a.shape for a in case.args] + [case.output]:
-        names |= symbols(shape)
+    names = case.size_symbols()
     sizes: dict[str, int] = {}
     rest = n
     if "N" in names:

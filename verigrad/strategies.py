@@ -15,8 +15,7 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-from verigrad.reference import NONZERO, NONZERO_MIN_ABS, Case, resolve_shape
-from verigrad.reference.shapes import symbols
+from verigrad.reference import LABEL, NONZERO, NONZERO_MIN_ABS, POSITIVE, REAL, Case, resolve_shape
 
 #: Sizes drawn per symbol.  m is never equal to any n so chain.matvec_sin is
 #: always non-square and a transposed Jacobian cannot pass.
@@ -84,7 +83,7 @@ def decode(blob: bytes, dtype: np.dtype, shape: tuple[int, ...], domain: str, bo
     shrinking yields small, readable counterexamples.  Magnitudes lie in
     [smallest, bound], where smallest is the domain's least non-zero magnitude.
     """
-    smallest = NONZERO_MIN_ABS if domain == NONZERO else MIN_NONZERO
+    smallest = NONZERO_MIN_ABS if domain in (NONZERO, POSITIVE) else MIN_NONZERO
     raw = np.frombuffer(blob, dtype=np.uint8).reshape(-1, ELEMENT_BYTES)
     selector, exponent_byte = raw[:, 0], raw[:, 1]
     mantissa = raw[:, 2:].astype(np.float64) @ (256.0 ** -np.arange(1, ELEMENT_BYTES - 1))
@@ -92,8 +91,8 @@ def decode(blob: bytes, dtype: np.dtype, shape: tuple[int, ...], domain: str, bo
     exponent = exponents[exponent_byte % len(exponents)]
     at_bound = np.isnan(exponent)
     magnitude = np.where(at_bound, bound, np.ldexp(1.0 + mantissa, np.where(at_bound, 0, exponent).astype(int)))
-    values = np.where(selector & 1, -magnitude, magnitude)
-    if zeros and domain != NONZERO:
+    values = np.where(selector & 1 & (domain != POSITIVE), -magnitude, magnitude)
+    if zeros and domain == REAL:
         values = np.where(selector < ZERO_SELECTORS, 0.0, values)
     return values.astype(dtype).reshape(shape)
 
@@ -116,10 +115,7 @@ def array(
 
 def sizes(case: Case) -> st.SearchStrategy[dict[str, int]]:
     """The sizes a case's shapes need, each from its bucket."""
-    names: set[str] = set()
-    for shape in [a.shape for a in case.args] + [case.output]:
-        names |= symbols(shape)
-    return _sizes(tuple(sorted(names)))
+    return _sizes(tuple(sorted(case.size_symbols())))
 
 
 @lru_cache(maxsize=64)
@@ -202,17 +198,27 @@ def examples(
     params = {name: draw(_choice(choices)) for name, choices in case.params.items()}
     domains = domains or {}
     shapes = {a.name: resolve_shape(a.shape, chosen) for a in case.args}
-    out_shape = resolve_shape(case.output, chosen)
+    out_shape = case.output_shape(chosen, params)
     wanted = [a.name for a in case.args if tangents is None or a.name in tangents]
-    fields = [_Field(shapes[a.name], domains.get(a.name, a.domain)) for a in case.args]
+    # A label field is drawn as a real one and read as a class index (see _labels).
+    fields = [_Field(shapes[a.name], _drawn_domain(domains.get(a.name, a.domain))) for a in case.args]
     probe_shapes = ([out_shape] if cotangent else []) + [shapes[name] for name in wanted]
     fields += [_Field(shape, bound=PROBE_RANGE, zeros=False) for shape in probe_shapes]
     drawn = iter(_draw_arrays(draw, dtype, fields))
-    values = {a.name: next(drawn) for a in case.args}
+    values = {a.name: _labels(next(drawn), chosen[a.classes]) if a.domain == LABEL else next(drawn) for a in case.args}
     drawn_cotangent = next(drawn) if cotangent else np.zeros(out_shape, dtype)
     drawn_tangents = {name: next(drawn) for name in wanted}
     probes = {a.name: drawn_tangents.get(a.name, np.zeros(shapes[a.name], dtype)) for a in case.args}
     return Example(values, params, drawn_cotangent, probes, chosen)
+
+
+def _drawn_domain(domain: str) -> str:
+    return REAL if domain == LABEL else domain
+
+
+def _labels(values: np.ndarray, classes: int) -> np.ndarray:
+    """Class indices in [0, classes) from drawn reals: all-zero bytes (the simplest draw) give class 0."""
+    return (np.floor(np.abs(values.astype(np.float64))).astype(np.int64) % classes).reshape(values.shape)
 
 
 def aliased_examples(case: Case, dtype: Any, first: str, second: str, same_object: bool) -> st.SearchStrategy[Example]:

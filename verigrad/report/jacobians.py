@@ -215,7 +215,7 @@ def failing_jacobian(verdict: Verdict, case: Any, engines: EngineProvider) -> Ja
 
         values, params, dtype = _values(case, verdict.counterexample)
         reference = truth.jacobian(case, arg, values, params, _share(verdict)).dense()
-        out_shape = truth.out_shape(case, values)
+        out_shape = truth.out_shape(case, values, params)
     except Exception:
         return _probe(verdict, "the reference Jacobian could not be evaluated at the counterexample")
     if reference.shape[0] > MAX_ROWS or reference.shape[1] > MAX_COLS:
