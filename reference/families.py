@@ -291,7 +291,7 @@ def _extremum_weights(p: Point, sign: int) -> Any:
 def _exclusive_products(p: Point) -> Any:
     """Π_{k ≠ i} x_k along the axis, from prefix and suffix products: no division, right with zeros."""
     x = _along(p, p.X)
-    ones = np.ones(x.shape[:-1] + (1,))
+    ones = np.ones((*x.shape[:-1], 1))
     before = np.concatenate([ones, np.cumprod(x, axis=-1)[..., :-1]], axis=-1)
     after = np.concatenate([np.cumprod(x[..., ::-1], axis=-1)[..., ::-1][..., 1:], ones], axis=-1)
     return _back(p, before * after)
@@ -474,7 +474,7 @@ def _full_extremum(name: str, sign: int) -> Case:
                 lambda p: np.reshape(tie_weights(np.reshape(p.X, (1, -1)), p.t, sign), np.shape(p.X)),
                 lambda p: np.ones(np.shape(p.X)),
                 _NO_ROUNDING,
-                rf"\frac{{\partial y}}{{\partial X_{{ij}}}} = [X_{{ij}} = y] \text{{ (one of the ties)}}",
+                r"\frac{\partial y}{\partial X_{ij}} = [X_{ij} = y] \text{ (one of the ties)}",
             )
         },
         kink=_max_kink(sign, True),
