@@ -520,6 +520,9 @@ class FiniteDifferences:
         u = np.broadcast_to(np.asarray(cotangent, dtype=np.float64), problem.out_shape).ravel()
         results = []
         for k, (x, p) in enumerate(zip(problem.x, primals, strict=True)):
+            if not np.issubdtype(np.asarray(p).dtype, np.inexact):  # integer data (labels): no derivative
+                results.append(np.zeros(np.shape(p), np.asarray(p).dtype))
+                continue
             jac, err, used = self._columns(problem, k)
             with np.errstate(all="ignore"):
                 value = u @ jac
