@@ -276,10 +276,11 @@ def tie_weights(values: Any, t: float, sign: int = 1) -> Any:
         last = np.arange(n) == (n - 1 - np.argmax(ties[..., ::-1], axis=-1))[..., None]
         return t * first + (1 - t) * last
     later = np.arange(n)[None, :] > np.arange(n)[:, None]  # [j > i]
-    greater = np.greater(x[..., :, None], x[..., None, :]).astype(bool)
-    at_least = np.greater_equal(x[..., :, None], x[..., None, :]).astype(bool)
-    # first extremal: beats every earlier element strictly and every later one or ties it
-    first = np.all(np.where(later, at_least, greater | np.eye(n, dtype=bool)), axis=-1)
+    itself = np.eye(n, dtype=bool)
+    greater = np.greater(x[..., :, None], x[..., None, :]).astype(bool) | itself
+    at_least = np.greater_equal(x[..., :, None], x[..., None, :]).astype(bool) | itself
+    # first extremal: beats every earlier element strictly, every later one or ties it; last: the mirror
+    first = np.all(np.where(later, at_least, greater), axis=-1)
     last = np.all(np.where(later, greater, at_least), axis=-1)
     return t * first + (1 - t) * last
 
@@ -297,10 +298,15 @@ def _exclusive_products(p: Point) -> Any:
     return _back(p, before * after)
 
 
+def _shifted(x: Any, axis: int) -> Any:
+    """x minus its maximum along ``axis`` (floats: no overflow in exp); exact and symbolic numbers unshifted."""
+    return x if x.dtype == object else x - np.max(x, axis=axis, keepdims=True)
+
+
 def _softmax_along(p: Point, values: Any) -> Any:
     """softmax along the last axis (of values already moved)."""
     x = np.asarray(values)
-    e = np.exp(x - np.max(x, axis=-1, keepdims=True))
+    e = np.exp(_shifted(x, -1))
     return e / np.sum(e, axis=-1, keepdims=True)
 
 
@@ -531,7 +537,7 @@ def _norm_grad(p: Point) -> Any:
     """x / ‖x‖; at x = 0 the minimum-norm subgradient 0 (the denominator kept away from 0 there)."""
     s = np.sum(p.x * p.x)
     at_zero = np.asarray(s == 0, dtype=np.float64) if np.asarray(s).dtype != object else (1 if s == 0 else 0)
-    return p.x / (np.sqrt(s) + (1 - p.step(s)) + at_zero)
+    return p.step(s) * p.x / (np.sqrt(s) + (1 - p.step(s)) + at_zero)
 
 
 def _norm_nearest(p: Point, arg: str, kind: str, probe: np.ndarray, value: np.ndarray) -> np.ndarray:
@@ -764,7 +770,7 @@ def _onehot(p: Point) -> Any:
 
 def _xent_softmax(p: Point) -> Any:
     z = np.asarray(p.Z)
-    e = np.exp(z - np.max(z, axis=1, keepdims=True))
+    e = np.exp(_shifted(z, 1))
     return e / np.sum(e, axis=1, keepdims=True)
 
 
