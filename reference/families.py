@@ -380,8 +380,9 @@ def _simplex_nearest(sign: int, full: bool):
         u = np.reshape(probe, (-1, 1))  # one cotangent per slice, in slice order
         g = np.reshape(value, (1, -1)) if full else _along(p, value)
         g = np.reshape(g, tied.shape)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            share = np.where(u != 0, g / u, 0.0)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            # Shares far outside [0, 1] are a wrong engine either way: bounded, the projection stays finite.
+            share = np.clip(np.where(u != 0, g / u, 0.0), -1e6, 1e6)
         member = np.where(tied, _project_simplex(share, tied), 0.0) * u
         return np.reshape(member, np.shape(p.X)) if full else _back(p, member)
 
