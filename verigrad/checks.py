@@ -384,12 +384,15 @@ class Property:
     description: str
 
 
-def _probes(cotangent: bool, tangent: str) -> Callable[[Case, np.dtype, str | None, tuple[str, str] | None], st.SearchStrategy[vs.Example]]:
-    """Examples drawing only the probes a property uses: ``tangent`` is "arg", "all" or "none"."""
+def _probes(
+    cotangent: bool, tangent: str, large: bool = False
+) -> Callable[[Case, np.dtype, str | None, tuple[str, str] | None], st.SearchStrategy[vs.Example]]:
+    """Examples drawing only the probes a property uses: ``tangent`` is "arg", "all" or "none";
+    ``large``: now and then a large example (see ``strategies.examples``)."""
 
     def strategy(case: Case, dtype: np.dtype, arg: str | None, pair: tuple[str, str] | None) -> st.SearchStrategy[vs.Example]:
         tangents = {"arg": (arg,), "all": None, "none": ()}[tangent]
-        return vs.examples(case, dtype, cotangent=cotangent, tangents=tangents)
+        return vs.examples(case, dtype, cotangent=cotangent, tangents=tangents, large=large)
 
     return strategy
 
@@ -401,7 +404,8 @@ def _element_wise(case: Case, arg: str | None) -> bool:
 PROPERTIES: dict[str, Property] = {
     p.name: p
     for p in (
-        Property("vjp", check_vjp, "arg", lambda c, a: True, _probes(True, "none"), "engine VJP matches the closed form within the rounding bound"),
+        Property("vjp", check_vjp, "arg", lambda c, a: True, _probes(True, "none", large=True),
+                 "engine VJP matches the closed form within the rounding bound"),
         Property("jvp", check_jvp, "arg", lambda c, a: True, _probes(False, "arg"), "engine JVP matches the closed form within the rounding bound"),
         Property("adjoint", check_adjoint, "arg", lambda c, a: True, _probes(True, "arg"), "⟨u, J v⟩ (JVP) = ⟨Jᵀu, v⟩ (VJP)"),
         Property("structure", check_structure, "arg", _element_wise, _probes(False, "none"), "element-wise Jacobians: off-diagonal exactly 0, identity exactly I"),
