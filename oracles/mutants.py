@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = ["MUTANTS", "Catch", "Mutant", "MutantEngine", "load_mutant"]
+__all__ = ["FAMILY_CATCHES", "MUTANTS", "Catch", "Mutant", "MutantEngine", "load_mutant"]
 
 Arrays = tuple[np.ndarray, ...]
 
@@ -262,6 +262,131 @@ class LeaksOffDiagonal(MutantEngine):
     def perturb_jvp(self, fn: Callable[..., Any], primals: Arrays, tangents: Arrays, result: np.ndarray) -> np.ndarray:
         spill = self.leak * float(sum(np.sum(t) for t in tangents))
         return _same_dtype(result + spill, result)
+
+
+class TransposedWhenSquare(MutantEngine):
+    """The gradient of a square matrix argument comes back transposed; every other shape is right.
+
+    What a kernel that swaps strides only on its square fast path does (burn #5304
+    was wrong on 33 of 512 shapes): invisible while every matrix drawn is non-square.
+    """
+
+    label = "transposed-when-square"
+
+    def perturb_vjp(self, fn: Callable[..., Any], primals: Arrays, cotangent: np.ndarray, grads: Arrays) -> Arrays:
+        return tuple(np.ascontiguousarray(g.T) if np.ndim(g) == 2 and g.shape[0] == g.shape[1] else g for g in grads)
+
+
+class MeanWithoutOneOverN(MutantEngine):
+    """A reduction's backward forgets its 1/N: each gradient times (its primal's size / the output's size).
+
+    Exactly a mean's derivative without the division (N = elements reduced into one
+    output); a sum (or anything not reducing) is left alone because there the
+    factor is 1 or the function keeps sizes.
+    """
+
+    label = "mean-without-1/N"
+
+    def perturb_vjp(self, fn: Callable[..., Any], primals: Arrays, cotangent: np.ndarray, grads: Arrays) -> Arrays:
+        out = max(int(np.size(cotangent)), 1)
+        return tuple(_same_dtype(g * (np.size(p) // out), g) if np.size(p) > out else g for p, g in zip(primals, grads, strict=True))
+
+    def perturb_jvp(self, fn: Callable[..., Any], primals: Arrays, tangents: Arrays, result: np.ndarray) -> np.ndarray:
+        out = max(int(np.size(result)), 1)
+        largest = max((int(np.size(p)) for p in primals), default=out)
+        return _same_dtype(result * (largest // out), result) if largest > out else result
+
+
+class HangsAboveSize(MutantEngine):
+    """Hangs (sleeps ``seconds``) once any primal has more than ``limit`` elements: fine on small inputs only."""
+
+    label = "hangs-above-5"
+
+    def __init__(self, engine: Any = None, limit: int = 5, seconds: float = 30.0) -> None:
+        super().__init__(engine)
+        self.limit, self.seconds = limit, seconds
+
+    def _wait(self, primals: Arrays) -> None:
+        if any(np.size(p) > self.limit for p in primals):
+            time.sleep(self.seconds)
+
+    def vjp(self, fn: Callable[..., Any], primals: Arrays, cotangent: np.ndarray) -> Any:
+        self._wait(primals)
+        return super().vjp(fn, primals, cotangent)
+
+    def jvp(self, fn: Callable[..., Any], primals: Arrays, tangents: Arrays) -> Any:
+        self._wait(primals)
+        return super().jvp(fn, primals, tangents)
+
+
+class TiesTakeAll(MutantEngine):
+    """Equal entries of one primal each get the whole of their group's gradient (a max/min whose
+    backward sends the full cotangent to every tied element: mass k on a k-way tie)."""
+
+    label = "ties-take-all"
+
+    def perturb_vjp(self, fn: Callable[..., Any], primals: Arrays, cotangent: np.ndarray, grads: Arrays) -> Arrays:
+        result = []
+        for primal, grad in zip(primals, grads, strict=True):
+            if np.shape(primal) != np.shape(grad) or not np.size(grad):
+                result.append(grad)
+                continue
+            _, group, counts = np.unique(np.ravel(primal), return_inverse=True, return_counts=True)
+            totals = np.bincount(group, weights=np.ravel(grad).astype(np.float64))
+            tied = counts[group] > 1
+            flat = np.where(tied, totals[group], np.ravel(grad))
+            result.append(_same_dtype(flat.reshape(np.shape(grad)), grad))
+        return tuple(result)
+
+
+class BroadcastAxisNotReduced(MutantEngine):
+    """A primal broadcast along a size-1 axis ((m, 1) + (1, n)) keeps the per-element gradient.
+
+    Generic: the wrapped engine's VJP with that primal widened to the output's
+    shape is exactly the un-reduced gradient.
+    """
+
+    label = "broadcast-axis-not-reduced"
+
+    def perturb_vjp(self, fn: Callable[..., Any], primals: Arrays, cotangent: np.ndarray, grads: Arrays) -> Arrays:
+        out_shape = np.shape(cotangent)
+        result = list(grads)
+        for k, primal in enumerate(primals):
+            shape = np.shape(primal)
+            if len(shape) != len(out_shape) or shape == out_shape or 1 not in shape:
+                continue
+            widened = list(primals)
+            widened[k] = np.array(np.broadcast_to(primal, out_shape))
+            try:
+                result[k] = self.inner.vjp(fn, tuple(widened), cotangent)[k]
+            except Exception:
+                continue  # not broadcast this way: leave the slot right
+        return tuple(result)
+
+
+class NaNAtZero(MutantEngine):
+    """NaN wherever the primal entry is exactly 0 (n·x^(n-1) evaluated as n·x^n / x: MLX #504)."""
+
+    label = "nan-at-zero"
+
+    def perturb_vjp(self, fn: Callable[..., Any], primals: Arrays, cotangent: np.ndarray, grads: Arrays) -> Arrays:
+        return tuple(
+            _same_dtype(np.where(np.asarray(p) == 0, np.nan, g), g) if np.shape(p) == np.shape(g) else g
+            for p, g in zip(primals, grads, strict=True)
+        )
+
+
+class UnchosenBranchLeaks(MutantEngine):
+    """NaN wherever the primal is negative: a where whose backward multiplies the unchosen branch's
+    derivative by 0 and gets 0·NaN (the branch log x at x < 0; jax #1052)."""
+
+    label = "unchosen-branch-leaks"
+
+    def perturb_vjp(self, fn: Callable[..., Any], primals: Arrays, cotangent: np.ndarray, grads: Arrays) -> Arrays:
+        return tuple(
+            _same_dtype(np.where(np.asarray(p) < 0, np.nan, g), g) if np.shape(p) == np.shape(g) else g
+            for p, g in zip(primals, grads, strict=True)
+        )
 
 
 # ------------------------------------------------------------ aliased inputs
@@ -587,8 +712,32 @@ MUTANTS: dict[str, Mutant] = {
         (ReturnsFloat, "bad_return", Catch("jvp", "elementwise.mul", "w")),
         (WrongShape, "wrong_shape", _VJP_MUL),
         (Hangs, "timeout", Catch("vjp", "elementwise.mul", "w", timeout=1.0)),
+        # the families beyond the seed: each a bug the seed's shapes and cases let pass
+        (TransposedWhenSquare, "transposed", Catch("vjp", "linalg.matmul", "A")),
+        (MeanWithoutOneOverN, "scaled", Catch("vjp", "losses.mse_mean", "pred")),
+        (HangsAboveSize, "timeout", Catch("vjp", "elementwise.mul", "w", timeout=2.0)),
+        (TiesTakeAll, "outside_subdifferential", Catch("kink", "reduce.max_all", "X")),
+        (BroadcastAxisNotReduced, "broadcast_not_reduced", Catch("vjp", "broadcast.col_plus_row", "a")),
+        (NaNAtZero, "non_finite", Catch("vjp", "unary.cube", "x")),
+        (UnchosenBranchLeaks, "non_finite", Catch("vjp", "select.where_nonfinite", "x")),
     )
 }
+
+#: More checks that catch a mutant, one per new family, with the diagnosis each must give:
+#: (mutant name, kind, check).  The first catch of a mutant is its row in :data:`MUTANTS`.
+FAMILY_CATCHES: tuple[tuple[str, str, Catch], ...] = (
+    ("mutant-wrong-sign", "wrong_sign", Catch("vjp", "unary.tanh", "x")),
+    ("mutant-wrong-sign", "wrong_sign", Catch("jvp", "select.where", "b")),
+    ("mutant-scale-2", "scaled", Catch("vjp", "reduce.logsumexp", "X")),
+    ("mutant-mean-without-1/N", "scaled", Catch("vjp", "reduce.mean", "X")),
+    ("mutant-mean-without-1/N", "scaled", Catch("vjp", "reduce.mean_all", "X")),
+    ("mutant-ties-take-all", "outside_subdifferential", Catch("kink", "reduce.min", "X")),
+    ("mutant-transposed-when-square", "transposed", Catch("vjp", "linalg.transpose_matmul", "B")),
+    ("mutant-broadcast-axis-not-reduced", "broadcast_not_reduced", Catch("vjp", "broadcast.col_plus_row", "b")),
+    ("mutant-nan-at-zero", "non_finite", Catch("vjp", "unary.square", "x")),
+    ("mutant-relative-error", "precision", Catch("vjp", "losses.softmax_xent", "Z")),
+    ("mutant-scale-half", "scaled", Catch("vjp", "losses.mlp_relu", "W1")),
+)
 
 
 def load_mutant(name: str, engine: Any = None) -> MutantEngine:

@@ -87,6 +87,22 @@ def _nearest_member(
     return member, member
 
 
+def _outside_nearest(target: Target, ex: vs.Example, outcome: Outcome) -> Outcome:
+    """A failure on a kink whose subdifferential is a simplex or a ball: the value lies outside it."""
+    kink = target.case.kink
+    if outcome.passed or kink is None or kink.nearest is None or not _on_kink(target, ex) or outcome.diagnosis is None:
+        return outcome
+    d = outcome.diagnosis
+    outcome.diagnosis = Diagnosis(
+        "outside_subdifferential",
+        f"at the kink ({kink.where}) the value lies outside the subdifferential ({kink.subdifferential}); "
+        f"the nearest member differs by more than the bound",
+        index=d.index, reference=d.reference, engine=d.engine,
+    )
+    outcome.message = f"outside_subdifferential: {outcome.diagnosis.summary}; " + outcome.message
+    return outcome
+
+
 def _compare(
     target: Target,
     engine_value: np.ndarray,
@@ -210,7 +226,8 @@ def check_vjp(target: Target, ex: vs.Example) -> Outcome:
     value = result[names.index(arg)]
     alternatives = _transposed_alternative(target, ex, arg, ex.cotangent)
     reference_at = _nearest_member(target, ex, arg, "vjp", ex.cotangent, value, (r0, r1))
-    return _compare(target, value, reference_at, bound, magnitude, ex.sizes, alternatives, _estimate(value))
+    outcome = _compare(target, value, reference_at, bound, magnitude, ex.sizes, alternatives, _estimate(value))
+    return _outside_nearest(target, ex, outcome)
 
 
 def _single_tangent(names: tuple[str, ...], ex: vs.Example, arg: str) -> tuple[np.ndarray, ...]:
@@ -230,7 +247,8 @@ def check_jvp(target: Target, ex: vs.Example) -> Outcome:
         return _violation(error)
     bound, magnitude = _jvp_bound(target, ex, arg, tangent)
     reference_at = _nearest_member(target, ex, arg, "jvp", tangent, result, (r0, r1))
-    return _compare(target, result, reference_at, bound, magnitude, ex.sizes, estimate=_estimate(result))
+    outcome = _compare(target, result, reference_at, bound, magnitude, ex.sizes, estimate=_estimate(result))
+    return _outside_nearest(target, ex, outcome)
 
 
 def check_adjoint(target: Target, ex: vs.Example) -> Outcome:
