@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 from verigrad.oracles.registry import EngineLoadError, load_engine
-from verigrad.reference import CASES, NONZERO, NONZERO_MIN_ABS, Case, Point, resolve_shape
+from verigrad.reference import CASES, LABEL, NONZERO, NONZERO_MIN_ABS, POSITIVE, Case, Point, resolve_shape
 
 #: engine name -> the library it needs
 ENGINES = {"jax": "jax", "torch": "torch", "autograd": "autograd", "mygrad": "mygrad", "tinygrad": "tinygrad"}
@@ -86,8 +86,13 @@ def _primals(case: Case, dtype: type, point: int) -> tuple[np.ndarray, ...]:
     arrays = []
     for k, arg in enumerate(case.args):
         shape = resolve_shape(arg.shape, SIZES)
+        if arg.domain == LABEL:  # class indices: every class in turn
+            arrays.append((np.arange(int(np.prod(shape))) % SIZES[arg.classes]).reshape(shape))
+            continue
         values = _signed_ramp(int(np.prod(shape)), 0.17 * k, point) * (-1.0) ** k
-        if arg.domain == NONZERO:
+        if arg.domain == POSITIVE:
+            values = np.abs(values)
+        if arg.domain in (NONZERO, POSITIVE):
             assert np.all(np.abs(values) >= NONZERO_MIN_ABS)
         arrays.append(values.reshape(shape).astype(dtype))
     return tuple(arrays)
@@ -97,12 +102,12 @@ def _name(dtype: type) -> str:
     return np.dtype(dtype).name
 
 
-def _out_shape(case: Case) -> tuple[int, ...]:
-    return resolve_shape(case.output, SIZES)
+def _out_shape(case: Case, params: dict[str, Any]) -> tuple[int, ...]:
+    return case.output_shape(SIZES, params)
 
 
-def _cotangent(case: Case, dtype: type) -> np.ndarray:
-    shape = _out_shape(case)
+def _cotangent(case: Case, params: dict[str, Any], dtype: type) -> np.ndarray:
+    shape = _out_shape(case, params)
     return _signed_ramp(int(np.prod(shape)), 0.5, 1).reshape(shape).astype(dtype)
 
 
@@ -113,7 +118,7 @@ def _tangents(case: Case, dtype: type) -> tuple[np.ndarray, ...]:
             _signed_ramp(int(np.prod(p.shape)), 0.3 * k, 0).reshape(p.shape)
             if arg.differentiable
             else np.zeros(p.shape)
-        ).astype(dtype)
+        ).astype(p.dtype)
         for k, (arg, p) in enumerate(zip(case.args, _primals(case, dtype, 0), strict=True))
     )
 
@@ -141,8 +146,8 @@ def _bound_fn(name: str, index: int) -> Any:
 def _run(name: str, index: int, dtype: type, point: int) -> dict[str, Any]:
     """vjp and jvp of one case at one point, and what the inputs looked like after."""
     engine, fn = _engine(name), _bound_fn(name, index)
-    case, _ = CASE_PARAMS[index]
-    primals, u, v = _primals(case, dtype, point), _cotangent(case, dtype), _tangents(case, dtype)
+    case, params = CASE_PARAMS[index]
+    primals, u, v = _primals(case, dtype, point), _cotangent(case, params, dtype), _tangents(case, dtype)
     inputs = (*primals, u, *v)
     before = _snapshot(inputs)
     vjp = engine.vjp(fn, primals, u)
@@ -171,7 +176,7 @@ def test_jvp_gives_the_output_shape_and_dtype(engine, case_params):
     for dtype in DTYPES:
         jvp = _result(engine, case_params, dtype)["jvp"]
         assert isinstance(jvp, np.ndarray), f"{_name(dtype)}: {type(jvp)}"
-        assert (jvp.shape, jvp.dtype) == (_out_shape(case_params[0]), np.dtype(dtype)), _name(dtype)
+        assert (jvp.shape, jvp.dtype) == (_out_shape(*case_params), np.dtype(dtype)), _name(dtype)
 
 
 def test_inputs_are_not_mutated(engine, case_params):
@@ -199,7 +204,7 @@ def test_same_array_as_two_primals(engine, aliased):
         primals = _primals(case, dtype, 0)
         aliased_primals = tuple(primals[first] if k in (first, second) else p for k, p in enumerate(primals))
         copied_primals = tuple(p.copy() for p in aliased_primals)
-        u, v = _cotangent(case, dtype), _tangents(case, dtype)
+        u, v = _cotangent(case, aliased[1], dtype), _tangents(case, dtype)
         # The same arithmetic on the same values: a deterministic engine gives identical bits.
         for got, want in zip(engine.vjp(fn, aliased_primals, u), engine.vjp(fn, copied_primals, u), strict=True):
             np.testing.assert_array_equal(got, want, err_msg=_name(dtype))
@@ -220,7 +225,8 @@ def _away_from_kinks(case: Case, point_args: dict[str, Any], dtype: type) -> Non
 
 
 def _reference(
-    case: Case, point: Point, name: str, accumulated: int, dtype: type, direction: np.ndarray, mode: str
+    case: Case, point: Point, name: str, accumulated: int, dtype: type, direction: np.ndarray, mode: str,
+    params: dict[str, Any],
 ) -> tuple[np.ndarray, np.ndarray]:
     """The closed form's vjp/jvp with ``direction``, and its rounding bound.
 
@@ -228,7 +234,7 @@ def _reference(
     per-entry bound, plus the accumulation of the product with the direction.
     """
     arg, partial = case.arg(name), case.partials[name]
-    out_shape, arg_shape = _out_shape(case), resolve_shape(arg.shape, SIZES)
+    out_shape, arg_shape = _out_shape(case, params), resolve_shape(arg.shape, SIZES)
     jac = partial.jacobian(point, out_shape, arg_shape)
     mag = partial.magnitude_jacobian(point, out_shape, arg_shape)
     apply = (lambda j, d: j.vjp(d)) if mode == "vjp" else (lambda j, d: j.jvp(d))
@@ -245,14 +251,14 @@ def _reference_point(case: Case, params: dict[str, Any], result: dict[str, Any],
 
 def test_vjp_agrees_with_the_closed_form(engine, case_params):
     case, params = case_params
-    out_size = int(np.prod(_out_shape(case)))
+    out_size = int(np.prod(_out_shape(case, params)))
     for dtype, point in REFERENCE_RUNS:
         result = _result(engine, case_params, dtype, point)
         p = _reference_point(case, params, result, dtype)
         for name, grad in zip(case.arg_names, result["vjp"], strict=True):
             if name not in case.partials:
                 continue  # data argument: no closed form
-            want, bound = _reference(case, p, name, out_size, dtype, result["u"], "vjp")
+            want, bound = _reference(case, p, name, out_size, dtype, result["u"], "vjp", params)
             error = np.abs(grad.astype(np.float64) - want)
             assert np.all(error <= bound), (
                 f"{_name(dtype)} point {point}, d/d{name}: got {grad}, closed form {want}, error {error} > bound {bound}"
@@ -268,7 +274,7 @@ def test_jvp_agrees_with_the_closed_form(engine, case_params):
         want, bound = 0.0, 0.0
         for name, tangent in zip(case.arg_names, result["v"], strict=True):
             if name in case.partials:
-                w, b = _reference(case, p, name, accumulated, dtype, tangent, "jvp")
+                w, b = _reference(case, p, name, accumulated, dtype, tangent, "jvp", params)
                 want, bound = want + w, bound + b
         error = np.abs(result["jvp"].astype(np.float64) - want)
         assert np.all(error <= bound), (
