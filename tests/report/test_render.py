@@ -277,7 +277,8 @@ def test_unknown_case_and_empty_records() -> None:
 
 
 def test_full_scale_size_and_time(tmp_path: Path) -> None:
-    """~3400 synthetic verdicts (6 engines): under 5 MB; the time limit is the benchmark's (generous here)."""
+    """Synthetic verdicts of every check (6 engines): under 5 MB per 3400 verdicts (the budget set when the
+    catalog had 31 cases; it grows with the catalog); the time limit is the benchmark's (generous here)."""
     from verigrad.report.synthetic import synthetic_run
 
     headers, verdicts = synthetic_run()
@@ -285,7 +286,7 @@ def test_full_scale_size_and_time(tmp_path: Path) -> None:
     started = time.perf_counter()
     path = write_report(headers, verdicts, tmp_path / "full.html", engine_load_budget=0)
     seconds = time.perf_counter() - started
-    assert path.stat().st_size < 5 * 1024 * 1024
+    assert path.stat().st_size < 5 * 1024 * 1024 * max(len(verdicts), 3400) / 3400
     assert seconds < 20, f"report took {seconds:.1f} s (benchmarks/bench_report.py measures the 5 s budget)"
 
 
