@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
+from verigrad.oracles.namespaces import Namespace
 
 __all__ = ["FAMILY_CATCHES", "MUTANTS", "Catch", "Mutant", "MutantEngine", "load_mutant"]
 
@@ -387,6 +388,45 @@ class UnchosenBranchLeaks(MutantEngine):
             _same_dtype(np.where(np.asarray(p) < 0, np.nan, g), g) if np.shape(p) == np.shape(g) else g
             for p, g in zip(primals, grads, strict=True)
         )
+
+
+class WrongRule(MutantEngine):
+    """One primitive's derivative rule broken, w.r.t. one operand: its tangent scaled by ``factor``.
+
+    A rule mutant: JAX with ``xp.<primitive>`` replaced by a ``jax.custom_jvp`` of
+    the same function whose JVP scales the tangent of operand ``operand`` (the
+    VJP is its transpose, so it is wrong the same way).  Every case through that
+    primitive and operand fails; the root cause (``verigrad.rootcause``) must
+    name it.
+    """
+
+    label = "wrong-rule"
+
+    def __init__(self, engine: Any = None, primitive: str = "exp", operand: int = 0, factor: float = -1.0) -> None:
+        if engine is None:
+            from verigrad.oracles.jax_engine import JaxEngine
+
+            engine = JaxEngine()
+        super().__init__(engine)
+        import jax  # heavy: only for this mutant
+
+        original = getattr(engine.xp, primitive)
+
+        def broken(*args: Any, **kwargs: Any) -> Any:
+            def f(*xs: Any) -> Any:
+                return original(*xs, **kwargs)
+
+            wrapped = jax.custom_jvp(f)
+
+            @wrapped.defjvp
+            def rule(primals: tuple[Any, ...], tangents: tuple[Any, ...]) -> tuple[Any, Any]:
+                scaled = tuple(t * factor if k == operand else t for k, t in enumerate(tangents))
+                return jax.jvp(f, primals, scaled)
+
+            return wrapped(*args)
+
+        self.name = f"mutant-wrong-rule-{primitive}-{operand}"
+        self.xp = Namespace(engine.xp, **{primitive: broken})
 
 
 # ------------------------------------------------------------ aliased inputs
