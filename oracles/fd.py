@@ -521,7 +521,7 @@ class FiniteDifferences:
         results = []
         for k, (x, p) in enumerate(zip(problem.x, primals, strict=True)):
             if not np.issubdtype(np.asarray(p).dtype, np.inexact):  # integer data (labels): no derivative
-                results.append(np.zeros(np.shape(p), np.asarray(p).dtype))
+                results.append(EstimatedArray(np.zeros(np.shape(p), np.asarray(p).dtype), 0.0))
                 continue
             jac, err, used = self._columns(problem, k)
             with np.errstate(all="ignore"):
