@@ -115,10 +115,7 @@ def _interval_nearest(case_partials: Any):
     """
 
     def nearest(p: Point, arg: str, kind: str, probe: np.ndarray, value: np.ndarray) -> np.ndarray:
-        ends = []
-        for t in (0.0, 1.0):
-            q = Point({**p._values}, t=t, u=p.u)
-            ends.append(np.asarray(case_partials()[arg].closed_form(q), dtype=np.float64) * probe)
+        ends = [np.asarray(case_partials()[arg].closed_form(p.at_share(t)), dtype=np.float64) * probe for t in (0.0, 1.0)]
         low, high = _between(*ends)
         return np.clip(value, low, high)
 

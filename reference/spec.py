@@ -79,6 +79,10 @@ class Point:
         except KeyError:
             raise AttributeError(name) from None
 
+    def at_share(self, t: float) -> Point:
+        """The same point with subgradient share ``t`` (the ends of a kink's segment are t = 0 and 1)."""
+        return Point(self._values, t=t, u=self.u)
+
     def step(self, z: np.ndarray, magnitude: Any = 0.0, ops: float = 0.0) -> np.ndarray:
         """Heaviside [z > 0], equal to ``t`` where z is zero.
 
