@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from verigrad.oracles.fd import FiniteDifferences
 from verigrad.records import FAIL, PASS, Verdict
 from verigrad.reference import get_case, resolve_shape
 
@@ -111,8 +112,6 @@ class _Recorder:
     """The primal vocabulary over traced values, computed by numpy (fd's namespace) and recorded."""
 
     def __init__(self, tape: list) -> None:
-        from verigrad.oracles.fd import FiniteDifferences
-
         self._tape, self._numpy = tape, FiniteDifferences.xp
 
     def __getattr__(self, name: str) -> Any:
