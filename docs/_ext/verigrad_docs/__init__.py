@@ -1,0 +1,117 @@
+"""Sphinx extension of verigrad's docs: offline MathML math and the pages generated from the code.
+
+At ``builder-inited`` it writes ``docs/_generated/`` (the case catalog, the errata,
+one real verdict per diagnosis, the findings table) and the report screenshots in
+``docs/_static/``; the hand-written pages include them.  The slow parts (mutant
+runs, the screenshot run) are redone only when verigrad's sources change: their
+outputs are keyed by a hash of those sources.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging as std_logging
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from sphinx.util import logging
+
+from . import catalog, diagnoses, mathml, screenshots
+
+logger = logging.getLogger(__name__)
+
+#: Sources whose change makes the slow generated pages stale.
+SOURCE_DIRS = ("verigrad", "reference", "oracles", "docs/_ext")
+#: Toctree globs that may match nothing yet: folders other pages are merged into (Sphinx 9 emits this
+#: warning without a type, so ``suppress_warnings`` cannot silence it).
+EXPECTED_EMPTY_GLOBS = frozenset({"guide/*"})
+NO_FINDINGS = ("No findings table yet: `python findings/render_table.py` writes `findings/TABLE.md`, "
+               "and this page shows it.\n")
+
+
+def source_key(repository: Path) -> str:
+    """A hash of every Python source and template the generated pages depend on."""
+    digest = hashlib.sha256()
+    for folder in SOURCE_DIRS:
+        for path in sorted((repository / folder).rglob("*")):
+            if path.suffix in (".py", ".html", ".css", ".js", ".txt") and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(repository)).encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _write(path: Path, text: str) -> None:
+    """Write only on change, so Sphinx re-reads only the pages whose includes changed."""
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        path.write_text(text, encoding="utf-8")
+
+
+def _cached(stamp: Path, key: str, outputs: list[Path], make: Callable[[], bool]) -> None:
+    if stamp.exists() and stamp.read_text() == key and all(p.exists() for p in outputs):
+        return
+    if make():
+        stamp.write_text(key)
+
+
+def generate(app) -> None:
+    docs = Path(app.srcdir)
+    repository = docs.parent
+    generated = docs / "_generated"
+    generated.mkdir(exist_ok=True)
+    _write(generated / "catalog.md", catalog.catalog())
+    _write(generated / "errata.md", catalog.errata())
+    findings = repository / "findings" / "TABLE.md"
+    _write(generated / "findings.md", findings.read_text(encoding="utf-8") if findings.exists() else NO_FINDINGS)
+    key = source_key(repository)
+
+    def make_diagnoses() -> bool:
+        _write(generated / "diagnoses.md", diagnoses.diagnoses(repository))
+        return True
+
+    _cached(generated / ".diagnoses.key", key, [generated / "diagnoses.md"], make_diagnoses)
+
+    def make_screenshots() -> bool:
+        scratch = generated / "report-run"
+        shutil.rmtree(scratch, ignore_errors=True)
+        scratch.mkdir()
+        taken = screenshots.take(docs / "_static", scratch)
+        if taken is None:
+            logger.info("verigrad docs: no Chromium/playwright: keeping the committed report screenshots")
+            return False
+        logger.info("verigrad docs: report screenshots from a real run: %s", ", ".join(p.name for p in taken))
+        return True
+
+    _cached(generated / ".screenshots.key", key, [docs / "_static" / "report.png"], make_screenshots)
+
+
+class _EmptyGuideGlob(std_logging.Filter):
+    def filter(self, record: std_logging.LogRecord) -> bool:
+        return not (str(record.msg).startswith("toctree glob pattern") and record.args
+                    and record.args[0] in EXPECTED_EMPTY_GLOBS)
+
+
+_PIPE = re.compile(r"(?<!\\)\|")
+_SUBSCRIPT_END = re.compile(r"(?<=\w)_(?=[\s:,.;)]|$)", re.M)
+
+
+def plain_maths(app, what, name, obj, options, lines: list[str]) -> None:
+    """verigrad's docstrings write maths in plain text: |x| is an absolute value, E_ij a subscript.
+
+    In reStructuredText those are a substitution and a link target; escape them, outside tables.
+    """
+    for index, line in enumerate(lines):
+        stripped = line.lstrip()
+        if stripped.startswith(("+-", "+=", "==", "| ")):  # grid and simple table rules, line blocks
+            continue
+        line = _PIPE.sub(r"\\|", line)
+        lines[index] = _SUBSCRIPT_END.sub("\\_", line)
+
+
+def setup(app) -> dict[str, object]:
+    mathml.register(app)
+    std_logging.getLogger("sphinx.sphinx.directives.other").addFilter(_EmptyGuideGlob())
+    app.connect("builder-inited", generate)
+    app.connect("autodoc-process-docstring", plain_maths)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
