@@ -42,6 +42,18 @@ def source_key(repository: Path) -> str:
     return digest.hexdigest()
 
 
+_NOTE_LINK = re.compile(r"\[([^\]]+)\]\(([\w.-]+)/NOTE\.md\)")
+
+
+def findings_page(table: str) -> str:
+    """findings/TABLE.md for the docs: its title dropped (the page has one), links to NOTE.md files
+    (not pages of the site) turned into the folder's path."""
+    lines = table.splitlines()
+    if lines and lines[0].startswith("# "):
+        lines = lines[1:]
+    return _NOTE_LINK.sub(lambda m: f"{m.group(1)} (`findings/{m.group(2)}/`)", "\n".join(lines)) + "\n"
+
+
 def _write(path: Path, text: str) -> None:
     """Write only on change, so Sphinx re-reads only the pages whose includes changed."""
     if not path.exists() or path.read_text(encoding="utf-8") != text:
@@ -63,7 +75,7 @@ def generate(app) -> None:
     _write(generated / "catalog.md", catalog.catalog())
     _write(generated / "errata.md", catalog.errata())
     findings = repository / "findings" / "TABLE.md"
-    _write(generated / "findings.md", findings.read_text(encoding="utf-8") if findings.exists() else NO_FINDINGS)
+    _write(generated / "findings.md", findings_page(findings.read_text(encoding="utf-8")) if findings.exists() else NO_FINDINGS)
     key = source_key(repository)
 
     def make_diagnoses() -> bool:
