@@ -9,11 +9,13 @@ Without Chromium or playwright the committed PNGs are kept and the build says so
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from verigrad.oracles.mutants import load_mutant
+import numpy as np
+from verigrad.oracles.mutants import MUTANTS, load_mutant
 from verigrad.reference import get_case
 
 from verigrad.records import Verdict
@@ -54,17 +56,29 @@ _BADGE_JS = """([number, selector]) => {
   document.body.appendChild(badge);
 }"""
 
+#: The union of the badged elements' boxes, in page coordinates, with a margin.
+_UNION_JS = """(selectors) => {
+  const boxes = selectors.map(s => document.querySelector(s).getBoundingClientRect());
+  const top = Math.min(...boxes.map(b => b.top)) + window.scrollY - 12;
+  const bottom = Math.max(...boxes.map(b => b.bottom)) + window.scrollY + 12;
+  return {x: 0, y: Math.max(0, top), width: document.documentElement.clientWidth, height: bottom - Math.max(0, top)};
+}"""
+
 
 def failing_run() -> tuple[dict[str, Any], list[Verdict], Mapping[str, Any]]:
     """A real run: torch and two mutants of it, sharing each check's examples (as ``verigrad check`` does)."""
-    from verigrad.oracles.torch_engine import TorchEngine  # heavy: torch is imported only when the run is made
+    import torch  # heavy: imported only when the run is made
+    from verigrad.oracles.torch_engine import TorchEngine
 
     torch_engine = TorchEngine()
     engines = {"torch": torch_engine, **{name: load_mutant(name, torch_engine) for name in ENGINES[1:]}}
     specs = plan(list(engines), ("float64",), [get_case(c) for c in CASES], list(PROPERTIES))
-    verdicts = [v for group in groups(specs) for v in run_group(group, engines, "dev", seed=SEED)]
+    sources = {name: MUTANTS[name].spec for name in ENGINES[1:]}  # so the reproductions load them
+    verdicts = [v for group in groups(specs) for v in run_group(group, engines, "dev", seed=SEED, sources=sources)]
+    versions = {"python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__,
+                **{name: f"a mutant of torch {torch.__version__}" for name in ENGINES[1:]}}
     header = {"started": "2026-12-01T12:00:00+00:00", "command": COMMAND, "engines": list(engines),
-              "seed": SEED, "profile": "dev", "mode": "probabilistic", "examples": 5}
+              "seed": SEED, "profile": "dev", "mode": "probabilistic", "examples": 5, "versions": versions}
     return header, verdicts, engines
 
 
@@ -96,8 +110,7 @@ def take(static: Path, scratch: Path) -> list[Path] | None:
         page.locator("#f-failures").check()
         page.locator("table.matrix td.cell.cat-fail a").first.click()
         _badges(page, FAILURE_BADGES)
-        block = page.locator(FAILING_BLOCK).first
-        block.scroll_into_view_if_needed()
-        block.screenshot(path=str(failure))
+        clip = page.evaluate(_UNION_JS, [selector for _, selector, _ in FAILURE_BADGES])
+        page.screenshot(path=str(failure), full_page=True, clip=clip)
         browser.close()
     return [overview, failure]
