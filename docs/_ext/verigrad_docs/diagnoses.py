@@ -42,7 +42,7 @@ def diagnoses(repository: Path) -> str:
             verdict = _verdict(mutant, inner)
             if (verdict.diagnosis or {}).get("kind") != kind:
                 raise RuntimeError(f"{name} was not diagnosed {kind}: {verdict.status} {verdict.message}")
-            doc = md.rst((mutant.factory.__doc__ or "").strip().splitlines()[0])
+            doc = md.rst((mutant.factory.__doc__ or "").strip().splitlines()[0].rstrip("."))
             lines += [
                 f"- **{md.text(name)}** ({doc}), check {md.code(verdict.check_id)}: {verdict.status}",
                 "",
