@@ -3,18 +3,21 @@
 At ``builder-inited`` it writes ``docs/_generated/`` (the case catalog, the errata,
 one real verdict per diagnosis, the findings table) and the report screenshots in
 ``docs/_static/``; the hand-written pages include them.  The slow parts (mutant
-runs, the screenshot run) are redone only when verigrad's sources change: their
-outputs are keyed by a hash of those sources.
+runs, the screenshot run) run side by side in two processes, and only when verigrad's
+sources change: their outputs are keyed by a hash of those sources.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging as std_logging
+import multiprocessing
 import re
 import shutil
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from sphinx.util import logging
 
@@ -60,11 +63,29 @@ def _write(path: Path, text: str) -> None:
         path.write_text(text, encoding="utf-8")
 
 
-def _cached(stamp: Path, key: str, outputs: list[Path], make: Callable[[], bool]) -> None:
-    if stamp.exists() and stamp.read_text() == key and all(p.exists() for p in outputs):
-        return
-    if make():
-        stamp.write_text(key)
+def _fresh(stamp: Path, key: str, outputs: list[Path]) -> bool:
+    return stamp.exists() and stamp.read_text() == key and all(p.exists() for p in outputs)
+
+
+def _diagnoses_page(repository: Path) -> str:
+    return diagnoses.diagnoses(repository)
+
+
+def _screenshots(static: Path, scratch: Path) -> list[str] | None:
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir()
+    taken = screenshots.take(static, scratch)
+    return None if taken is None else [p.name for p in taken]
+
+
+def _run_side_by_side(jobs: dict[str, tuple[Callable[..., Any], tuple[Any, ...]]]) -> dict[str, Any]:
+    """The slow generators, each in its own process when there are several (each imports torch itself)."""
+    if len(jobs) < 2:
+        return {name: function(*args) for name, (function, args) in jobs.items()}
+    context = multiprocessing.get_context("fork")  # the children inherit sys.path (docs/_ext) and the loaded modules
+    with ProcessPoolExecutor(max_workers=len(jobs), mp_context=context) as pool:
+        futures = {name: pool.submit(function, *args) for name, (function, args) in jobs.items()}
+        return {name: future.result() for name, future in futures.items()}
 
 
 def generate(app) -> None:
@@ -77,25 +98,22 @@ def generate(app) -> None:
     findings = repository / "findings" / "TABLE.md"
     _write(generated / "findings.md", findings_page(findings.read_text(encoding="utf-8")) if findings.exists() else NO_FINDINGS)
     key = source_key(repository)
-
-    def make_diagnoses() -> bool:
-        _write(generated / "diagnoses.md", diagnoses.diagnoses(repository))
-        return True
-
-    _cached(generated / ".diagnoses.key", key, [generated / "diagnoses.md"], make_diagnoses)
-
-    def make_screenshots() -> bool:
-        scratch = generated / "report-run"
-        shutil.rmtree(scratch, ignore_errors=True)
-        scratch.mkdir()
-        taken = screenshots.take(docs / "_static", scratch)
-        if taken is None:
+    stamps = {"diagnoses": generated / ".diagnoses.key", "screenshots": generated / ".screenshots.key"}
+    jobs: dict[str, tuple[Callable[..., Any], tuple[Any, ...]]] = {}
+    if not _fresh(stamps["diagnoses"], key, [generated / "diagnoses.md"]):
+        jobs["diagnoses"] = (_diagnoses_page, (repository,))
+    if not _fresh(stamps["screenshots"], key, [docs / "_static" / "report.png"]):
+        jobs["screenshots"] = (_screenshots, (docs / "_static", generated / "report-run"))
+    results = _run_side_by_side(jobs)
+    if "diagnoses" in results:
+        _write(generated / "diagnoses.md", results["diagnoses"])
+        stamps["diagnoses"].write_text(key)
+    if "screenshots" in results:
+        if results["screenshots"] is None:
             logger.info("verigrad docs: no Chromium/playwright: keeping the committed report screenshots")
-            return False
-        logger.info("verigrad docs: report screenshots from a real run: %s", ", ".join(p.name for p in taken))
-        return True
-
-    _cached(generated / ".screenshots.key", key, [docs / "_static" / "report.png"], make_screenshots)
+        else:
+            logger.info("verigrad docs: report screenshots from a real run: %s", ", ".join(results["screenshots"]))
+            stamps["screenshots"].write_text(key)
 
 
 class _EmptyGuideGlob(std_logging.Filter):
