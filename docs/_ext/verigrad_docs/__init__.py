@@ -21,7 +21,7 @@ from typing import Any
 
 from sphinx.util import logging
 
-from . import catalog, diagnoses, mathml, screenshots
+from . import catalog, diagnoses, mathml, pytest_options, screenshots
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +95,7 @@ def generate(app) -> None:
     generated.mkdir(exist_ok=True)
     _write(generated / "catalog.md", catalog.catalog())
     _write(generated / "errata.md", catalog.errata())
+    _write(generated / "pytest-options.md", pytest_options.pytest_options())
     findings = repository / "findings" / "TABLE.md"
     _write(generated / "findings.md", findings_page(findings.read_text(encoding="utf-8")) if findings.exists() else NO_FINDINGS)
     key = source_key(repository)
