@@ -12,6 +12,7 @@ from verigrad.reference import CASES, ERRATA
 
 from verigrad.report.mathml import to_mathml
 
+pytest.importorskip("sphinx", reason="the docs extension is a Sphinx extension: pip install -e '.[docs]'")
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "docs" / "_ext"))
 from verigrad_docs import catalog, findings_page, plain_maths
 from verigrad_docs import markdown as md

@@ -11,6 +11,9 @@ import unittest
 from pathlib import Path
 
 import pytest
+
+pytest.importorskip("sybil", reason="the docs' examples run with Sybil: pip install -e '.[docs]'")
+pytest.importorskip("yaml", reason="the docs' yaml blocks are parsed with PyYAML: pip install -e '.[docs]'")
 from docblocks import (
     CHECKED,
     CODE_DIRECTIVES,
