@@ -16,6 +16,7 @@ import re
 import shutil
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,9 @@ from . import catalog, diagnoses, mathml, pytest_options, screenshots
 
 logger = logging.getLogger(__name__)
 
-#: Sources whose change makes the slow generated pages stale.
+#: Sources whose change makes the slow generated pages stale, and the packages whose version does.
 SOURCE_DIRS = ("verigrad", "reference", "oracles", "docs/_ext")
+PACKAGES = ("torch", "numpy", "hypothesis", "playwright")
 #: Toctree globs that may match nothing yet: folders other pages are merged into (Sphinx 9 emits this
 #: warning without a type, so ``suppress_warnings`` cannot silence it).
 EXPECTED_EMPTY_GLOBS = frozenset({"guide/*"})
@@ -35,8 +37,14 @@ NO_FINDINGS = ("No findings table yet: `python findings/render_table.py` writes 
 
 
 def source_key(repository: Path) -> str:
-    """A hash of every Python source and template the generated pages depend on."""
+    """A hash of every Python source and template the generated pages depend on, and of the versions of
+    the packages that run them."""
     digest = hashlib.sha256()
+    for package in PACKAGES:
+        try:
+            digest.update(f"{package}=={metadata.version(package)}".encode())
+        except metadata.PackageNotFoundError:
+            digest.update(f"{package} missing".encode())
     for folder in SOURCE_DIRS:
         for path in sorted((repository / folder).rglob("*")):
             if path.suffix in (".py", ".html", ".css", ".js", ".txt") and "__pycache__" not in path.parts:
