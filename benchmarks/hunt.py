@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 KNOWN_OUTCOMES = ROOT / "oracles" / "known_outcomes.txt"
 WANTED_ENGINES = ("jax", "jax-jit", "torch", "torch-compile", "tinygrad", "mygrad", "autograd", "mlx")
 WANTED_DTYPES = ("float64", "float32", "float16", "bfloat16")
-CI_EXAMPLES = 40  # the ci profile's examples per check (verigrad.runner.PROFILES["ci"])
+STAGES = ("property", "large", "scale")
 
 
 @dataclass(frozen=True)
@@ -134,19 +134,31 @@ def merge(out: Path, record_files: list[str]) -> int:
 
 
 def estimate(args: argparse.Namespace, runs: list[Run]) -> dict:
-    """Run shard 1 of each stage sliced ``args.estimate`` ways; extrapolate the whole hunt's wall time."""
+    """Run shard 1 of each stage sliced ``args.estimate`` ways; extrapolate the whole hunt's wall time.
+
+    A slice's wall time is its checks' work (the sum of their seconds over the workers) plus a fixed
+    start-up (importing the engines in each process).  The hunt pays the work ``args.estimate``
+    times over and the start-up once per run of its plan, so the two are extrapolated apart.
+    """
     sliced = argparse.Namespace(**{**vars(args), "shards": args.estimate, "seeds": args.seeds[:1]})
-    engines, dtypes = args.engines_used, args.dtypes_used
     samples = {}
-    for run in plan_runs(sliced, engines, dtypes):
-        if run.records.endswith(f"-1of{args.estimate}.jsonl") and run.stage not in samples:
-            samples[run.stage] = execute(run)
+    for run in plan_runs(sliced, args.engines_used, args.dtypes_used):
+        if run.stage.split("-")[0] in args.stages and run.records.endswith(f"-1of{args.estimate}.jsonl"):
+            samples.setdefault(run.stage, execute(run))
     per_stage = {}
     for stage, sample in samples.items():
-        count = sum(r.stage == stage for r in runs) / args.shards  # whole-stage repeats (one per seed)
-        per_stage[stage] = round(sample["seconds"] * args.estimate * count)
-    total = sum(per_stage.values())
-    return {"slice": f"1/{args.estimate}", "samples": samples, "estimated_seconds": per_stage, "total_hours": round(total / 3600, 2)}
+        headers, verdicts = read_records([sample["records"]])
+        work = sum(v.seconds for v in verdicts) / max(1, headers[0]["jobs"] if headers else 1)
+        startup = max(0.0, sample["seconds"] - work)
+        repeats = sum(r.stage == stage for r in runs) / args.shards  # one per seed of the property stage
+        planned_runs = sum(r.stage == stage for r in runs)
+        per_stage[stage] = {
+            "slice_seconds": sample["seconds"], "slice_checks": len(verdicts), "work_seconds": round(work, 1),
+            "startup_seconds": round(startup, 1),
+            "estimated_seconds": round(work * args.estimate * repeats + startup * planned_runs),
+        }  # fmt: skip
+    total = sum(stage["estimated_seconds"] for stage in per_stage.values())
+    return {"slice": f"1/{args.estimate}", "stages": per_stage, "total_hours": round(total / 3600, 2), "samples": samples}
 
 
 def _part(text: str) -> tuple[int, int]:
@@ -165,6 +177,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sizes", nargs="+", type=int, default=[10**5, 10**6], help="--scale sizes")
     parser.add_argument("--shards", type=int, default=8, help="shards per stage (each a separate verigrad check)")
     parser.add_argument("--jobs", default="auto", help="-j of each property run (default: one worker per CPU)")
+    parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES), help="stages to run (default: all)")
     parser.add_argument("--out", default=str(ROOT / "reports" / "hunt"))
     parser.add_argument("--part", type=_part, help="i/k: run only every k-th command, starting at the i-th")
     parser.add_argument("--dry-run", action="store_true", help="print the commands and stop")
@@ -181,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     args.dtypes_used, skipped_dtypes = available_dtypes(tuple(args.dtypes))
     for name, why in {**skipped_engines, **skipped_dtypes}.items():
         print(f"skipped {name}: {why}", file=sys.stderr)
-    runs = plan_runs(args, args.engines_used, args.dtypes_used)
+    runs = [run for run in plan_runs(args, args.engines_used, args.dtypes_used) if run.stage.split("-")[0] in args.stages]
     if args.part:
         runs = runs[args.part[0] - 1 :: args.part[1]]
     if args.dry_run:
