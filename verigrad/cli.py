@@ -26,6 +26,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from verigrad import expectations as expect
+from verigrad.exhibits import fd_step_scan
 from verigrad.junit import write_junit
 from verigrad.oracles import DEFAULT_ENGINES, EngineLoadError, load_engine
 from verigrad.parallel import WorkerError, run_parallel
@@ -153,14 +154,19 @@ def _progress(console: Console, total: int) -> Any:
     return None
 
 
-def _write_report(
-    headers: list[dict[str, Any]], verdicts: list[Verdict], path: str, console: Console, engines: dict[str, Any] | None = None
-) -> None:
-    """The HTML report; with the run's engines at hand it draws their full Jacobians at failures."""
+def _write_report(headers: list[dict[str, Any]], verdicts: list[Verdict], path: str, console: Console) -> None:
+    """The HTML report, drawn from records alone."""
     from verigrad.report import write_report
 
-    written = write_report(headers, verdicts, path, engines=engines)
+    written = write_report(headers, verdicts, path)
     console.print(f"HTML report: {written}", markup=False)
+
+
+def _recorded(path: str, verdicts: list[Verdict]) -> tuple[list[dict[str, Any]], list[Verdict]]:
+    """The run as its records file holds it, verdicts in ``verdicts``' (plan) order: what ``verigrad report`` reads."""
+    headers, recorded = read_records([path])
+    position = {v.check_id: k for k, v in enumerate(verdicts)}
+    return headers, sorted(recorded, key=lambda v: position.get(v.check_id, len(position)))
 
 
 def command_check(args: argparse.Namespace, console: Console) -> int:
@@ -205,6 +211,7 @@ def command_check(args: argparse.Namespace, console: Console) -> int:
         "scale": args.scale,
         "jobs": workers,
         "versions": _versions(source_of),
+        "fd_steps": fd_step_scan(),
     }
     slots: list[Verdict | None] = [None] * total  # by plan position, whatever order they finish in
     labels = [label for unit in units for label in unit.labels]
@@ -265,7 +272,7 @@ def command_check(args: argparse.Namespace, console: Console) -> int:
     if args.junit:
         console.print(f"JUnit XML: {write_junit(verdicts, args.junit)}", markup=False)
     if not args.no_report:
-        _write_report([header], verdicts, args.report, console, engines)
+        _write_report(*_recorded(args.records, verdicts), args.report, console)
     return 0 if all(v.as_expected for v in verdicts) else 1
 
 

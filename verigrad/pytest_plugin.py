@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from verigrad import expectations as expect
+from verigrad.exhibits import fd_step_scan
 from verigrad.oracles import DEFAULT_ENGINES, EngineLoadError, load_engine
 from verigrad.records import RecordsWriter, Verdict, read_records
 from verigrad.runner import DTYPES, PROFILES, CheckSpec, plan, run_check
@@ -91,6 +92,7 @@ class _Session:
             "seed": option("--verigrad-seed"),
             "profile": self.profile,
             "mode": option("--verigrad-mode"),
+            "fd_steps": fd_step_scan(),
         }
 
     def resolve(self) -> dict[str, Any]:

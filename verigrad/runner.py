@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis.errors import Flaky
 
+from verigrad import exhibits
 from verigrad import strategies as vs
 from verigrad.calls import CheckTimeout, time_limit
 from verigrad.checks import PROPERTIES, Outcome, Target
@@ -248,6 +249,7 @@ def run_check(
             test()
     except _Falsified as failure:
         _fail(verdict, failure.outcome, failure.example, spec, source or spec.engine)
+        _exhibit(verdict, failure.outcome, failure.example, spec, engine, exhibits.seconds_left(timeout, started))
     except CheckTimeout as error:
         _timed_out(verdict, spec.engine, error)
     except Flaky as error:
@@ -313,6 +315,7 @@ def run_group(
             if verdict.status == PASS:  # the failure did not recur alone: report it as found, unshrunk
                 verdict = _new_verdict(spec, mode)
                 _fail(verdict, *member.failure, spec, source)
+                _exhibit(verdict, *member.failure, spec, member.engine, timeout)
                 verdict.message += " (not shrunk: it did not recur when this engine was re-run alone)"
                 verdict.seconds = member.seconds
             verdicts[spec.engine] = verdict
@@ -351,6 +354,19 @@ def _fail(verdict: Verdict, outcome: Outcome, example: vs.Example, spec: CheckSp
     verdict.counterexample = counterexample(example)
     verdict.reproduction = reproduction(spec, example, source)
     verdict.evidence = outcome.evidence or None
+
+
+def _exhibit(verdict: Verdict, outcome: Outcome, example: vs.Example, spec: CheckSpec, engine: Any,
+             seconds: float | None) -> None:
+    """Store what the report draws of this failure: the Jacobians at the counterexample."""
+    case = get_case(spec.case)
+    exhibit = exhibits.jacobian_exhibit(
+        case, spec.arg, engine, FUNCTIONS.get(case, engine, example.params), example.values, example.params,
+        outcome.convention, at_kink=spec.property == "kink", engine_jacobian=(outcome.evidence or {}).get("engine_jacobian"),
+        seconds=seconds,
+    )
+    if exhibit is not None:
+        verdict.evidence = {**(verdict.evidence or {}), "jacobian": exhibit}
 
 
 def _array_literal(array: np.ndarray) -> str:

@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from verigrad.diagnosis import KINDS
-from verigrad.records import FAIL, PASS, SKIP, Verdict
+from verigrad.records import FAIL, KINDS, PASS, SKIP, Verdict
+from verigrad.reference import CASES, CASES_BY_ID, ERRATA, demonstrate
 from verigrad.report import plots
-from verigrad.report.jacobians import EngineProvider, failing_jacobian
+from verigrad.report.jacobians import failing_jacobian
 from verigrad.report.mathml import to_mathml
 
 __all__ = ["CATEGORIES", "build_context", "category"]
@@ -140,21 +140,11 @@ def _counterexample_lines(counterexample: Mapping[str, Any] | None) -> list[tupl
 
 
 def _case(case_id: str) -> Any | None:
-    try:
-        from verigrad.reference import get_case
-
-        return get_case(case_id)
-    except Exception:
-        return None
+    return CASES_BY_ID.get(case_id)
 
 
 def _case_order(case_ids: Iterable[str]) -> list[str]:
-    try:
-        from verigrad.reference import CASES
-
-        order = {case.id: k for k, case in enumerate(CASES)}
-    except Exception:
-        order = {}
+    order = {case.id: k for k, case in enumerate(CASES)}
     return sorted(set(case_ids), key=lambda c: (order.get(c, len(order)), c))
 
 
@@ -212,10 +202,6 @@ def _runs(headers: Sequence[Mapping[str, Any]], verdicts: Sequence[Verdict]) -> 
 def build_context(
     headers: Sequence[Mapping[str, Any]],
     verdicts: Sequence[Verdict],
-    *,
-    engines: Mapping[str, Any] | None = None,
-    engine_load_budget: float = 1.0,
-    import_engines: bool = False,
 ) -> dict[str, Any]:
     """Everything the report template needs."""
     verdicts = list(verdicts)
@@ -276,7 +262,6 @@ def build_context(
     totals = Counter(cats)
 
     # ---- heatmaps: one per failing (case, arg, engine, dtype), worst first, capped
-    provider = EngineProvider(engines, engine_load_budget, import_engines)
     heatmap_for: dict[int, Any] = {}
     candidates = [k for k, c in enumerate(cats) if c in ("fail", "xfail") and verdicts[k].counterexample]
     preference = {name: r for r, name in enumerate(_HEATMAP_PREFERENCE)}
@@ -292,7 +277,7 @@ def build_context(
         if len(heatmap_for) >= MAX_HEATMAPS:
             skipped_heatmaps += 1
             continue
-        view = failing_jacobian(v, _case(v.case), provider)
+        view = failing_jacobian(v)
         if view is None:
             continue
         if view.kind == "jacobian":
@@ -405,7 +390,7 @@ def build_context(
         "cases": cases,
         "kinks": _kink_table(verdicts, cats, engine_names, dtypes, anchor),
         "errata": _errata(),
-        "fd": _fd_section(),
+        "fd": _fd_section(headers),
         "kinds": KINDS,
         "skipped_heatmaps": skipped_heatmaps,
         "max_heatmaps": MAX_HEATMAPS,
@@ -527,102 +512,46 @@ _DEMO_SKIP = frozenset({"id", "section", "case", "arg"})
 
 
 def _errata() -> dict[str, Any]:
-    try:
-        from verigrad.reference import errata as module
-    except Exception as error:
-        return {"available": False, "reason": f"reference.errata is not available ({type(error).__name__}: {error})", "rows": []}
     rows = []
-    demonstrate = getattr(module, "demonstrate", None)
-    for row in getattr(module, "ERRATA", ()) or ():
-        demo: list[tuple[str, str]] = []
-        demo_error = ""
-        if callable(demonstrate):
-            try:
-                result = demonstrate(row)
-                if isinstance(result, Mapping):
-                    demo = [(str(k).replace("_", " "), _value(v)) for k, v in result.items() if k not in _DEMO_SKIP]
-                else:
-                    demo = [("result", _value(result))]
-            except Exception as error:
-                demo_error = f"{type(error).__name__}: {error}"
+    for row in ERRATA:
+        demo = [(str(k).replace("_", " "), _value(v)) for k, v in demonstrate(row).items() if k not in _DEMO_SKIP]
         rows.append({
-            "id": str(_field(row, "id", default="")),
-            "section": str(_field(row, "section", default="")),
-            "wrong": _mixed(_field(row, "wrong_statement", "wrong")),
-            "right": _mixed(_field(row, "right_statement", "right")),
-            "case": str(_field(row, "case_id", "case", default="")),
-            "arg": str(_field(row, "arg", default="") or ""),
-            "counterexample": _value(_field(row, "counterexample", default="")),
-            "precondition": str(_field(row, "precondition", default="") or ""),
+            "id": row.id,
+            "section": row.section,
+            "wrong": _mixed(row.wrong_statement),
+            "right": _mixed(row.right_statement),
+            "case": row.case_id,
+            "arg": row.arg or "",
+            "counterexample": _value(row.counterexample),
+            "precondition": row.precondition or "",
             "demo": demo,
-            "demo_error": demo_error,
+            "demo_error": "",
         })
     return {"available": True, "reason": "", "rows": rows}
 
 
 # ------------------------------------------------------- finite differences
 
-FD_CASE = "scalar.chain"
-FD_POINT = 1.3
-FD_STEPS = tuple(float(h) for h in np.logspace(-14, -1, 27))
-
-
-def _fd_section() -> dict[str, Any]:
-    """Error of a central difference of sin(x²) at x = 1.3 against the step, with the fd engine's step marked."""
-    case = _case(FD_CASE)
-    if case is None:
-        return {"available": False, "reason": f"case {FD_CASE} is not in the case table"}
-    x = np.asarray(FD_POINT)
-    exact = float(case.partials["x"].closed_form(_point({"x": x})))
-    primals, tangents = (np.asarray(FD_POINT, dtype=np.float64),), (np.asarray(1.0, dtype=np.float64),)
-    chosen = engine_error = None
-    source = "plain central differences (f(x+h) − f(x−h)) / 2h computed here"
-    note = ""
-    scan: list[tuple[float, float]] | None = None
-    try:
-        from verigrad.oracles.fd import FiniteDifferences
-
-        fd = FiniteDifferences()
-        fn = case.bind(fd.xp)
-        if hasattr(fd, "step_scan"):
-            scan = [(float(h), float(np.ravel(e)[0])) for h, e in fd.step_scan(fn, primals, tangents, list(FD_STEPS))]
-            source = "the fd engine's step_scan (plain central differences)"
-        if hasattr(fd, "chosen_step"):
-            chosen = float(fd.chosen_step(fn, primals, tangents))
-        try:
-            engine_error = abs(float(np.ravel(fd.jvp(fn, primals, tangents))[0]) - exact)
-        except Exception:
-            engine_error = None
-    except Exception as error:
-        note = f"the fd engine is not available ({type(error).__name__}); its chosen step is not marked"
-    if not scan:
-        fn = case.bind(np)
-        scan = [(h, float((fn(x + h) - fn(x - h)) / (2 * h))) for h in FD_STEPS]
-    steps = [h for h, _ in scan]
-    errors = [abs(e - exact) for _, e in scan]
-    chosen_error = None
-    if chosen is not None and chosen > 0:
-        fn64 = case.bind(np)
-        chosen_error = abs(float((fn64(x + chosen) - fn64(x - chosen)) / (2 * chosen)) - exact)
+def _fd_section(headers: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The finite-difference step scan the run recorded in its header (``fd_steps``)."""
+    scan = next((h["fd_steps"] for h in headers if h.get("fd_steps")), None)
+    if scan is None:
+        return {"available": False, "reason": "the records hold no finite-difference step scan"}
+    case = _case(scan["case"])
+    steps, errors = scan["steps"], scan["errors"]
     best = int(np.argmin(errors))
     return {
         "available": True,
-        "case": FD_CASE,
-        "formula": to_mathml(case.formula),
-        "x": FD_POINT,
-        "exact": _num(exact, 17),
-        "svg": plots.fd_step_svg(steps, errors, chosen, chosen_error, engine_error),
-        "chosen": _num(chosen, 3) if chosen is not None else None,
-        "chosen_error": _num(chosen_error, 3) if chosen_error is not None else None,
-        "engine_error": _num(engine_error, 3) if engine_error is not None else None,
+        "case": scan["case"],
+        "formula": to_mathml(case.formula) if case is not None else None,
+        "x": scan["x"],
+        "exact": _num(scan["exact"], 17),
+        "svg": plots.fd_step_svg(steps, errors, scan["chosen"], scan["chosen_error"], scan["engine_error"]),
+        "chosen": _num(scan["chosen"], 3),
+        "chosen_error": _num(scan["chosen_error"], 3),
+        "engine_error": _num(scan["engine_error"], 3),
         "best_step": _num(steps[best], 3),
         "best_error": _num(errors[best], 3),
-        "source": source,
-        "note": note,
+        "source": scan["source"],
+        "note": "",
     }
-
-
-def _point(values: Mapping[str, Any]) -> Any:
-    from verigrad.reference import Point
-
-    return Point({k: np.asarray(v, dtype=np.float64) for k, v in values.items()})
