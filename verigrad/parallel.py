@@ -34,9 +34,10 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from verigrad.compare import failed_verdict, new_verdict
 from verigrad.diagnosis import Diagnosis
 from verigrad.oracles import EngineLoadError, load_engine
-from verigrad.records import FAIL, Verdict
+from verigrad.records import Verdict
 from verigrad.runner import CheckSpec, group_key, run_group
 from verigrad.tolerance import PROBABILISTIC
 
@@ -265,19 +266,8 @@ def _work(
 
 
 def _failed(spec: CheckSpec, kind: str, summary: str, mode: str) -> Verdict:
-    diagnosis = Diagnosis(kind, summary)
-    return Verdict(
-        spec.id,
-        spec.property,
-        spec.case,
-        spec.subject,
-        spec.engine,
-        spec.dtype,
-        FAIL,
-        message=f"{kind}: {summary}",
-        diagnosis=diagnosis.to_dict(),
-        mode=mode,
-    )
+    verdict = new_verdict(spec.property, spec.case, spec.subject, spec.engine, spec.dtype, mode)
+    return failed_verdict(verdict, Diagnosis(kind, summary))
 
 
 def _describe_exit(code: int | None) -> str:

@@ -82,8 +82,20 @@ import numpy as np
 
 from verigrad import truth
 from verigrad.calls import CheckTimeout, ContractViolation, call_jvp, call_vjp, time_limit
-from verigrad.diagnosis import Diagnosis, Evidence, diagnose_values
-from verigrad.records import FAIL, PASS, SKIP, Verdict
+from verigrad.compare import (
+    Outcome,
+    compare,
+    failed_verdict,
+    new_verdict,
+    operation_count,
+    record_failure,
+    skipped_verdict,
+    summarize,
+    timed_out,
+    unsupported,
+)
+from verigrad.diagnosis import Diagnosis
+from verigrad.records import Verdict
 from verigrad.reference import (
     CASES,
     NONZERO,
@@ -96,8 +108,9 @@ from verigrad.reference import (
     resolve_shape,
 )
 from verigrad.reference.shapes import symbols
+from verigrad.runner import FUNCTIONS
 from verigrad.strategies import VALUE_RANGE
-from verigrad.tolerance import FLOAT64_U, PROBABILISTIC, Tolerance, bound_fraction
+from verigrad.tolerance import FLOAT64_U, PROBABILISTIC, Tolerance
 
 __all__ = [
     "DEFAULT_PROBES",
@@ -270,32 +283,14 @@ class ProbeResult:
     engine: float | None = None
     reference: float | None = None
     bound: float | None = None
-    shares: list[float] = field(default_factory=list)
+    shares: list[float | None] = field(default_factory=list)
     diagnosis: Diagnosis | None = None
+    message: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        data = {k: v for k, v in self.__dict__.items() if k != "diagnosis"}
+        data = {k: v for k, v in self.__dict__.items() if k not in ("diagnosis", "message")}
         data["diagnosis"] = self.diagnosis.kind if self.diagnosis else None
         return data
-
-
-def _fit_shares(g: np.ndarray, r0: np.ndarray, directions: list[np.ndarray]) -> tuple[np.ndarray, list[float]]:
-    """The subgradient closest to g: r0 + Σ t_c d_c with t_c ∈ [0, 1] (least squares, then clipped)."""
-    live = [(c, d) for c, d in enumerate(directions) if np.any(d != 0)]
-    shares = [0.0] * len(directions)
-    if not live:
-        return r0, shares
-    scales = [float(np.max(np.abs(d))) for _, d in live]
-    columns = np.stack([np.ravel(d) / s for (_, d), s in zip(live, scales, strict=True)], axis=1)
-    residual = np.ravel(g - r0)
-    gram = columns.T @ columns
-    fitted = np.linalg.lstsq(gram, columns.T @ residual, rcond=None)[0]
-    reference = r0.copy()
-    for (c, d), s, t in zip(live, scales, fitted, strict=True):
-        share = float(t) / s
-        shares[c] = share
-        reference = reference + min(max(share, 0.0), 1.0) * d
-    return reference, shares
 
 
 def _compare(
@@ -309,22 +304,11 @@ def _compare(
     tolerance: Tolerance,
     sizes: dict[str, int],
 ) -> ProbeResult:
-    g = np.asarray(engine_value, dtype=np.float64)
-    reference, shares = _fit_shares(g, r0, kink_directions)
-    error = np.abs(g - reference)
-    fraction = bound_fraction(error, bound)
-    flat = int(np.argmax(fraction)) if fraction.size else 0
-    worst_fraction = float(np.ravel(fraction)[flat]) if fraction.size else 0.0
-    ulps = tolerance.ulps(np.ravel(error)[flat], np.ravel(reference)[flat], np.ravel(magnitude)[flat]) if fraction.size else 0.0
-    index = [int(i) for i in np.unravel_index(flat, np.shape(g))] if np.ndim(g) else []
-    result = ProbeResult(
-        direction, label, worst_fraction <= 1.0, worst_fraction, float(ulps), int(np.size(g)), index,
-        float(np.ravel(g)[flat]), float(np.ravel(reference)[flat]), float(np.ravel(bound)[flat]), shares,
-    )
-    if not result.passed:
-        result.diagnosis = diagnose_values(Evidence(g, reference, np.asarray(bound, dtype=np.float64),
-                                                    np.asarray(magnitude, dtype=np.float64), tolerance.dtype, sizes))
-    return result
+    outcome = compare(engine_value, r0, kink_directions, bound, magnitude, tolerance, sizes,
+                      where=f"{direction} with {label} probe")
+    engine, reference, bound_at = outcome.worst or (None, None, None)
+    return ProbeResult(direction, label, outcome.passed, outcome.bound_fraction, outcome.ulps, int(np.size(engine_value)),
+                       outcome.index, engine, reference, bound_at, outcome.shares, outcome.diagnosis, outcome.message)
 
 
 def _probe_plan(structure: Structure, direction: str, out_size: int, arg_size: int, probes: int, full: int) -> list[str]:
@@ -348,11 +332,7 @@ def _run_probes(
     arg_shape = np.shape(values[arg])
     shape = out if direction == VJP else arg_shape
     size = int(np.prod(shape))
-    structure = case.partials[arg].structure
-    if direction == VJP:
-        k = ref.ops + truth.vjp_accumulation(structure, int(np.prod(out))) + 1
-    else:
-        k = ref.ops + truth.jvp_accumulation(structure, int(np.prod(arg_shape))) + 1
+    k = operation_count(ref.ops, case.partials[arg].structure, direction, int(np.prod(out)), int(np.prod(arg_shape)))
     probes: list[tuple[str, np.ndarray]] = []
     for kind in plan:
         if kind == "ones":
@@ -383,23 +363,6 @@ def _engine(engine: Any) -> Any:
 
         return load_engine(engine)
     return engine
-
-
-_FUNCTIONS: dict[tuple[Any, ...], tuple[Any, Callable[..., Any]]] = {}
-
-
-def _bound_fn(case: Case, engine: Any, params: Mapping[str, Any]) -> Callable[..., Any]:
-    """One bound primal per (case, namespace, params), so engines can cache compiled code by its identity.
-
-    Keyed by the namespace, not the engine: wrappers (mutants) share their base's
-    namespace and so its compiled code.  The namespace is kept with the function,
-    so a recycled id() never returns another namespace's function.
-    """
-    key = (case.id, id(engine.xp), tuple(sorted(params.items())))
-    cached = _FUNCTIONS.get(key)
-    if cached is None or cached[0] is not engine.xp:
-        cached = _FUNCTIONS[key] = (engine.xp, case.bind(engine.xp, **params))
-    return cached[1]
 
 
 def check_at_scale(
@@ -473,76 +436,86 @@ def check_values(
         raise ValueError(f"unknown directions {sorted(unknown)}; use {DIRECTIONS}")
     engine = _engine(engine)
     values = {a.name: np.asarray(values[a.name]) for a in case.args}
-    dtype = np.dtype(values[arg].dtype)
-    tolerance = Tolerance(dtype, mode)
-    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-    params = dict(params) if params is not None else {name: choices[0] for name, choices in case.params.items()}
-    sizes = truth.sizes_of(case, values)
-    name = getattr(engine, "name", type(engine).__name__)
-    suffix = f"-{label}" if label else ""
-    verdict = Verdict(f"scale[{case.id}-{arg}-{name}-{dtype}{suffix}]", "scale", case.id, arg, name, str(dtype), PASS, mode=mode)
-    verdict.counterexample = {"sizes": sizes, "dtype": str(dtype), "params": params}
-    out = truth.out_shape(case, values)
-    out_size, arg_size = int(np.prod(out)), int(np.size(values[arg]))
-    structure = case.partials[arg].structure
-    verdict.evidence = {"scale": {"sizes": sizes, "structure": structure.value, "jacobian": [out_size, arg_size]}}
-    declared = getattr(engine, "supported_dtypes", None)
-    if declared is not None and str(dtype) not in tuple(str(d) for d in declared):
-        verdict.status, verdict.message = SKIP, f"{name} does not support {dtype}"
-        return verdict
-    if structure is Structure.DENSE and out_size * arg_size > DENSE_ENTRY_LIMIT:
-        verdict.status = SKIP
-        verdict.message = (f"dense Jacobian {out_size}×{arg_size}: its closed form would hold {out_size * arg_size:.3g} entries "
-                           f"(limit {DENSE_ENTRY_LIMIT:.3g}); use a smaller n")
+    run = _ScaleRun(case, arg, engine, values, Tolerance(np.dtype(values[arg].dtype), mode),
+                    dict(params) if params is not None else {name: choices[0] for name, choices in case.params.items()},
+                    probes, directions, full_jacobian_calls)
+    verdict = new_verdict("scale", case.id, arg, getattr(engine, "name", type(engine).__name__), str(run.tolerance.dtype),
+                          mode, label)
+    verdict.counterexample = {"sizes": run.sizes, "dtype": verdict.dtype, "params": run.params}
+    verdict.evidence = {"scale": {"sizes": run.sizes, "structure": run.structure.value, "jacobian": [run.out_size, run.arg_size]}}
+    if unsupported(verdict, engine) or _too_large(verdict, run):
         return verdict
     started = time.perf_counter()
-    results: list[ProbeResult] = []
-    near_kink = 0
     try:
         with time_limit(timeout):
-            ref = _reference(case, arg, values, params, max(tolerance.u, FLOAT64_U))
-            near_kink = ref.near_kink
-            fn = _bound_fn(case, engine, params)
-            for direction in directions:
-                plan = _probe_plan(structure, direction, out_size, arg_size, probes, full_jacobian_calls)
-                for result in _run_probes(case, arg, engine, fn, values, ref, tolerance, direction, plan, rng, sizes):
-                    results.append(result)
-                    if not result.passed:
-                        break
-                if results and not results[-1].passed:
-                    break
+            run.run(rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng))
     except ContractViolation as error:
-        verdict.status, verdict.message = FAIL, f"{error.diagnosis.kind}: {error.diagnosis.summary}"
-        verdict.diagnosis = error.diagnosis.to_dict()
+        failed_verdict(verdict, error.diagnosis)
         verdict.max_ulps = verdict.max_bound_fraction = math.inf
     except CheckTimeout as error:
-        diagnosis = Diagnosis("timeout", f"{name}: {error} (limit per check)")
-        verdict.status, verdict.message, verdict.diagnosis = FAIL, f"timeout: {diagnosis.summary}", diagnosis.to_dict()
+        timed_out(verdict, error)
     verdict.seconds = time.perf_counter() - started
-    verdict.examples = len(results)
-    verdict.ulps = [round(r.ulps, 4) for r in results]
-    verdict.bound_fractions = [round(r.bound_fraction, 6) for r in results]
-    if verdict.status == PASS and results:
-        verdict.max_ulps = max(r.ulps for r in results)
-        verdict.max_bound_fraction = max(r.bound_fraction for r in results)
+    return _conclude(verdict, run)
+
+
+@dataclass
+class _ScaleRun:
+    """One scale check's inputs and the probe results it collects."""
+
+    case: Case
+    arg: str
+    engine: Any
+    values: dict[str, np.ndarray]
+    tolerance: Tolerance
+    params: dict[str, Any]
+    probes: int
+    directions: tuple[str, ...]
+    full_jacobian_calls: int
+    results: list[ProbeResult] = field(default_factory=list)
+    near_kink: int = 0
+
+    def __post_init__(self) -> None:
+        self.sizes = truth.sizes_of(self.case, self.values)
+        self.out_size = int(np.prod(truth.out_shape(self.case, self.values)))
+        self.arg_size = int(np.size(self.values[self.arg]))
+        self.structure = self.case.partials[self.arg].structure
+
+    def run(self, rng: np.random.Generator) -> None:
+        """Probe each direction in turn; the first failing probe ends the check."""
+        ref = _reference(self.case, self.arg, self.values, self.params, max(self.tolerance.u, FLOAT64_U))
+        self.near_kink = ref.near_kink
+        fn = FUNCTIONS.get(self.case, self.engine, self.params)
+        for direction in self.directions:
+            plan = _probe_plan(self.structure, direction, self.out_size, self.arg_size, self.probes, self.full_jacobian_calls)
+            for result in _run_probes(self.case, self.arg, self.engine, fn, self.values, ref, self.tolerance, direction,
+                                      plan, rng, self.sizes):
+                self.results.append(result)
+                if not result.passed:
+                    return
+
+
+def _too_large(verdict: Verdict, run: _ScaleRun) -> Verdict | None:
+    """The verdict as a skip when a dense closed form would not fit in memory, else None."""
+    entries = run.out_size * run.arg_size
+    if run.structure is not Structure.DENSE or entries <= DENSE_ENTRY_LIMIT:
+        return None
+    return skipped_verdict(verdict, f"dense Jacobian {run.out_size}×{run.arg_size}: its closed form would hold {entries:.3g} "
+                                    f"entries (limit {DENSE_ENTRY_LIMIT:.3g}); use a smaller n")
+
+
+def _conclude(verdict: Verdict, run: _ScaleRun) -> Verdict:
+    """The probes' errors, the first failure (if any), the kink convention and what the check guarantees."""
+    results = run.results
     failing = next((r for r in results if not r.passed), None)
     if failing is not None:
-        diagnosis = failing.diagnosis or Diagnosis("unclassified", "the values differ in a way no known mistake explains")
-        verdict.status = FAIL
-        verdict.max_ulps, verdict.max_bound_fraction = failing.ulps, failing.bound_fraction
-        verdict.diagnosis = diagnosis.to_dict()
-        verdict.message = (
-            f"{diagnosis.kind}: {diagnosis.summary}; {failing.direction} with {failing.probe} probe, worst at index "
-            f"{failing.index}: engine {failing.engine!r}, reference {failing.reference!r} "
-            f"({failing.ulps:.3g} ulps, {failing.bound_fraction:.3g}× the bound)"
-        )
-    shares = [t for r in results if r.passed for t in r.shares]
-    if shares:
-        verdict.convention = float(np.median(shares))
+        record_failure(verdict, Outcome(False, failing.message, failing.ulps, failing.bound_fraction, failing.diagnosis))
+    summarize(verdict, [Outcome(r.passed, ulps=r.ulps, bound_fraction=r.bound_fraction) for r in results])
+    shares = [t for r in results if r.passed for t in r.shares if t is not None]
+    verdict.convention = float(np.median(shares)) if shares else None
     verdict.evidence["scale"].update({
-        "near_kink": near_kink,
+        "near_kink": run.near_kink,
         "probes": [r.to_dict() for r in results],
-        "guarantee": guarantee(structure, out_size, arg_size, probes, directions, full_jacobian_calls),
+        "guarantee": guarantee(run.structure, run.out_size, run.arg_size, run.probes, run.directions, run.full_jacobian_calls),
     })
     return verdict
 
