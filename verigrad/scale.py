@@ -109,6 +109,7 @@ from verigrad.reference import (
 )
 from verigrad.reference.shapes import symbols
 from verigrad.runner import FUNCTIONS
+from verigrad.session import load_one
 from verigrad.strategies import VALUE_RANGE
 from verigrad.tolerance import FLOAT64_U, PROBABILISTIC, Tolerance
 
@@ -358,11 +359,8 @@ def _run_probes(
 
 
 def _engine(engine: Any) -> Any:
-    if isinstance(engine, str):
-        from verigrad.oracles import load_engine
-
-        return load_engine(engine)
-    return engine
+    """An engine object as given, or loaded by its name (:func:`verigrad.session.load_one`)."""
+    return load_one(engine)[1] if isinstance(engine, str) else engine
 
 
 def check_at_scale(
