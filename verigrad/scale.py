@@ -65,8 +65,8 @@ reproduces a check exactly; hypothesis draws it in the tests.
 Entry points: :func:`check_at_scale` (one check, a :class:`~verigrad.records.Verdict`),
 :func:`scale_plan` / :func:`run_scale` (many, for ``verigrad check --scale N``).
 
-The module also holds deliberately wrong engines (:class:`SingleEntryEngine`,
-:class:`DegradedEngine`) that wrap a correct one, to measure what the checks catch.
+Deliberately wrong engines that measure what these checks catch
+(:class:`SingleEntryEngine`, :class:`DegradedEngine`) are in :mod:`verigrad.oracles.mutants`.
 """
 
 from __future__ import annotations
@@ -95,6 +95,9 @@ from verigrad.compare import (
     unsupported,
 )
 from verigrad.diagnosis import Diagnosis
+from verigrad.oracles.mutants import DegradedEngine as DegradedEngine  # re-exported
+from verigrad.oracles.mutants import SingleEntryEngine as SingleEntryEngine  # re-exported
+from verigrad.oracles.mutants import round_to_bfloat16 as round_to_bfloat16  # re-exported
 from verigrad.records import Verdict
 from verigrad.reference import (
     CASES,
@@ -575,97 +578,3 @@ def run_scale(
     loaded = dict(engines) if isinstance(engines, Mapping) else {name: _engine(name) for name in engines}
     for case_id, arg, name, dtype in scale_plan(list(loaded), tuple(dtypes), case_pattern):
         yield check_at_scale(case_id, arg, loaded[name], dtype, n, seed, mode, probes=probes, timeout=timeout)
-
-
-# -------------------------------------------------------------------- mutants
-
-
-def _flat_add(array: np.ndarray, index: int, amount: float) -> np.ndarray:
-    out = np.array(array, copy=True)
-    flat = out.reshape(-1)
-    flat[index] = flat[index] + amount
-    return out
-
-
-class SingleEntryEngine:
-    """A deliberately wrong engine: ``base`` with ONE Jacobian entry J_ij of primal ``arg`` changed.
-
-    J_ij becomes J_ij·(1 + delta) + absolute, consistently in the VJP (entry j gets
-    (delta·J_ij + absolute)·u_i more) and the JVP (entry i gets (…)·v_j more).  It knows
-    no cases: J_ij comes from ``base`` itself (a VJP with the basis cotangent e_i),
-    and i, j are flat indices into the output and the argument.  With delta = 0,
-    ``absolute`` injects an off-diagonal entry where J_ij = 0.
-    """
-
-    def __init__(self, base: Any, arg: int, i: int, j: int, delta: float = 0.0, absolute: float = 0.0) -> None:
-        self.base, self.arg, self.i, self.j = base, arg, i, j
-        self.delta, self.absolute = float(delta), float(absolute)
-        self.name = f"{getattr(base, 'name', 'engine')}+entry"
-        self.xp = base.xp
-
-    def _change(self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...], out_shape: tuple[int, ...], dtype: np.dtype) -> float:
-        if self.delta == 0.0:
-            return self.absolute
-        e_i = _basis(int(np.prod(out_shape)), self.i, out_shape, dtype)
-        entry = float(np.ravel(self.base.vjp(fn, primals, e_i)[self.arg])[self.j])
-        return self.delta * entry + self.absolute
-
-    def vjp(self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...], cotangent: np.ndarray) -> tuple[np.ndarray, ...]:
-        cotangent = np.asarray(cotangent)
-        grads = list(self.base.vjp(fn, primals, cotangent))
-        change = self._change(fn, primals, cotangent.shape, cotangent.dtype)
-        grads[self.arg] = _flat_add(grads[self.arg], self.j, change * float(np.ravel(cotangent)[self.i]))
-        return tuple(grads)
-
-    def jvp(self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...], tangents: tuple[np.ndarray, ...]) -> np.ndarray:
-        out = np.asarray(self.base.jvp(fn, primals, tangents))
-        change = self._change(fn, primals, out.shape, out.dtype)
-        return _flat_add(out, self.i, change * float(np.ravel(tangents[self.arg])[self.j]))
-
-
-def round_to_bfloat16(array: np.ndarray) -> np.ndarray:
-    """Round to the nearest bfloat16 (ties to even), returned in the array's own dtype."""
-    array = np.asarray(array)
-    bits = np.asarray(array, dtype=np.float32).view(np.uint32).astype(np.uint64)
-    bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
-    return bits.astype(np.uint32).view(np.float32).astype(array.dtype)
-
-
-class DegradedEngine:
-    """A deliberately imprecise engine: ``base`` on inputs rounded to a low precision, or with noise added.
-
-    ``kind``: ``"bfloat16"`` / ``"float16"`` round every floating primal to that format
-    before differentiating (what a bf16/fp16 matmul with float32 accumulation
-    does to its operands); ``"noise"`` multiplies each result entry by (1 + ε·ξ), ξ
-    standard normal from ``numpy.random.default_rng(seed)``.  Results keep the
-    primals' dtype, so only the values are wrong, by a few parts in a thousand.
-    """
-
-    def __init__(self, base: Any, kind: str = "bfloat16", epsilon: float = 4e-3, seed: int = 0) -> None:
-        if kind not in ("bfloat16", "float16", "noise"):
-            raise ValueError(f"unknown degradation {kind!r}")
-        self.base, self.kind, self.epsilon = base, kind, float(epsilon)
-        self._rng = np.random.default_rng(seed)
-        self.name = f"{getattr(base, 'name', 'engine')}~{kind}"
-        self.xp = base.xp
-
-    def _round(self, primals: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
-        if self.kind == "noise":
-            return tuple(primals)
-        if self.kind == "bfloat16":
-            return tuple(round_to_bfloat16(p) if np.asarray(p).dtype.kind == "f" else p for p in primals)
-        return tuple(np.asarray(p).astype(np.float16).astype(np.asarray(p).dtype) if np.asarray(p).dtype.kind == "f" else p
-                     for p in primals)
-
-    def _noise(self, value: np.ndarray) -> np.ndarray:
-        value = np.asarray(value)
-        if self.kind != "noise":
-            return value
-        factor = 1.0 + self.epsilon * self._rng.standard_normal(value.shape)
-        return (value.astype(np.float64) * factor).astype(value.dtype)
-
-    def vjp(self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...], cotangent: np.ndarray) -> tuple[np.ndarray, ...]:
-        return tuple(self._noise(g) for g in self.base.vjp(fn, self._round(primals), cotangent))
-
-    def jvp(self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...], tangents: tuple[np.ndarray, ...]) -> np.ndarray:
-        return self._noise(self.base.jvp(fn, self._round(primals), tangents))
