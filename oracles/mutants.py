@@ -263,12 +263,12 @@ class LeaksOffDiagonal(MutantEngine):
 # ------------------------------------------------------------ aliased inputs
 
 
-def _identity_groups(primals: Sequence[np.ndarray]) -> list[list[int]]:
-    """Slots holding the very same array object, in order (only groups of 2 or more)."""
-    groups: dict[int, list[int]] = {}
+def _shared_slots(primals: Sequence[np.ndarray]) -> list[list[int]]:
+    """Slots holding the very same array object, in order (only sets of 2 or more)."""
+    by_object: dict[int, list[int]] = {}
     for k, primal in enumerate(primals):
-        groups.setdefault(id(primal), []).append(k)
-    return [slots for slots in groups.values() if len(slots) > 1]
+        by_object.setdefault(id(primal), []).append(k)
+    return [slots for slots in by_object.values() if len(slots) > 1]
 
 
 class MissingTerm(MutantEngine):
@@ -283,7 +283,7 @@ class MissingTerm(MutantEngine):
 
     def perturb_vjp(self, fn: Callable[..., Any], primals: Arrays, cotangent: np.ndarray, grads: Arrays) -> Arrays:
         result = list(grads)
-        for slots in _identity_groups(primals):
+        for slots in _shared_slots(primals):
             last = grads[slots[-1]]
             result[slots[0]] = last
             for k in slots[1:]:
@@ -302,7 +302,7 @@ class OverwritesAliased(MutantEngine):
 
     def perturb_vjp(self, fn: Callable[..., Any], primals: Arrays, cotangent: np.ndarray, grads: Arrays) -> Arrays:
         result = list(grads)
-        for slots in _identity_groups(primals):
+        for slots in _shared_slots(primals):
             for k in slots:
                 result[k] = np.array(grads[slots[-1]], copy=True)
         return tuple(result)
@@ -318,7 +318,7 @@ class DoubleCounted(MutantEngine):
 
     def perturb_vjp(self, fn: Callable[..., Any], primals: Arrays, cotangent: np.ndarray, grads: Arrays) -> Arrays:
         result = list(grads)
-        for slots in _identity_groups(primals):
+        for slots in _shared_slots(primals):
             total = sum(np.asarray(grads[k], dtype=np.float64) for k in slots)
             for k in slots:
                 result[k] = _same_dtype(total, grads[k])

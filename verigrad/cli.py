@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("-j", "--jobs", type=_jobs, default=1, metavar="N", help=jobs_help)
 
     commands.add_parser("cases", help="print the case ids, one per line")
-    commands.add_parser("errata", help="show each of the seed's mistakes with its counterexample")
+    commands.add_parser("errata", help="show each mistake of the paper (the seed document) with its counterexample")
 
     report = commands.add_parser("report", help="rebuild the summary (and HTML report) from records files")
     report.add_argument("records", nargs="+", metavar="RECORDS", help="records files; several (shards) are merged")
@@ -290,13 +290,13 @@ def command_cases(args: argparse.Namespace, console: Console) -> int:
 
 
 def command_errata(args: argparse.Namespace, console: Console) -> int:
-    """Each seed erratum: where, what the seed says, what is right, and the numbers that tell them apart."""
+    """Each erratum of the paper: where, what the paper says, what is right, and the numbers that tell them apart."""
     from rich.table import Table
 
     from verigrad.reference import ERRATA, demonstrate
 
-    table = Table(title="the seed's errata, each shown by a counterexample", show_lines=True)
-    for column in ("erratum", "the seed says", "right", "counterexample", "seed's value", "right value"):
+    table = Table(title="the paper's errata, each shown by a counterexample", show_lines=True)
+    for column in ("erratum", "the paper says", "right", "counterexample", "paper's value", "right value"):
         table.add_column(column, overflow="fold")
     demonstrated = 0
     for erratum in ERRATA:

@@ -66,7 +66,7 @@ class _Worker:
     started: float = 0.0
     overdue: bool = False
     #: The rest of the checks of the case it is working through.
-    group: deque[list[int]] = field(default_factory=deque)
+    case_checks: deque[list[int]] = field(default_factory=deque)
 
 
 class _Queue:
@@ -86,36 +86,36 @@ class _Queue:
         by_case: dict[str, deque[list[int]]] = {}
         for check in checks.values():
             by_case.setdefault(specs[check[0]].case, deque()).append(check)
-        self.groups = deque(by_case.values())
+        self.cases = deque(by_case.values())
 
     def waiting(self, workers: list[_Worker]) -> int:
-        return sum(map(len, self.groups)) + sum(len(w.group) for w in workers)
+        return sum(map(len, self.cases)) + sum(len(w.case_checks) for w in workers)
 
     def next_for(self, worker: _Worker, workers: list[_Worker]) -> list[int] | None:
-        if not worker.group:
-            if self.groups:
-                worker.group = self.groups.popleft()
+        if not worker.case_checks:
+            if self.cases:
+                worker.case_checks = self.cases.popleft()
             else:
-                donor = max(workers, key=lambda w: len(w.group))
-                share = (len(donor.group) + 1) // 2
-                worker.group = deque(reversed([donor.group.pop() for _ in range(share)]))
-        return worker.group.popleft() if worker.group else None
+                donor = max(workers, key=lambda w: len(w.case_checks))
+                share = (len(donor.case_checks) + 1) // 2
+                worker.case_checks = deque(reversed([donor.case_checks.pop() for _ in range(share)]))
+        return worker.case_checks.popleft() if worker.case_checks else None
 
-    def put_back(self, group: deque[list[int]]) -> None:
-        if group:
-            self.groups.appendleft(group)
+    def put_back(self, checks: deque[list[int]]) -> None:
+        if checks:
+            self.cases.appendleft(checks)
 
     def drop_engine(self, engine: str, workers: list[_Worker]) -> list[int]:
         """Take every waiting check of this engine out of the queue; returns their indices."""
         dropped: list[int] = []
-        for group in [*self.groups, *(w.group for w in workers)]:
-            for check in group:
+        for checks in [*self.cases, *(w.case_checks for w in workers)]:
+            for check in checks:
                 dropped += [i for i in check if self.specs[i].engine == engine]
                 check[:] = [i for i in check if self.specs[i].engine != engine]
-            kept = [check for check in group if check]
-            group.clear()
-            group.extend(kept)
-        self.groups = deque(g for g in self.groups if g)
+            kept = [check for check in checks if check]
+            checks.clear()
+            checks.extend(kept)
+        self.cases = deque(g for g in self.cases if g)
         return dropped
 
 
@@ -222,7 +222,7 @@ class _Pool:
         worker.process.join()
         self.workers.remove(worker)
         worker.conn.close()
-        self.queue.put_back(worker.group)
+        self.queue.put_back(worker.case_checks)
         exit_text = _describe_exit(worker.process.exitcode)
         if not worker.ready:
             raise WorkerError(f"a worker process ended ({exit_text}) before loading the engines")

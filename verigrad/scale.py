@@ -140,7 +140,7 @@ FULL_JACOBIAN_CALLS = 64
 #: Dense closed forms larger than this many entries are not evaluated (they would need out·arg memory).
 DENSE_ENTRY_LIMIT = 20_000_000
 #: Kink variables within their rounding blur that get a share each; any beyond share the last one.
-MAX_KINK_GROUPS = 8
+MAX_KINK_SHARES = 8
 #: The case families ``verigrad check --scale`` runs by default (their arguments scale with n).
 SCALE_FAMILIES = ("vector.*", "elementwise.*", "scalar_expansion.*", "reduction.*", "neuron.*", "loss.relu_mse", "chain.matvec_sin", "loss.gd_step")
 #: Result entries kept in a verdict's evidence (the worst ones).
@@ -227,17 +227,17 @@ class _SharePoint(Point):
 
 @dataclass
 class _Reference:
-    """The closed-form Jacobian at t = 0 and, per near-kink group, the Jacobian with that group at t = 1."""
+    """The closed-form Jacobian at t = 0 and, per near-kink share, the Jacobian with that share's variables at t = 1."""
 
     base: StructuredJacobian
-    groups: list[StructuredJacobian]
+    kink_jacobians: list[StructuredJacobian]
     magnitude: StructuredJacobian
     ops: float
     near_kink: int = 0
 
     def apply(self, method: str, probe: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
         r0 = np.asarray(getattr(self.base, method)(probe), dtype=np.float64)
-        return r0, [np.asarray(getattr(j, method)(probe), dtype=np.float64) - r0 for j in self.groups]
+        return r0, [np.asarray(getattr(j, method)(probe), dtype=np.float64) - r0 for j in self.kink_jacobians]
 
 
 def _reference(case: Case, arg: str, values: Mapping[str, np.ndarray], params: Mapping[str, Any], u_kink: float) -> _Reference:
@@ -247,7 +247,7 @@ def _reference(case: Case, arg: str, values: Mapping[str, np.ndarray], params: M
     base = truth.jacobian(case, arg, values, params, 0.0, u_kink)
     magnitude = truth.magnitude(case, arg, values, params, u_kink)
     ops = truth.ops(case, arg, values, params)
-    groups: list[StructuredJacobian] = []
+    kink_jacobians: list[StructuredJacobian] = []
     near = np.zeros(0, dtype=np.int64)
     if case.kink is not None:
         p = truth.point(case, values, params, 0.0, u_kink)
@@ -255,19 +255,19 @@ def _reference(case: Case, arg: str, values: Mapping[str, np.ndarray], params: M
         z = np.asarray(z, dtype=np.float64)
         blur = np.broadcast_to(z_ops * u_kink * np.asarray(z_magnitude, dtype=np.float64), z.shape)
         near = np.flatnonzero(np.abs(z) <= blur)
-        chunks = [near[i : i + 1] for i in range(min(near.size, MAX_KINK_GROUPS - 1))]
-        if near.size >= MAX_KINK_GROUPS:
-            chunks.append(near[MAX_KINK_GROUPS - 1 :])
+        chunks = [near[i : i + 1] for i in range(min(near.size, MAX_KINK_SHARES - 1))]
+        if near.size >= MAX_KINK_SHARES:
+            chunks.append(near[MAX_KINK_SHARES - 1 :])
         arrays = {name: np.asarray(v, dtype=np.float64) for name, v in values.items()}
         for chunk in chunks:
             share = np.zeros(z.size)
             share[chunk] = 1.0
             try:
-                groups.append(partial.jacobian(_SharePoint({**arrays, **params}, share, u_kink), out, arg_shape))
+                kink_jacobians.append(partial.jacobian(_SharePoint({**arrays, **params}, share, u_kink), out, arg_shape))
             except ValueError:  # the closed form steps on another variable: one share for all
-                groups = [truth.jacobian(case, arg, values, params, 1.0, u_kink)]
+                kink_jacobians = [truth.jacobian(case, arg, values, params, 1.0, u_kink)]
                 break
-    return _Reference(base, groups, magnitude, ops, int(near.size))
+    return _Reference(base, kink_jacobians, magnitude, ops, int(near.size))
 
 
 # ------------------------------------------------------------------ comparison
