@@ -70,10 +70,11 @@ def _compare(
     sizes: dict[str, int],
     alternatives: dict[str, np.ndarray] | None = None,
     estimate: np.ndarray | float = 0.0,
+    **how: Any,
 ) -> Outcome:
     """:func:`verigrad.compare.compare` with the reference at shares 0 and 1 (equal away from kinks)."""
     r0, r1 = (np.asarray(r, dtype=np.float64) for r in reference_at)
-    return compare(engine_value, r0, [r1 - r0], bound, magnitude, target.tolerance, sizes, alternatives, estimate)
+    return compare(engine_value, r0, [r1 - r0], bound, magnitude, target.tolerance, sizes, alternatives, estimate, **how)
 
 
 def _estimate(result: np.ndarray) -> np.ndarray | float:
@@ -172,9 +173,7 @@ def check_adjoint(target: Target, ex: vs.Example) -> Outcome:
     estimate = float(np.sum(_estimate(pulled) * np.abs(v)) + np.sum(_estimate(pushed) * np.abs(u)))
     bound = np.asarray(float(np.sum(vjp_bound * np.abs(v)) + np.sum(jvp_bound * np.abs(u))) + 2 * u.size * v.size * FLOAT64_U * scale)
     outcome = _compare(target, np.asarray(left), (np.asarray(right), np.asarray(right)), bound, np.asarray(scale), ex.sizes,
-                       estimate=np.asarray(estimate))
-    if not outcome.passed:
-        outcome.message = f"⟨u, J v⟩ = {left!r} (engine JVP) but ⟨Jᵀu, v⟩ = {right!r} (engine VJP): " + outcome.message
+                       estimate=np.asarray(estimate), context=f"⟨u, J v⟩ = {left!r} (engine JVP) but ⟨Jᵀu, v⟩ = {right!r} (engine VJP): ")
     outcome.convention = None
     return outcome
 
@@ -264,19 +263,10 @@ def check_aliased(target: Target, ex: vs.Example) -> Outcome:
         "missing_term": parts[first][0] if not np.allclose(parts[first][0], r0, rtol=0, atol=0) else parts[second][0],
         "double_counted": 2 * r0,
     }
-    outcome = _compare(target, total, (r0, r1), bound, m1 + m2, ex.sizes, alternatives, estimate)
-    if not outcome.passed and _on_kink(target, ex) and outcome.diagnosis is not None:
-        # Aliased operands of max sit on its tie: each partial alone may pick any
-        # share, but the shares must add to the whole derivative.
-        d = outcome.diagnosis
-        outcome.diagnosis = Diagnosis(
-            "outside_subdifferential",
-            f"at the kink the two partials add up to {d.engine!r} where the total derivative is {d.reference!r}: "
-            "the subgradient shares (t, 1 - t) must add up to 1",
-            index=d.index, reference=d.reference, engine=d.engine,
-        )
-        outcome.message = f"outside_subdifferential: {outcome.diagnosis.summary}"
-    return outcome
+    # Aliased operands of max sit on its tie: each partial alone may pick any share,
+    # but the shares must add to the whole derivative.
+    return _compare(target, total, (r0, r1), bound, m1 + m2, ex.sizes, alternatives, estimate,
+                    partials_at_tie=_on_kink(target, ex))
 
 
 def _on_kink(target: Target, ex: vs.Example) -> bool:

@@ -126,13 +126,17 @@ def compare(
     alternatives: dict[str, np.ndarray] | None = None,
     estimate: np.ndarray | float = 0.0,
     where: str = "",
+    context: str = "",
+    partials_at_tie: bool = False,
 ) -> Outcome:
     """Engine value vs the closed form r0 (+ the kink directions) within ``bound`` plus the engine's own ``estimate``.
 
     Errors are in ulps of the term magnitude, or, for an engine that estimates its
     own error (finite differences), of the scale at which that estimate would be
     one rounding.  A failure is diagnosed from the evidence (``alternatives``: what
-    known mistakes would give); ``where`` (e.g. "vjp with signs probe") goes in its message.
+    known mistakes would give); ``where`` (e.g. "vjp with signs probe") goes in its
+    message, ``context`` before it.  ``partials_at_tie``: the value is two partials
+    summed at a kink's tie, where each may take any share but they must add up.
     """
     g = np.asarray(engine_value, dtype=np.float64)
     bound = np.asarray(bound + estimate, dtype=np.float64)
@@ -157,6 +161,16 @@ def compare(
             outcome.convention = None
         return outcome
     outside = next((t for t in live if not 0.0 <= t <= 1.0), None)
+    if partials_at_tie:
+        at, ref_value, eng_value = Evidence(g, reference, bound, magnitude, tolerance.dtype).worst()
+        outcome.diagnosis = Diagnosis(
+            "outside_subdifferential",
+            f"at the kink the two partials add up to {eng_value!r} where the total derivative is {ref_value!r}: "
+            "the subgradient shares (t, 1 - t) must add up to 1",
+            index=at, reference=ref_value, engine=eng_value,
+        )
+        outcome.message = f"{context}outside_subdifferential: {outcome.diagnosis.summary}"
+        return outcome
     if outside is not None:
         at, ref_value, eng_value = Evidence(g, reference, bound, magnitude, tolerance.dtype).worst()
         outcome.diagnosis = Diagnosis(
@@ -166,7 +180,7 @@ def compare(
     else:
         outcome.diagnosis = diagnose_values(Evidence(g, reference, bound, np.asarray(magnitude, dtype=np.float64),
                                                      tolerance.dtype, sizes, alternatives or {}))
-    outcome.message = failure_message(outcome.diagnosis, worst_ulps, worst_fraction, where)
+    outcome.message = context + failure_message(outcome.diagnosis, worst_ulps, worst_fraction, where)
     return outcome
 
 
