@@ -106,7 +106,11 @@ class Session:
         versions.update(_installed("verigrad"))
         for name, source in self.source_of.items():
             library = LIBRARIES.get(source)
-            versions[name] = f"user engine ({source})" if library is None else _installed(library).get(library, "not installed")
+            if library is None:
+                versions[name] = f"user engine ({source})"
+                continue
+            version = _installed(library).get(library, "not installed")
+            versions[name] = version if library == source else f"{library} {version}"  # fd: "numpy 2.x"
         return versions
 
 
