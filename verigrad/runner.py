@@ -303,7 +303,7 @@ def run_group(
             if verdict.status == PASS:  # the failure did not recur alone: report it as found, unshrunk
                 verdict = _new_verdict(spec, mode)
                 _fail(verdict, *member.failure, spec, source)
-                _exhibit(verdict, *member.failure, spec, member.engine, timeout)
+                _exhibit(verdict, *member.failure, spec, member.engine, member.budget)
                 verdict.message += " (not shrunk: it did not recur when this engine was re-run alone)"
                 verdict.seconds = member.seconds
             verdicts[spec.engine] = verdict
