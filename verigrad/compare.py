@@ -160,28 +160,34 @@ def compare(
         if any(not -CONVENTION_SLACK <= t <= 1 + CONVENTION_SLACK for t in live):
             outcome.convention = None
         return outcome
-    outside = next((t for t in live if not 0.0 <= t <= 1.0), None)
+    outcome.diagnosis = _diagnose(Evidence(g, reference, bound, np.asarray(magnitude, dtype=np.float64), tolerance.dtype,
+                                           sizes, alternatives or {}), live, partials_at_tie)
     if partials_at_tie:
-        at, ref_value, eng_value = Evidence(g, reference, bound, magnitude, tolerance.dtype).worst()
-        outcome.diagnosis = Diagnosis(
+        outcome.message = f"{context}{outcome.diagnosis.kind}: {outcome.diagnosis.summary}"
+    else:
+        outcome.message = context + failure_message(outcome.diagnosis, worst_ulps, worst_fraction, where)
+    return outcome
+
+
+def _diagnose(evidence: Evidence, shares: list[float], partials_at_tie: bool) -> Diagnosis:
+    """What kind of mistake a failed comparison is: at a kink, a share outside [0, 1] (or, for two
+    partials at a tie, shares that do not add up); elsewhere, the value rules of :func:`diagnose_values`."""
+    if partials_at_tie:
+        at, ref_value, eng_value = evidence.worst()
+        return Diagnosis(
             "outside_subdifferential",
             f"at the kink the two partials add up to {eng_value!r} where the total derivative is {ref_value!r}: "
             "the subgradient shares (t, 1 - t) must add up to 1",
             index=at, reference=ref_value, engine=eng_value,
         )
-        outcome.message = f"{context}outside_subdifferential: {outcome.diagnosis.summary}"
-        return outcome
+    outside = next((t for t in shares if not 0.0 <= t <= 1.0), None)
     if outside is not None:
-        at, ref_value, eng_value = Evidence(g, reference, bound, magnitude, tolerance.dtype).worst()
-        outcome.diagnosis = Diagnosis(
+        at, ref_value, eng_value = evidence.worst()
+        return Diagnosis(
             "outside_subdifferential", f"at the kink the engine's value corresponds to share t = {outside:.6g}, outside [0, 1]",
             index=at, reference=ref_value, engine=eng_value, details={"t": outside},
         )
-    else:
-        outcome.diagnosis = diagnose_values(Evidence(g, reference, bound, np.asarray(magnitude, dtype=np.float64),
-                                                     tolerance.dtype, sizes, alternatives or {}))
-    outcome.message = context + failure_message(outcome.diagnosis, worst_ulps, worst_fraction, where)
-    return outcome
+    return diagnose_values(evidence)
 
 
 def failure_message(diagnosis: Diagnosis, ulps: float, fraction: float, where: str = "") -> str:
