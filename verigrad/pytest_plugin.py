@@ -23,9 +23,11 @@ from typing import Any
 import pytest
 
 from verigrad import expectations as expect
-from verigrad.oracles import DEFAULT_ENGINES, EngineLoadError, load_engine
+from verigrad.exhibits import fd_step_scan
+from verigrad.oracles import DEFAULT_ENGINES, EngineLoadError
 from verigrad.records import RecordsWriter, Verdict, read_records
-from verigrad.runner import DTYPES, PROFILES, CheckSpec, plan, run_check
+from verigrad.runner import DTYPES, PROFILES, CheckSpec
+from verigrad.session import Session, Settings
 from verigrad.tolerance import MODES, PROBABILISTIC
 
 DEFAULT_RECORDS = "reports/pytest-records.jsonl"
@@ -52,7 +54,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help=f"write the HTML report (default path {DEFAULT_REPORT})")
 
 
-class _Session:
+class _PluginState:
     """Per-process state: loaded engines, expectations, the records writer."""
 
     def __init__(self, config: pytest.Config) -> None:
@@ -66,6 +68,7 @@ class _Session:
         if bad:
             raise pytest.UsageError(f"--verigrad-dtype: unknown {bad}; use {', '.join(DTYPES)}")
         self.sources = option("--engine") or list(DEFAULT_ENGINES)
+        self.session: Session | None = None
         self.engines_by_name: dict[str, Any] | None = None
         self.source_of: dict[str, str] = {}
         path = option("--verigrad-expect") or config.getini("verigrad_expect") or None
@@ -91,23 +94,21 @@ class _Session:
             "seed": option("--verigrad-seed"),
             "profile": self.profile,
             "mode": option("--verigrad-mode"),
+            "fd_steps": fd_step_scan(),
         }
 
     def resolve(self) -> dict[str, Any]:
         """Load every engine once, keyed by the name it gives itself; a load failure is a usage error."""
-        if self.engines_by_name is None:
-            engines: dict[str, Any] = {}
-            for source in self.sources:
-                try:
-                    engine = load_engine(source)
-                except EngineLoadError as error:
-                    raise pytest.UsageError(str(error)) from None
-                name = str(engine.name)
-                if name in engines:
-                    raise pytest.UsageError(f"engines {self.source_of[name]!r} and {source!r} both call themselves {name!r}")
-                engines[name], self.source_of[name] = engine, source
-            self.engines_by_name = engines
-        return self.engines_by_name
+        if self.session is None:
+            option = self.config.getoption
+            settings = Settings(self.profile, option("--verigrad-seed"), option("--verigrad-examples"),
+                                option("--verigrad-timeout"), option("--verigrad-mode"))
+            try:
+                self.session = Session.load(self.sources, settings)
+            except EngineLoadError as error:
+                raise pytest.UsageError(str(error)) from None
+            self.engines_by_name, self.source_of = self.session.engines, self.session.source_of
+        return self.session.engines
 
     @property
     def engine_names(self) -> list[str]:
@@ -120,11 +121,11 @@ class _Session:
         self.writer.write(verdict)
 
 
-_KEY = pytest.StashKey[_Session]()
+_KEY = pytest.StashKey[_PluginState]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.stash[_KEY] = _Session(config)
+    config.stash[_KEY] = _PluginState(config)
     config.addinivalue_line("markers", "verigrad: a verigrad property check")
 
 
@@ -135,9 +136,9 @@ def _property_of(function_name: str) -> str:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "verigrad_check" not in metafunc.fixturenames:
         return
-    session = metafunc.config.stash[_KEY]
-    names = list(session.resolve())  # fail fast, at collection, with one clear line
-    specs = plan(names, session.dtypes, properties=[_property_of(metafunc.function.__name__)])
+    state = metafunc.config.stash[_KEY]
+    state.resolve()  # fail fast, at collection, with one clear line
+    specs = state.session.plan(state.dtypes, properties=[_property_of(metafunc.function.__name__)])
     ids = [spec.id.split("[", 1)[1][:-1] for spec in specs]
     metafunc.parametrize("verigrad_spec", specs, ids=ids)
 
@@ -145,20 +146,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 class CheckRunner:
     """What a suite test gets: run its check, record the verdict, assert it is as expected."""
 
-    def __init__(self, spec: CheckSpec, session: _Session) -> None:
+    def __init__(self, spec: CheckSpec, state: _PluginState) -> None:
         self.spec = spec
-        self.session = session
+        self.state = state
 
     def run(self) -> Verdict:
-        option = self.session.config.getoption
-        verdict = run_check(
-            self.spec, self.session.resolve()[self.spec.engine], self.session.profile,
-            seed=option("--verigrad-seed"), max_examples=option("--verigrad-examples"),
-            timeout=option("--verigrad-timeout"), mode=option("--verigrad-mode"),
-            source=self.session.source_of[self.spec.engine],
-        )
-        expect.apply(self.session.expectations, verdict, self.session.used)
-        self.session.record(verdict)
+        self.state.resolve()
+        verdict = self.state.session.run_one(self.spec)
+        expect.apply(self.state.expectations, verdict, self.state.used)
+        self.state.record(verdict)
         return verdict
 
     def assert_as_expected(self) -> Verdict:
