@@ -4,6 +4,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent / "_ext"))
+# The diagnoses page and the screenshots run the self-tests' mutant table (test data, kept in tests/).
+sys.path.insert(0, str(Path(__file__).parents[1] / "tests" / "selftest"))
 
 project = "verigrad"
 author = "verigrad contributors"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from verigrad.oracles.mutants import MUTANTS, Mutant
+from mutant_table import MUTANTS, Mutant  # the self-tests' table (tests/selftest), on sys.path from conf.py
 
 from verigrad.diagnosis import KINDS
 from verigrad.runner import CheckSpec, run_check

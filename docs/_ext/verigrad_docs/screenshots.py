@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from verigrad.oracles.mutants import MUTANTS, load_mutant
+from mutant_table import MUTANTS, load_mutant  # the self-tests' table (tests/selftest), on sys.path from conf.py
 from verigrad.reference import get_case
 
 from verigrad.records import Verdict
@@ -96,7 +96,7 @@ def take(static: Path, scratch: Path) -> list[Path] | None:
     if not CHROMIUM.exists():
         return None
     header, verdicts, engines = failing_run()
-    report = write_report([header], verdicts, scratch / "index.html", engines=engines, engine_load_budget=10.0)
+    report = write_report([header], verdicts, scratch / "index.html")
     overview, failure = static / "report.png", static / "report-failure.png"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
