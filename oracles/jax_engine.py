@@ -107,6 +107,11 @@ class JaxEngine:
             self._cache.popitem(last=False)
         return entry
 
+    def evaluate(self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...]) -> np.ndarray:
+        """fn's forward value at the primals, in their dtype (eager: nothing is compiled per call)."""
+        with self._jax.enable_x64(True), self._on_device():
+            return np.array(fn(*(self._jax.numpy.asarray(p) for p in primals)), copy=True)
+
 
 def _to_numpy(value: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """A fresh numpy copy; non-float primals get float0 cotangents from jax, i.e. zeros."""

@@ -234,6 +234,16 @@ class TinygradEngine:
             self._cache.popitem(last=False)
         return entry
 
+    def evaluate(self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...]) -> np.ndarray:
+        """fn's forward value at the primals, in their dtype (plain path, no jit)."""
+        primals = tuple(np.asarray(p) for p in primals)
+        with self._context():
+            leaves = [flat.reshape(p.shape) for flat, p in zip(self._flats(primals), primals, strict=True)]
+            out = fn(*leaves)
+            if not isinstance(out, self._Tensor):
+                return np.asarray(out)
+            return _numpy(out.realize(), tuple(out.shape))
+
 
 @dataclass
 class _Entry:
