@@ -129,9 +129,16 @@ class JaxEngine:
         return program
 
     def evaluate(self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...]) -> np.ndarray:
-        """fn's forward value at the primals, in their dtype (eager: nothing is compiled per call)."""
+        """fn's forward value at the primals, in their dtype (jitted, cached like the derivatives)."""
+        primals = tuple(np.asarray(p) for p in primals)
+        key = (fn, _signature(primals), "evaluate")
+        program = self._cache.get(key)
+        if program is None:
+            program = self._cache[key] = self._jax.jit(fn)
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
         with self._jax.enable_x64(True), self._on_device():
-            return np.array(fn(*(self._jax.numpy.asarray(p) for p in primals)), copy=True)
+            return np.array(program(*primals), copy=True)
 
 
 def _reverse_only(error: TypeError) -> bool:
