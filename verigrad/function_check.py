@@ -398,10 +398,27 @@ def check_aliased(target: FunctionTarget, point: Point) -> Outcome:
         reference = target.aliased_reference(first, second) if target.aliased_reference else None
         outcome = vjp_outcome(target, inputs, point.cotangent, values, reference, combine=(first, second))
         if not outcome.passed:
+            _shares_must_add_up(target, inputs, point.cotangent, values, outcome)
             outcome.message = f"{target.names[first]!r} and {target.names[second]!r} one array: {outcome.message}"
             return outcome
         outcomes.append(outcome)
     return _worst(outcomes) if outcomes else Outcome(True)
+
+
+def _shares_must_add_up(target: FunctionTarget, inputs: tuple[np.ndarray, ...], cotangent: np.ndarray,
+                        values: tuple[np.ndarray, ...], outcome: Outcome) -> None:
+    """Each partial a valid subgradient, the sum not the total derivative: the shares at the tie do not add up to 1."""
+    d = outcome.diagnosis
+    if d is None or d.kind in ("missing_term", "double_counted") or target.forward is None:
+        return
+    if vjp_outcome(target, inputs, cotangent, values).passed:
+        outcome.diagnosis = Diagnosis(
+            "outside_subdifferential",
+            f"each partial lies in its own subdifferential, but they add up to {d.engine!r} where the total derivative "
+            f"is {d.reference!r}: at a tie the subgradient shares (t, 1 - t) must add up to 1",
+            index=d.index, reference=d.reference, engine=d.engine,
+        )
+        outcome.message = f"outside_subdifferential: {outcome.diagnosis.summary}"
 
 
 @dataclass(frozen=True)
