@@ -224,8 +224,9 @@ def vjp_outcome(target: FunctionTarget, inputs: tuple[np.ndarray, ...], cotangen
         outcomes = []
         for slot, k in enumerate(indices):
             expected = _vjp_expected(target, jacobians, u, k, extra, sides)
-            if combine is not None:
-                expected.alternatives = {"double_counted": 2 * expected.value}
+            if combine is not None:  # what one path's term alone, or the total twice, would give
+                expected.alternatives = {"missing_term": u @ target.jacobians(primals)[combine[0]].value,
+                                         "double_counted": 2 * expected.value}
             outcomes.append(compare(target, values[slot], expected, f"VJP of input {target.names[k]!r}"))
         return _worst(outcomes)
 
