@@ -52,7 +52,7 @@ from verigrad.records import FAIL, RecordsWriter, Verdict
 from verigrad.runner import supports
 from verigrad.tolerance import MODES, PROBABILISTIC
 
-__all__ = ["FunctionResult", "assert_gradients", "check_function", "replay"]
+__all__ = ["FunctionResult", "assert_gradients", "check_function", "failure_report", "replay"]
 
 DEFAULT_DTYPES = ("float64", "float32")
 #: Drawn points per property and dtype, after the user's own inputs.
@@ -277,15 +277,20 @@ def assert_gradients(fn: Callable[..., Any], inputs: Sequence[np.ndarray], engin
     """:func:`check_function`, raising AssertionError with each failure's diagnosis and a copy-paste reproduction."""
     result = check_function(fn, inputs, engine, **options)
     if not result.passed:
-        parts = [f"{len(result.failures)} of {len(result.verdicts)} gradient checks of {function_name(fn)} failed (seed {result.seed}):"]
-        for verdict in result.failures:
-            parts.append(f"\n{verdict.check_id}\n  {verdict.message}")
-            if verdict.counterexample:
-                parts.append(f"  counterexample: {verdict.counterexample['inputs']} ({verdict.counterexample['pattern']})")
-            if verdict.reproduction:
-                parts.append("  reproduction:\n" + "\n".join(f"    {line}" for line in verdict.reproduction.splitlines()))
-        raise AssertionError("\n".join(parts))
+        raise AssertionError(failure_report(result, fn))
     return result
+
+
+def failure_report(result: FunctionResult, fn: Callable[..., Any]) -> str:
+    """Every failed verdict: its diagnosis, its minimal counterexample and a copy-paste reproduction."""
+    parts = [f"{len(result.failures)} of {len(result.verdicts)} gradient checks of {function_name(fn)} failed (seed {result.seed}):"]
+    for verdict in result.failures:
+        parts.append(f"\n{verdict.check_id}\n  {verdict.message}")
+        if verdict.counterexample:
+            parts.append(f"  counterexample: {verdict.counterexample['inputs']} ({verdict.counterexample['pattern']})")
+        if verdict.reproduction:
+            parts.append("  reproduction:\n" + "\n".join(f"    {line}" for line in verdict.reproduction.splitlines()))
+    return "\n".join(parts)
 
 
 # ------------------------------------------------------------- reproduction

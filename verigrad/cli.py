@@ -26,6 +26,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from verigrad import expectations as expect
+from verigrad.catalogs import CatalogError, load_catalogs
 from verigrad.junit import write_junit
 from verigrad.oracles import DEFAULT_ENGINES, EngineLoadError, load_engine
 from verigrad.parallel import WorkerError, run_parallel
@@ -97,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("engines", nargs="*", metavar="ENGINE",
                        help=f"built-in name or module:attribute (default: {' '.join(DEFAULT_ENGINES)})")
     check.add_argument("--cases", metavar="PATTERN", help="comma list of case-id globs, e.g. 'elementwise.*,loss.*'")
+    check.add_argument("--catalog", action="append", metavar="MODULE",
+                       help="a module defining CASES (your own verigrad.reference.Case rows), checked beside the built-in catalog")
     check.add_argument("--properties", metavar="NAMES", help="comma list of properties (default: all)")
     check.add_argument("--dtype", type=_dtypes, default=list(DTYPES), metavar="float64,float32")
     check.add_argument("--examples", type=_positive(int), metavar="N", help="examples per check (overrides the profile)")
@@ -188,7 +191,8 @@ def command_check(args: argparse.Namespace, console: Console) -> int:
     if not units:
         raise UsageError(f"no checks match --cases {args.cases!r}")
     total = sum(len(unit.labels) for unit in units)
-    workers = min(args.jobs, len(units)) if specs is not None else 1  # --scale runs serially
+    # --scale runs serially; so does --catalog (worker processes know only the built-in cases).
+    workers = min(args.jobs, len(units)) if specs is not None and not args.catalog else 1
     expectations = expect.parse(args.expect) if args.expect else []
     used: set[int] = set()
     header = {
@@ -281,8 +285,8 @@ def _property_specs(args: argparse.Namespace, engines: dict[str, Any]) -> list[C
     """Every property check the options select, in plan order."""
     properties = [p.strip() for p in args.properties.split(",")] if args.properties else None
     try:
-        return plan(list(engines), args.dtype, CASES, properties, args.cases)
-    except ValueError as error:
+        return plan(list(engines), args.dtype, (*CASES, *load_catalogs(args.catalog)), properties, args.cases)
+    except (ValueError, CatalogError) as error:
         raise UsageError(str(error)) from None
 
 

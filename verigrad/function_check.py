@@ -122,9 +122,11 @@ def compare(target: FunctionTarget, engine_value: np.ndarray, expected: Expected
     """The engine's value against the reference; at a kink, against the interval between the one-sided derivatives.
 
     Kinks are per entry: an entry where the one-sided derivatives disagree beyond
-    their estimates is compared with the nearest point of [left, right] (its
-    share t along left → right is the engine's convention); every other entry
-    with the reference value.  The comparison itself is the catalog's.
+    their estimates is compared with the nearest point of the interval between
+    them, and its share t = (value - smaller) / (larger - smaller) is the engine's
+    convention (0: the smaller one-sided derivative, 1: the larger, ½ their
+    mean; ReLU's 0 at 0 is t = 0); every other entry is compared with the
+    reference value.  The comparison itself is the catalog's.
     """
     g = np.asarray(engine_value, dtype=np.float64).ravel()
     reference, estimate = expected.value.copy(), expected.estimate.copy()
@@ -137,7 +139,7 @@ def compare(target: FunctionTarget, engine_value: np.ndarray, expected: Expected
         reference = np.where(kink, np.clip(g, low, high), reference)
         estimate = np.where(kink, s.left_error + s.right_error, estimate)
         with np.errstate(divide="ignore", invalid="ignore"):
-            share = np.where(kink, (g - s.left) / (s.right - s.left), np.nan)
+            share = np.where(kink, (g - low) / (high - low), np.nan)
     # The reference's own error widens the bound; unlike an engine's estimate it says nothing of the terms' magnitude.
     bound = target.tolerance.bound(expected.ops, expected.magnitude) + estimate
     outcome = _compare(target, g, (reference, reference), bound, expected.magnitude, {}, expected.alternatives)  # type: ignore[arg-type]

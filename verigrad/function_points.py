@@ -5,7 +5,7 @@ magnitude, or by ½ when it is smaller than 1) or, with ``domain=``, anywhere in
 the box.  Every drawn offset shrinks towards zero, so a failure shrinks towards
 the user's own inputs (or the middle of the domain).  On top, hypothesis picks
 one *pattern* per example, on purpose, because that is where derivatives are
-defined by convention: exact zeros, ties between elements (within an input or
+defined by convention: exact zeros (some elements, or a whole input), ties between elements (within an input or
 across inputs: ``maximum(a, b)`` at ``a == b``), or one input holding a single
 repeated value.  Probes (cotangents, tangents) are non-zero, in [-2, 2].
 """
@@ -82,7 +82,11 @@ def _pattern(draw: Any, values: list[np.ndarray], boxes: list[Box | None]) -> tu
     flat = np.concatenate([v.ravel() for v in values])
     owner = np.repeat(np.arange(len(values)), sizes)
     if pattern == "zeros":
-        chosen = draw(st.lists(st.integers(0, total - 1), min_size=1, max_size=total, unique=True))
+        if draw(st.booleans()):  # a whole input at zero (where ‖x‖, x / ‖x‖ and the like are not differentiable)
+            whole = draw(st.integers(0, len(values) - 1))
+            chosen = list(np.flatnonzero(owner == whole))
+        else:
+            chosen = draw(st.lists(st.integers(0, total - 1), min_size=1, max_size=total, unique=True))
         chosen = [i for i in chosen if _zero_ok(boxes[owner[i]])]
         flat[chosen] = 0.0
     elif pattern == "ties" and total > 1:

@@ -23,8 +23,10 @@ from typing import Any
 import pytest
 
 from verigrad import expectations as expect
+from verigrad.catalogs import CatalogError, load_catalogs
 from verigrad.oracles import DEFAULT_ENGINES, EngineLoadError, load_engine
 from verigrad.records import RecordsWriter, Verdict, read_records
+from verigrad.reference import CASES
 from verigrad.runner import DTYPES, PROFILES, CheckSpec, plan, run_check
 from verigrad.tolerance import MODES, PROBABILISTIC
 
@@ -48,6 +50,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="expected outcomes file (default: the verigrad_expect ini option)")
     parser.addini("verigrad_expect", "expected outcomes file used when --verigrad-expect is not given", default="")
     group.addoption("--verigrad-records", default=DEFAULT_RECORDS, metavar="PATH")
+    group.addoption("--verigrad-catalog", action="append", default=[], metavar="MODULE",
+                    help="a module defining CASES (your own cases), checked beside the built-in catalog (repeatable)")
     group.addoption("--verigrad-report", nargs="?", const=DEFAULT_REPORT, default=None, metavar="PATH",
                     help=f"write the HTML report (default path {DEFAULT_REPORT})")
 
@@ -66,6 +70,10 @@ class _Session:
         if bad:
             raise pytest.UsageError(f"--verigrad-dtype: unknown {bad}; use {', '.join(DTYPES)}")
         self.sources = option("--engine") or list(DEFAULT_ENGINES)
+        try:
+            self.cases = (*CASES, *load_catalogs(option("--verigrad-catalog")))
+        except CatalogError as error:
+            raise pytest.UsageError(str(error)) from None
         self.engines_by_name: dict[str, Any] | None = None
         self.source_of: dict[str, str] = {}
         path = option("--verigrad-expect") or config.getini("verigrad_expect") or None
@@ -137,7 +145,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     session = metafunc.config.stash[_KEY]
     names = list(session.resolve())  # fail fast, at collection, with one clear line
-    specs = plan(names, session.dtypes, properties=[_property_of(metafunc.function.__name__)])
+    specs = plan(names, session.dtypes, session.cases, properties=[_property_of(metafunc.function.__name__)])
     ids = [spec.id.split("[", 1)[1][:-1] for spec in specs]
     metafunc.parametrize("verigrad_spec", specs, ids=ids)
 
@@ -178,6 +186,35 @@ class CheckRunner:
 def verigrad_check(request: pytest.FixtureRequest, verigrad_spec: CheckSpec) -> CheckRunner:
     """The check this test stands for (see the module docstring)."""
     return CheckRunner(verigrad_spec, request.config.stash[_KEY])
+
+
+@pytest.fixture
+def verigrad_gradients(request: pytest.FixtureRequest) -> Any:
+    """``assert_gradients`` for your own functions, with this run's options and records.
+
+    ``verigrad_gradients(fn, inputs, engine="torch", **options)`` runs
+    :func:`verigrad.check_function` (``--verigrad-seed``, ``--verigrad-examples``
+    and ``--verigrad-mode`` as defaults), writes its verdicts to the run's
+    records (and so to ``--verigrad-report``), and fails the test with each
+    failure's diagnosis and reproduction.
+    """
+    from verigrad.api import check_function, failure_report
+
+    session = request.config.stash[_KEY]
+    option = request.config.getoption
+
+    def check(fn: Any, inputs: Any, engine: Any = "torch", **options: Any) -> Any:
+        defaults = {"seed": option("--verigrad-seed"), "mode": option("--verigrad-mode")}
+        if option("--verigrad-examples") is not None:
+            defaults["examples"] = option("--verigrad-examples")
+        result = check_function(fn, inputs, engine, **{**defaults, **options})
+        for verdict in result.verdicts:
+            session.record(verdict)
+        if not result.passed:
+            pytest.fail(failure_report(result, fn), pytrace=False)
+        return result
+
+    return check
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 from rules import Sin, SquareWrongJvp, sin_product
-
-from verigrad import check_function
 from verigrad.oracles import BUILTIN_ENGINES, load_engine
 from verigrad.oracles.mutants import load_mutant
+
+from verigrad import check_function
 
 A, B = np.array([0.5, -1.25, 2.0]), np.array([1.5, 0.75, -0.5])
 
