@@ -174,7 +174,7 @@ def _target(fn: Callable[..., Any], engine: Any, dtype: str, mode: str, referenc
 
 
 def _properties(properties: Iterable[str] | None) -> list[str]:
-    chosen = list(properties) if properties is not None else list(FUNCTION_PROPERTIES)
+    chosen = list(properties) if properties is not None else [p for p in FUNCTION_PROPERTIES if p not in ON_REQUEST]
     unknown = [p for p in chosen if p not in FUNCTION_PROPERTIES]
     if unknown:
         raise ValueError(f"unknown properties {unknown}; known: {', '.join(FUNCTION_PROPERTIES)}")
@@ -238,7 +238,7 @@ def check_function(
         target = _target(fn, engine_object, dtype, mode, reference, arrays, ops)
         target.forward_mode = no_forward is None
         for prop in chosen:
-            reason = _skip_reason(prop, no_forward, arrays)
+            reason = _skip_reason(prop, no_forward, arrays, engine_object, target.out_shape)
             if reason:
                 verdicts.append(skipped(prop, name, engine_name, dtype, reason, mode))
                 continue
@@ -249,9 +249,18 @@ def check_function(
     return result
 
 
-def _skip_reason(prop: str, no_forward: str | None, inputs: tuple[np.ndarray, ...]) -> str | None:
+#: Properties run only where asked for (the rest run by default).
+ON_REQUEST = ("hvp",)
+
+
+def _skip_reason(prop: str, no_forward: str | None, inputs: tuple[np.ndarray, ...], engine: Any,
+                 out_shape: tuple[int, ...]) -> str | None:
     if FUNCTION_PROPERTIES[prop].forward_mode and no_forward:
         return no_forward
+    if prop == "hvp" and not hasattr(engine, "hvp"):
+        return f"{engine.name} has no hvp() method"
+    if prop == "hvp" and int(np.prod(out_shape, dtype=np.int64)) != 1:
+        return f"hvp needs a scalar output; this function's has shape {out_shape}"
     if prop == "aliased" and not aliasable_pairs(inputs):
         return "no two inputs have one shape, so no array can be passed as both"
     return None

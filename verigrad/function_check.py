@@ -40,11 +40,21 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis.errors import Flaky
 
-from verigrad.calls import ContractViolation, _snapshot, call_jvp, call_vjp
+from verigrad.calls import ContractViolation, _check_array, _raised, _snapshot, call_jvp, call_vjp
 from verigrad.checks import Outcome, _compare, _violation
 from verigrad.diagnosis import Diagnosis
 from verigrad.function_points import Box, Point, points, user_point
-from verigrad.function_reference import Forward, Jacobian, Reference, Sided, kinked, one_sided
+from verigrad.function_reference import (
+    FiniteDifferenceReference,
+    Forward,
+    Jacobian,
+    Reference,
+    Sided,
+    kinked,
+    one_sided,
+)
+from verigrad.oracles.fd import FiniteDifferences
+from verigrad.oracles.protocol import error_estimate
 from verigrad.records import FAIL, PASS, SKIP, Verdict
 from verigrad.runner import _summarize
 from verigrad.tolerance import FLOAT64_U, Tolerance
@@ -383,6 +393,41 @@ def check_mutated_inputs(target: FunctionTarget, point: Point) -> Outcome:
     return Outcome(True)
 
 
+def _gradient_function(target: FunctionTarget) -> Callable[..., np.ndarray]:
+    """x ↦ ∇f(x) in float64, all inputs' gradients end to end: the closed form's or other engine's where one is given,
+    else the engine's own VJP (itself checked against the forward by ``vjp``): the HVP must be its derivative."""
+    reference = target.reference
+    if not isinstance(reference, FiniteDifferenceReference):
+        return lambda *xs: np.concatenate([j.value.ravel() for j in reference.jacobians(tuple(np.asarray(x) for x in xs))])
+    one = np.ones(target.out_shape)
+    return lambda *xs: np.concatenate([np.asarray(g, dtype=np.float64).ravel()
+                                       for g in target.engine.vjp(target.fn, tuple(np.asarray(x) for x in xs), one)])
+
+
+def check_hvp(target: FunctionTarget, point: Point) -> Outcome:
+    """H v from the engine (a scalar function's Hessian-vector product) is the derivative of the gradient along v."""
+    where = f"{target.engine.name}.hvp"
+    try:
+        result = target.engine.hvp(target.fn, point.inputs, point.tangents)
+        if not isinstance(result, tuple) or len(result) != len(point.inputs):
+            raise ContractViolation(Diagnosis("bad_return", f"{where} returned {type(result).__name__}, not one array per input"))
+        values = [_check_array(v, f"{where}[{n}]", x.shape, x.dtype, None, None)
+                  for v, n, x in zip(result, target.names, point.inputs, strict=True)]
+    except ContractViolation as error:
+        return _violation(error)
+    except Exception as error:
+        return _violation(_raised(where, error))
+    primals, v = _float64(point.inputs), _float64(point.tangents)
+    gradient = _gradient_function(target)
+    hessians = [FiniteDifferences().jacobian(gradient, primals, k) for k in range(len(primals))]
+    value = sum((np.asarray(h, dtype=np.float64) @ t.ravel() for h, t in zip(hessians, v, strict=True)), 0.0)
+    magnitude = sum((np.abs(np.asarray(h, dtype=np.float64)) @ np.abs(t.ravel()) for h, t in zip(hessians, v, strict=True)), 0.0)
+    estimate = sum((np.asarray(error_estimate(h), dtype=np.float64) @ np.abs(t.ravel()) for h, t in zip(hessians, v, strict=True)), 0.0)
+    size = sum(t.size for t in v)
+    expected = Expected(np.asarray(value), np.asarray(estimate), np.asarray(magnitude), target.ops + size + 1)
+    return compare(target, np.concatenate([x.astype(np.float64).ravel() for x in values]), expected, "HVP")
+
+
 def aliasable_pairs(inputs: tuple[np.ndarray, ...]) -> list[tuple[int, int]]:
     """Pairs of inputs of one shape: one array may be passed as both."""
     return [(i, j) for i in range(len(inputs)) for j in range(i + 1, len(inputs)) if inputs[i].shape == inputs[j].shape]
@@ -446,6 +491,7 @@ FUNCTION_PROPERTIES: dict[str, FunctionProperty] = {
         FunctionProperty("deterministic", check_deterministic, True, False, False, "identical calls give identical results"),
         FunctionProperty("mutated_inputs", check_mutated_inputs, True, True, False, "the caller's arrays are left unchanged"),
         FunctionProperty("aliased", check_aliased, True, False, False, "one array as two inputs: the gradients add up"),
+        FunctionProperty("hvp", check_hvp, False, True, False, "H v of a scalar function is the derivative of its gradient along v"),
     )
 }
 

@@ -87,3 +87,25 @@ class SquareWrongJvp(torch.autograd.Function):
 def sin_product(a, b):
     """A plain torch function of two inputs of one shape (aliasable)."""
     return a * torch.sin(b)
+
+
+class TorchWithHvp:
+    """The torch engine plus hvp (forward over reverse: torch.func.jvp of torch.func.grad), scaled by ``factor``."""
+
+    def __init__(self, factor: float = 1.0) -> None:
+        from verigrad.oracles.torch_engine import TorchEngine
+
+        self.inner = TorchEngine()
+        self.factor = factor
+        self.name = "torch-hvp" if factor == 1.0 else f"torch-hvp-x{factor:g}"
+        self.xp = self.inner.xp
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def hvp(self, fn, primals, vectors):
+        tensors = tuple(torch.tensor(p) for p in primals)
+        argnums = tuple(range(len(tensors)))
+        grad = torch.func.grad(fn, argnums=argnums)
+        _, pushed = torch.func.jvp(grad, tensors, tuple(torch.tensor(v) for v in vectors))
+        return tuple((self.factor * t).numpy().astype(p.dtype) for t, p in zip(pushed, primals, strict=True))

@@ -131,3 +131,21 @@ def test_torch_functions_with_float32_tensors_inside_do_not_fail_float64_spuriou
     scale = torch.tensor(0.5)  # a float32 constant: torch promotes it, the forward stays float64
     result = check_function(lambda x: torch.tanh(x) * scale, (A,), "torch", properties=["vjp"], examples=10, seed=0)
     assert result.passed, result.summary()
+
+
+@pytest.mark.parametrize(("factor", "status"), [(1.0, "pass"), (2.0, "fail")], ids=["right", "doubled"])
+def test_hvp_where_asked_and_the_engine_has_it(factor: float, status: str) -> None:
+    from rules import TorchWithHvp
+
+    fn = lambda a, b: torch.sum(torch.sin(a) * b * b)
+    result = check_function(fn, (A, B), TorchWithHvp(factor), dtypes=["float64"], properties=["hvp"], examples=5, seed=0)
+    (verdict,) = result.verdicts
+    assert verdict.status == status, verdict.message
+    if status == "fail":
+        assert verdict.diagnosis["kind"] == "scaled"
+
+
+def test_hvp_is_skipped_saying_why_without_an_engine_method() -> None:
+    result = check_function(lambda a: torch.sum(a * a), (A,), "torch", properties=["hvp"], examples=1, seed=0)
+    assert {v.status for v in result.verdicts} == {"skip"}
+    assert "no hvp()" in result.verdicts[0].message
