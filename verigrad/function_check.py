@@ -16,9 +16,10 @@ and the number of roundings.  For a user's function both are estimated:
 
 * magnitude: |u|ᵀ|J| (VJP) or |J||v| (JVP) from the reference Jacobian, and,
   where the comparison fails with that alone, the sensitivity of J to a relative
-  change of the inputs, |J(x(1+ε)) - J(x(1-ε))| / 2ε with ε = 2⁻¹⁰: a derivative
-  whose terms cancel (sin x + x cos x near its root) is computed from terms of
-  that size, and errs on their scale, not on its own;
+  change of the inputs and of the output (:func:`sensitivity`, ε = 2⁻¹⁰): a
+  derivative whose terms cancel (sin x + x cos x near its root, 1 - tanh² x
+  where tanh saturates) is computed from terms of that size, and errs on their
+  scale, not on its own;
 * roundings: :data:`FUNCTION_OPS` per Jacobian entry (``ops=`` changes it), plus
   what the VJP (a sum over the outputs) or JVP (over the inputs) accumulates.
 
@@ -107,10 +108,27 @@ def _float64(arrays: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
 
 
 def sensitivity(target: FunctionTarget, primals: tuple[np.ndarray, ...], reference: Reference | None = None) -> list[np.ndarray]:
-    """|J(x(1+ε)) - J(x(1-ε))| / 2ε per input: how the Jacobian's terms scale with the inputs."""
-    up = target.jacobians(tuple(p * (1 + SENSITIVITY_STEP) for p in primals), reference)
-    down = target.jacobians(tuple(p * (1 - SENSITIVITY_STEP) for p in primals), reference)
-    return [np.abs(a.value - b.value) / (2 * SENSITIVITY_STEP) for a, b in zip(up, down, strict=True)]
+    """Per input, how the Jacobian's terms scale: with the inputs, and with the output a backward may reuse.
+
+    ΔJ = J(x(1+ε)) - J(x(1-ε)) along a relative change of every input.  The
+    first term, |ΔJ| / 2ε, is J's sensitivity to a relative change of the inputs
+    (x·cos x in sin x + x cos x).  The second, |f|·|ΔJ| / |Δf| per output, is its
+    sensitivity to a relative change of the output: a backward that computes
+    1 - tanh²(x) from the saved output y = tanh x errs by u·|y|·2|y|, not by u
+    times the tiny result.
+    """
+    up_point = tuple(p * (1 + SENSITIVITY_STEP) for p in primals)
+    down_point = tuple(p * (1 - SENSITIVITY_STEP) for p in primals)
+    up, down = target.jacobians(up_point, reference), target.jacobians(down_point, reference)
+    changes = [np.abs(a.value - b.value) for a, b in zip(up, down, strict=True)]
+    result = [change / (2 * SENSITIVITY_STEP) for change in changes]
+    if target.forward is not None:
+        value = np.abs(np.asarray(target.forward(*primals), dtype=np.float64)).ravel()
+        moved = np.abs(np.asarray(target.forward(*up_point), dtype=np.float64) - np.asarray(target.forward(*down_point), dtype=np.float64)).ravel()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            per_output = np.where(moved > 0, value / moved, 0.0)
+        result = [r + np.nan_to_num(per_output[:, None] * change, posinf=0.0) for r, change in zip(result, changes, strict=True)]
+    return result
 
 
 # -------------------------------------------------------------- comparison
