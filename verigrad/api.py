@@ -228,8 +228,7 @@ def check_function(
     chosen, dtype_names, domains = _properties(properties), _dtypes(dtypes), boxes(domain, len(arrays))
     seed = secrets.randbits(32) if seed is None else int(seed)
     name, engine_name = function_name(fn), str(engine_object.name)
-    no_forward = _forward_mode(engine_object, fn, arrays) if any(FUNCTION_PROPERTIES[p].forward_mode or p in ("shape_dtype", "mutated_inputs")
-                                                                  for p in chosen) else None
+    no_forward = _forward_mode(engine_object, fn, arrays)  # one JVP call: whether the engine has a forward mode for fn
     verdicts = []
     for dtype in dtype_names:
         if not supports(engine_object, dtype):
