@@ -196,6 +196,17 @@ def measure(examples: int, seed: int) -> list[dict[str, Any]]:
     return results
 
 
+def false_failure_sweep(seeds: list[int], examples: int) -> list[dict[str, Any]]:
+    """The correct rules only, in float32, under more seeds and examples: verigrad's false failures, if any."""
+    rows = []
+    for seed in seeds:
+        for rule in RULES:
+            for framework, make in (("torch", torch_function), ("jax", jax_function)):
+                passed, detail = run_verigrad(make(rule, None), rule.inputs, framework, "float32", examples, seed)
+                rows.append({"rule": rule.name, "framework": framework, "seed": seed, "passed": passed, "detail": detail})
+    return rows
+
+
 def summarize(results: list[dict[str, Any]]) -> list[list[Any]]:
     """Per tool and dtype: detections of wrong rules, false failures of correct ones, median time per function."""
     rows = []
@@ -237,9 +248,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--examples", type=int, default=20, help="drawn points per check after the user's inputs")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sweep-seeds", type=int, default=3, help="seeds of the float32 false-failure sweep (0: none)")
+    parser.add_argument("--sweep-examples", type=int, default=60, help="drawn points per check in the sweep")
     args = parser.parse_args()
     started = time.time()
     results = measure(args.examples, args.seed)
+    sweep = false_failure_sweep(list(range(args.seed + 1, args.seed + 1 + args.sweep_seeds)), args.sweep_examples)
     summary = summarize(results)
     mistakes = by_mutation(results)
     float32_false = sum(1 for r in results if r["correct"] and r["dtype"] == "float32" and not r["verigrad_passed"])
@@ -250,6 +264,8 @@ def main() -> None:
         ["single-entry relative error 1e-6 caught in float64 (verigrad)", f"{len(tiny)} / {len(tiny)}",
          f"{sum(not r['verigrad_passed'] for r in tiny)} / {len(tiny)}",
          "met" if all(not r["verigrad_passed"] for r in tiny) else "missed"],
+        [f"float32 sweep: correct rules × {args.sweep_seeds} more seeds × {args.sweep_examples} points", "0 failed",
+         f"{sum(not r['passed'] for r in sweep)} of {len(sweep)} failed", "met" if all(r["passed"] for r in sweep) else "missed"],
         ["gradcheck on a single-entry relative error 1e-4, float64", "(reported)",
          f"{sum(not r['anchor_passed'] for r in gradcheck_1e4)} / {len(gradcheck_1e4)} caught", "measured"],
     ]
@@ -274,7 +290,7 @@ def main() -> None:
     ])
     out = ROOT / "benchmarks" / "results"
     (out / "custom_rules.md").write_text(text + "\n", encoding="utf-8")
-    (out / "custom_rules.json").write_text(json.dumps({"examples": args.examples, "seed": args.seed, "results": results},
+    (out / "custom_rules.json").write_text(json.dumps({"examples": args.examples, "seed": args.seed, "results": results, "float32_sweep": sweep},
                                                       indent=1) + "\n", encoding="utf-8")
     print(text)
 
