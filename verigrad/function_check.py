@@ -151,10 +151,11 @@ def compare(target: FunctionTarget, engine_value: np.ndarray, expected: Expected
 
     Kinks are per entry: an entry where the one-sided derivatives disagree beyond
     their estimates is compared with the nearest point of the interval between
-    them, and its share t = (value - smaller) / (larger - smaller) is the engine's
-    convention (0: the smaller one-sided derivative, 1: the larger, ½ their
-    mean; ReLU's 0 at 0 is t = 0); every other entry is compared with the
-    reference value.  The comparison itself is the catalog's.
+    them, and its share t = (value - left) / (right - left) along the probe
+    direction is the engine's convention (0: the left derivative, 1: the right
+    one, ½ their mean; ReLU's 0 at 0 is t = 0, whatever the probe's sign); the
+    outcome records the median over the kinked entries.  Every other entry is
+    compared with the reference value.  The comparison itself is the catalog's.
     """
     g = np.asarray(engine_value, dtype=np.float64).ravel()
     reference, estimate = expected.value.copy(), expected.estimate.copy()
@@ -167,7 +168,7 @@ def compare(target: FunctionTarget, engine_value: np.ndarray, expected: Expected
         reference = np.where(kink, np.clip(g, low, high), reference)
         estimate = np.where(kink, s.left_error + s.right_error, estimate)
         with np.errstate(divide="ignore", invalid="ignore"):
-            share = np.where(kink, (g - low) / (high - low), np.nan)
+            share = np.where(kink, (g - s.left) / (s.right - s.left), np.nan)
     # The reference's own error widens the bound; unlike an engine's estimate it says nothing of the terms' magnitude.
     bound = target.tolerance.bound(expected.ops, expected.magnitude) + estimate
     outcome = _compare(target, g, (reference, reference), bound, expected.magnitude, {}, expected.alternatives)  # type: ignore[arg-type]
