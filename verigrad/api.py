@@ -124,8 +124,10 @@ def _engine(engine: Any) -> tuple[Any, str]:
 
 def _names(fn: Callable[..., Any], count: int) -> tuple[str, ...]:
     """Input names from fn's signature where it has one that fits, else x0, x1, ..."""
+    owner = getattr(fn, "__self__", None)
+    signed = owner.forward if inspect.isclass(owner) and hasattr(owner, "forward") else fn  # a custom Function's apply
     try:
-        parameters = [p.name for p in inspect.signature(fn).parameters.values()
+        parameters = [p.name for p in inspect.signature(signed).parameters.values()
                       if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "ctx"]
     except (TypeError, ValueError):
         parameters = []

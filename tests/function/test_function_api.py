@@ -28,7 +28,7 @@ def test_wrong_backward_is_caught_as_wrong_sign(dtype: str) -> None:
     assert not result.passed
     assert verdict.status == "fail"
     assert verdict.diagnosis["kind"] == "wrong_sign"
-    assert verdict.counterexample["inputs"]["x0"]
+    assert verdict.counterexample["inputs"]["x"]  # named after forward(ctx, x)
 
 
 def test_assert_gradients_raises_with_diagnosis_and_reproduction() -> None:
@@ -52,7 +52,7 @@ def test_reproduction_replays_the_failure(capsys: pytest.CaptureFixture[str]) ->
     namespace: dict[str, object] = {}
     exec(snippet, namespace)
     printed = capsys.readouterr().out
-    assert "failed: VJP of input 'x0': wrong_sign" in printed
+    assert "failed: VJP of input 'x': wrong_sign" in printed
 
 
 def test_records_and_report_are_written(tmp_path) -> None:

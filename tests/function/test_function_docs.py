@@ -35,7 +35,7 @@ def test_the_guide_has_examples_with_their_output() -> None:
 @pytest.fixture(scope="module")
 def ran() -> tuple[dict[str, object], list[tuple[str, str | None]]]:
     """Every python block run once, in order, in one namespace: (namespace, [(printed, shown)])."""
-    namespace: dict[str, object] = {"__name__": "guide"}
+    namespace: dict[str, object] = {"__name__": "__main__"}  # as when the guide is run as a script
     outputs = []
     for index, (source, shown) in enumerate(_blocks()):
         printed = io.StringIO()
