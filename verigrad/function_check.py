@@ -542,9 +542,11 @@ def _hypothesis_test(target: FunctionTarget, prop: FunctionProperty, user_inputs
         if not outcome.passed:
             raise _Falsified(outcome, point)
 
+    # examples=0: the user's inputs only (hypothesis then runs its explicit examples alone).
+    phases = [Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink] if examples else [Phase.explicit]
     test = settings(
-        max_examples=examples, database=None, deadline=None, print_blob=False, suppress_health_check=list(HealthCheck),
-        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
+        max_examples=max(examples, 1), database=None, deadline=None, print_blob=False,
+        suppress_health_check=list(HealthCheck), phases=phases,
     )(given(strategy)(example(user_point(user_inputs, target.dtype, target.out_shape))(body)))
     test._hypothesis_internal_database_key = None
     return hypothesis_seed(seed)(test)

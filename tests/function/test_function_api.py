@@ -95,3 +95,9 @@ def test_bad_input_gets_a_clear_error(kwargs: dict, error: type, words: str) -> 
     arguments = {"inputs": (X,), "engine": "torch", **kwargs}
     with pytest.raises(error, match=words):
         check_function(Sin.apply, arguments.pop("inputs"), arguments.pop("engine"), examples=1, **arguments)
+
+
+def test_examples_zero_checks_the_users_inputs_only() -> None:
+    result = check_function(Sin.apply, (X,), "torch", properties=["vjp"], examples=0, seed=0)
+    assert [v.examples for v in result.verdicts] == [1, 1]
+    assert result.passed
