@@ -101,3 +101,14 @@ def test_examples_zero_checks_the_users_inputs_only() -> None:
     result = check_function(Sin.apply, (X,), "torch", properties=["vjp"], examples=0, seed=0)
     assert [v.examples for v in result.verdicts] == [1, 1]
     assert result.passed
+
+
+def test_import_verigrad_stays_light() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, verigrad, verigrad.reference; "
+            "heavy = [m for m in ('hypothesis', 'torch', 'jax') if m in sys.modules]; "
+            "assert not heavy, heavy; assert callable(verigrad.check_function)")
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr
