@@ -33,7 +33,9 @@ from verigrad.function_check import (
     FUNCTION_OPS,
     FUNCTION_PROPERTIES,
     FunctionTarget,
+    NotDifferentiableHere,
     aliasable_pairs,
+    custom_function_class,
     function_name,
     run_property,
     skipped,
@@ -124,8 +126,8 @@ def _engine(engine: Any) -> tuple[Any, str]:
 
 def _names(fn: Callable[..., Any], count: int) -> tuple[str, ...]:
     """Input names from fn's signature where it has one that fits, else x0, x1, ..."""
-    owner = getattr(fn, "__self__", None)
-    signed = owner.forward if inspect.isclass(owner) and hasattr(owner, "forward") else fn  # a custom Function's apply
+    owner = custom_function_class(fn)
+    signed = owner.forward if owner is not None else fn  # a custom Function's apply: its forward(ctx, ...) names them
     try:
         parameters = [p.name for p in inspect.signature(signed).parameters.values()
                       if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "ctx"]
@@ -238,6 +240,8 @@ def check_function(
             continue
         target = _target(fn, engine_object, dtype, mode, reference, arrays, ops)
         target.forward_mode = no_forward is None
+        if target.forward is not None and not np.all(np.isfinite(target.forward(*arrays))):
+            raise ValueError(f"{name} is not finite at the given inputs (in float64): give inputs inside its domain")
         for prop in chosen:
             reason = _skip_reason(prop, no_forward, arrays, engine_object, target.out_shape)
             if reason:
@@ -308,9 +312,11 @@ def failure_report(result: FunctionResult, fn: Callable[..., Any]) -> str:
 
 def _import_line(obj: Any, alias: str) -> str:
     """``from module import name as alias`` for an importable object, else a line saying to define it."""
-    owner = getattr(obj, "__self__", None)
-    holder = owner if inspect.isclass(owner) else obj
+    owner = custom_function_class(obj) if callable(obj) else None
+    holder = owner if owner is not None else obj
     module, qualname = getattr(holder, "__module__", None), getattr(holder, "__qualname__", None)
+    if qualname and qualname.startswith("_") and getattr(obj, "__name__", None):  # a builtin: torch.log
+        qualname = obj.__name__
     if not module or not qualname or module == "__main__" or "<" in qualname:
         return f"{alias} = ...  # define {function_name(obj) if callable(obj) else alias} here, as in your code"
     top, _, rest = qualname.partition(".")
@@ -354,7 +360,11 @@ def replay(fn: Callable[..., Any], inputs: Sequence[np.ndarray], engine: Any, pr
     target = _target(fn, engine_object, str(arrays[0].dtype), mode, reference, tuple(x.astype(np.float64) for x in arrays), ops)
     target.forward_mode = _forward_mode(engine_object, fn, arrays) is None
     point = Point(arrays, np.asarray(cotangent), tuple(np.asarray(t) for t in tangents))
-    outcome = FUNCTION_PROPERTIES[prop].check(target, point)
+    try:
+        outcome = FUNCTION_PROPERTIES[prop].check(target, point)
+    except NotDifferentiableHere as error:
+        print(f"not checked: the function has no finite derivative here ({error})")
+        return Outcome(True, message=f"not differentiable here: {error}")
     evidence = outcome.evidence or {}
     for key in ("engine", "reference", "bound"):
         if key in evidence:

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from hypothesis import HealthCheck, Phase, example, given, settings
+from hypothesis import HealthCheck, Phase, example, given, reject, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis.errors import Flaky
 
@@ -312,12 +312,34 @@ def _engine_jvp(target: FunctionTarget, point: Point) -> np.ndarray:
     return call_jvp(target.engine, target.fn, point.inputs, point.tangents, target.names, target.out_shape)
 
 
+class NotDifferentiableHere(Exception):
+    """The function has no finite derivative at this point (outside its domain, or an infinite slope): not checked."""
+
+
+def outside_domain(target: FunctionTarget, point: Point) -> bool:
+    """Whether the float64 forward is not finite at the point (log at 0): outside the function's domain."""
+    if target.forward is None:
+        return False
+    with np.errstate(all="ignore"):
+        value = np.asarray(target.forward(*_float64(point.inputs)), dtype=np.float64)
+    return not bool(np.all(np.isfinite(value)))
+
+
+def _non_finite(target: FunctionTarget, point: Point, error: ContractViolation) -> Outcome:
+    """A non-finite engine result is a failure, unless the reference has no finite derivative there either (√x at 0)."""
+    if error.diagnosis.kind == "non_finite":
+        jacobians = target.jacobians(_float64(point.inputs))
+        if any(not (np.all(np.isfinite(j.value)) and np.all(np.isfinite(j.error))) for j in jacobians):
+            raise NotDifferentiableHere(error.diagnosis.summary)
+    return _violation(error)
+
+
 def check_vjp(target: FunctionTarget, point: Point) -> Outcome:
     """uᵀJ from the engine matches the reference within the rounding bound (at a kink: lies between the one-sided derivatives)."""
     try:
         values = _engine_vjp(target, point)
     except ContractViolation as error:
-        return _violation(error)
+        return _non_finite(target, point, error)
     return vjp_outcome(target, point.inputs, point.cotangent, values)
 
 
@@ -326,7 +348,7 @@ def check_jvp(target: FunctionTarget, point: Point) -> Outcome:
     try:
         value = _engine_jvp(target, point)
     except ContractViolation as error:
-        return _violation(error)
+        return _non_finite(target, point, error)
     return jvp_outcome(target, point.inputs, point.tangents, value)
 
 
@@ -524,12 +546,19 @@ class _Falsified(Exception):
         self.outcome, self.point = outcome, point
 
 
-def function_name(fn: Callable[..., Any]) -> str:
-    """A readable name for ids: a custom Function's class, else the function's qualified name."""
+def custom_function_class(fn: Callable[..., Any]) -> type | None:
+    """The class of a ``torch.autograd.Function``-style rule passed as ``MyRule.apply``, else None."""
     owner = getattr(fn, "__self__", None)
-    if inspect.isclass(owner):
+    return owner if inspect.isclass(owner) and hasattr(owner, "forward") and hasattr(owner, "backward") else None
+
+
+def function_name(fn: Callable[..., Any]) -> str:
+    """A readable name for ids: a custom Function's class, else the function's name (qualified for methods)."""
+    owner = custom_function_class(fn)
+    if owner is not None:
         return f"{owner.__qualname__}.{getattr(fn, '__name__', 'apply')}"
-    return str(getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__)
+    qualname = str(getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__)
+    return getattr(fn, "__name__", qualname) if qualname.startswith("_") else qualname  # torch.log: "log"
 
 
 def _hypothesis_test(target: FunctionTarget, prop: FunctionProperty, user_inputs: tuple[np.ndarray, ...],
@@ -537,7 +566,12 @@ def _hypothesis_test(target: FunctionTarget, prop: FunctionProperty, user_inputs
     strategy = points(user_inputs, target.dtype, domains, target.out_shape, prop.cotangent, prop.tangents)
 
     def body(point: Point) -> None:
-        outcome = prop.check(target, point)
+        if outside_domain(target, point):
+            reject()
+        try:
+            outcome = prop.check(target, point)
+        except NotDifferentiableHere:
+            reject()
         outcomes.append(outcome)
         if not outcome.passed:
             raise _Falsified(outcome, point)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from rules import Sin, SinWrongSign
 
 from verigrad import FunctionResult, assert_gradients, check_function
@@ -112,3 +113,21 @@ def test_import_verigrad_stays_light() -> None:
             "assert not heavy, heavy; assert callable(verigrad.check_function)")
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert completed.returncode == 0, completed.stderr
+
+
+def test_points_outside_the_functions_domain_are_not_checked() -> None:
+    # Drawn points near 0.5 reach x <= 0, where log is not finite: those points are skipped, not failed.
+    result = check_function(torch.log, (np.array([0.5, 1.0, 2.0]),), "torch", properties=["vjp"], examples=20, seed=0)
+    assert result.passed, result.summary()
+    assert result.verdicts[0].check_id == "vjp[log-torch-float64]"
+
+
+def test_an_infinite_slope_is_not_a_failure() -> None:
+    # d√x/dx at 0 is +inf: an engine's inf there is no wrong gradient (the reference has no finite one either).
+    result = check_function(torch.sqrt, (np.array([0.0, 1.0, 4.0]),), "torch", properties=["vjp"], examples=10, seed=0)
+    assert result.passed, result.summary()
+
+
+def test_inputs_outside_the_domain_are_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="not finite at the given inputs"):
+        check_function(torch.log, (np.array([0.0, 1.0]),), "torch", examples=1)
