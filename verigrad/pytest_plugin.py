@@ -9,8 +9,12 @@ per case × argument × engine × dtype for the property its name says
 Options (group "verigrad"): ``--engine`` (repeatable; built-in name or
 module:attribute), ``--verigrad-dtype``, ``--verigrad-profile``,
 ``--verigrad-seed``, ``--verigrad-examples``, ``--verigrad-mode``,
-``--verigrad-expect``, ``--verigrad-records``, ``--verigrad-report``.  The profile
+``--verigrad-expect``, ``--verigrad-records``, ``--verigrad-report``,
+``--verigrad-catalog`` (a module of your own cases, repeatable).  The profile
 may also come from the ``VERIGRAD_PROFILE`` environment variable.
+
+Your own functions: the ``verigrad_gradients`` fixture is ``assert_gradients``
+with this run's seed, examples, mode and records (see ``verigrad.api``).
 """
 
 from __future__ import annotations
