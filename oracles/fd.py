@@ -852,6 +852,10 @@ class FiniteDifferences:
         used = np.where(need, use_c, True)
         return (*_nan_where_infinite(problem, value, err), used[fin])
 
+    def evaluate(self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...]) -> np.ndarray:
+        """fn's forward value at the primals (numpy arithmetic, in their dtype)."""
+        return np.array(fn(*(np.array(p, copy=True) for p in primals)), copy=True)
+
 
 # ---------------------------------------------------------------- helpers
 

@@ -70,6 +70,12 @@ class MutantEngine:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.inner.name})"
 
+    def __getattr__(self, name: str) -> Any:
+        # Optional protocol methods (evaluate, ...) pass through unmutated, where the wrapped engine has them.
+        if name.startswith("_") or name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
 
 def _same_dtype(values: Any, like: np.ndarray) -> np.ndarray:
     return np.asarray(values).astype(np.asarray(like).dtype, copy=False)

@@ -39,7 +39,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["VOCABULARY", "Engine", "EstimatedArray"]
+__all__ = ["OPTIONAL_METHODS", "VOCABULARY", "Engine", "EstimatedArray"]
 
 #: The namespace functions a primal may call (see the module docstring).
 VOCABULARY = ("sin", "cos", "log", "maximum", "zeros_like", "sum", "stack", "concat")
@@ -66,6 +66,17 @@ class Engine(Protocol):
     ) -> np.ndarray:
         """Σ_k J_k v_k: the output's shape and dtype."""
         ...
+
+
+#: Optional engine methods: the harness checks ``hasattr`` and skips, saying so, where one is missing.
+#:
+#: ``evaluate(fn, primals) -> np.ndarray``
+#:     fn's forward value at the primals, computed in the primals' dtype (float64
+#:     primals give a float64 forward) and returned as a fresh numpy array.  It
+#:     records no derivative.  ``verigrad.check_function`` uses it to evaluate a
+#:     user's function in float64 and differentiate that forward by finite
+#:     differences when no closed form is given.
+OPTIONAL_METHODS = ("evaluate",)
 
 
 class EstimatedArray(np.ndarray):

@@ -16,6 +16,8 @@ applied to a computed argument t, ``|t|`` times the function's derivative bound
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 from verigrad.reference.jacobian import Structure
 from verigrad.reference.spec import NONZERO, TRANSCENDENTAL, Arg, Case, Kink, Partial, Point
@@ -694,3 +696,12 @@ def get_case(case_id: str) -> Case:
         return CASES_BY_ID[case_id]
     except KeyError:
         raise KeyError(f"unknown case {case_id!r}; known: {', '.join(CASES_BY_ID)}") from None
+
+
+def register(cases: Iterable[Case]) -> None:
+    """Make cases from outside the catalog (a user's own, ``--catalog``) known to :func:`get_case`."""
+    for case in cases:
+        known = CASES_BY_ID.get(case.id)
+        if known is not None and known is not case:
+            raise ValueError(f"case id {case.id!r} is already taken by another case")
+        CASES_BY_ID[case.id] = case

@@ -24,6 +24,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from verigrad import expectations as expect
+from verigrad.catalogs import CatalogError, load_catalogs
 from verigrad.exhibits import fd_step_scan
 from verigrad.junit import write_junit
 from verigrad.oracles import DEFAULT_ENGINES, EngineLoadError
@@ -96,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("engines", nargs="*", metavar="ENGINE",
                        help=f"built-in name or module:attribute (default: {' '.join(DEFAULT_ENGINES)})")
     check.add_argument("--cases", metavar="PATTERN", help="comma list of case-id globs, e.g. 'elementwise.*,loss.*'")
+    check.add_argument("--catalog", action="append", metavar="MODULE",
+                       help="a module defining CASES (your own verigrad.reference.Case rows), checked beside the built-in catalog")
     check.add_argument("--properties", metavar="NAMES", help="comma list of properties (default: all)")
     check.add_argument("--dtype", type=_dtypes, default=list(DTYPES), metavar="float64,float32")
     check.add_argument("--examples", type=_positive(int), metavar="N", help="examples per check (overrides the profile)")
@@ -196,7 +199,8 @@ def _plan_run(args: argparse.Namespace, session: Session) -> PlannedRun:
         checks = groups(_property_specs(args, session))  # each check with its engines (they share its examples)
         specs = [spec for check in (shard(checks, *args.shard) if args.shard else checks) for spec in check]
         run = PlannedRun([f"{spec.engine} {spec.dtype} {spec.case}" for spec in specs], specs,
-                         jobs=min(args.jobs, len(groups(specs))) if specs else 1)  # --scale runs serially
+                         # --scale runs serially; so does --catalog (worker processes know only the built-in cases).
+                         jobs=min(args.jobs, len(groups(specs))) if specs and not args.catalog else 1)
     if not run.labels:
         raise UsageError(f"no checks match --cases {args.cases!r}")
     return run
@@ -268,8 +272,8 @@ def _property_specs(args: argparse.Namespace, session: Session) -> list[CheckSpe
     """Every property check the options select, in plan order."""
     properties = [p.strip() for p in args.properties.split(",")] if args.properties else None
     try:
-        return session.plan(args.dtype, properties, args.cases)
-    except ValueError as error:
+        return session.plan(args.dtype, properties, args.cases, (*CASES, *load_catalogs(args.catalog)))
+    except (ValueError, CatalogError) as error:
         raise UsageError(str(error)) from None
 
 

@@ -9,8 +9,12 @@ per case × argument × engine × dtype for the property its name says
 Options (group "verigrad"): ``--engine`` (repeatable; built-in name or
 module:attribute), ``--verigrad-dtype``, ``--verigrad-profile``,
 ``--verigrad-seed``, ``--verigrad-examples``, ``--verigrad-mode``,
-``--verigrad-expect``, ``--verigrad-records``, ``--verigrad-report``.  The profile
+``--verigrad-expect``, ``--verigrad-records``, ``--verigrad-report``,
+``--verigrad-catalog`` (a module of your own cases, repeatable).  The profile
 may also come from the ``VERIGRAD_PROFILE`` environment variable.
+
+Your own functions: the ``verigrad_gradients`` fixture is ``assert_gradients``
+with this run's seed, examples, mode and records (see ``verigrad.api``).
 """
 
 from __future__ import annotations
@@ -23,9 +27,11 @@ from typing import Any
 import pytest
 
 from verigrad import expectations as expect
+from verigrad.catalogs import CatalogError, load_catalogs
 from verigrad.exhibits import fd_step_scan
 from verigrad.oracles import DEFAULT_ENGINES, EngineLoadError
 from verigrad.records import RecordsWriter, Verdict, read_records
+from verigrad.reference import CASES
 from verigrad.runner import DTYPES, PROFILES, CheckSpec
 from verigrad.session import Session, Settings
 from verigrad.tolerance import MODES, PROBABILISTIC
@@ -50,6 +56,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="expected outcomes file (default: the verigrad_expect ini option)")
     parser.addini("verigrad_expect", "expected outcomes file used when --verigrad-expect is not given", default="")
     group.addoption("--verigrad-records", default=DEFAULT_RECORDS, metavar="PATH")
+    group.addoption("--verigrad-catalog", action="append", default=[], metavar="MODULE",
+                    help="a module defining CASES (your own cases), checked beside the built-in catalog (repeatable)")
     group.addoption("--verigrad-report", nargs="?", const=DEFAULT_REPORT, default=None, metavar="PATH",
                     help=f"write the HTML report (default path {DEFAULT_REPORT})")
 
@@ -68,6 +76,10 @@ class _PluginState:
         if bad:
             raise pytest.UsageError(f"--verigrad-dtype: unknown {bad}; use {', '.join(DTYPES)}")
         self.sources = option("--engine") or list(DEFAULT_ENGINES)
+        try:
+            self.cases = (*CASES, *load_catalogs(option("--verigrad-catalog")))
+        except CatalogError as error:
+            raise pytest.UsageError(str(error)) from None
         self.session: Session | None = None
         self.engines_by_name: dict[str, Any] | None = None
         self.source_of: dict[str, str] = {}
@@ -138,7 +150,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     state = metafunc.config.stash[_KEY]
     state.resolve()  # fail fast, at collection, with one clear line
-    specs = state.session.plan(state.dtypes, properties=[_property_of(metafunc.function.__name__)])
+    specs = state.session.plan(state.dtypes, properties=[_property_of(metafunc.function.__name__)], cases=state.cases)
     ids = [spec.id.split("[", 1)[1][:-1] for spec in specs]
     metafunc.parametrize("verigrad_spec", specs, ids=ids)
 
@@ -174,6 +186,35 @@ class CheckRunner:
 def verigrad_check(request: pytest.FixtureRequest, verigrad_spec: CheckSpec) -> CheckRunner:
     """The check this test stands for (see the module docstring)."""
     return CheckRunner(verigrad_spec, request.config.stash[_KEY])
+
+
+@pytest.fixture
+def verigrad_gradients(request: pytest.FixtureRequest) -> Any:
+    """``assert_gradients`` for your own functions, with this run's options and records.
+
+    ``verigrad_gradients(fn, inputs, engine="torch", **options)`` runs
+    :func:`verigrad.check_function` (``--verigrad-seed``, ``--verigrad-examples``
+    and ``--verigrad-mode`` as defaults), writes its verdicts to the run's
+    records (and so to ``--verigrad-report``), and fails the test with each
+    failure's diagnosis and reproduction.
+    """
+    from verigrad.api import check_function, failure_report
+
+    state = request.config.stash[_KEY]
+    option = request.config.getoption
+
+    def check(fn: Any, inputs: Any, engine: Any = "torch", **options: Any) -> Any:
+        defaults = {"seed": option("--verigrad-seed"), "mode": option("--verigrad-mode")}
+        if option("--verigrad-examples") is not None:
+            defaults["examples"] = option("--verigrad-examples")
+        result = check_function(fn, inputs, engine, **{**defaults, **options})
+        for verdict in result.verdicts:
+            state.record(verdict)
+        if not result.passed:
+            pytest.fail(failure_report(result, fn), pytrace=False)
+        return result
+
+    return check
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
