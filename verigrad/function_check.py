@@ -42,7 +42,9 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis.errors import Flaky
 
 from verigrad.calls import ContractViolation, _check_array, _raised, _snapshot, call_jvp, call_vjp
-from verigrad.checks import Outcome, _compare, _violation
+from verigrad.checks import _compare
+from verigrad.compare import Outcome, failed_verdict, new_verdict, record_failure, skipped_verdict, summarize
+from verigrad.compare import violation as _violation
 from verigrad.diagnosis import Diagnosis
 from verigrad.function_points import Box, Point, points, user_point
 from verigrad.function_reference import (
@@ -56,8 +58,7 @@ from verigrad.function_reference import (
 )
 from verigrad.oracles.fd import FiniteDifferences
 from verigrad.oracles.protocol import error_estimate
-from verigrad.records import FAIL, PASS, SKIP, Verdict
-from verigrad.runner import _summarize
+from verigrad.records import Verdict
 from verigrad.tolerance import FLOAT64_U, Tolerance
 
 #: Roundings assumed per Jacobian entry of a function verigrad knows nothing about
@@ -590,8 +591,7 @@ def run_property(target: FunctionTarget, prop: FunctionProperty, user_inputs: tu
                  examples: int, seed: int, reproduction: Callable[[Point, str], str]) -> Verdict:
     """Drive one property with hypothesis (the user's inputs first) and return its verdict."""
     name = function_name(target.fn)
-    verdict = Verdict(f"{prop.name}[{name}-{target.engine.name}-{target.dtype}]", prop.name, name, "all",
-                      str(target.engine.name), str(target.dtype), PASS, mode=target.mode)
+    verdict = new_verdict(prop.name, name, "all", str(target.engine.name), str(target.dtype), target.mode)
     outcomes: list[Outcome] = []
     started = time.perf_counter()
     try:
@@ -599,24 +599,19 @@ def run_property(target: FunctionTarget, prop: FunctionProperty, user_inputs: tu
     except _Falsified as failure:
         _fail(verdict, failure.outcome, failure.point, target, reproduction(failure.point, prop.name))
     except Flaky as error:
-        diagnosis = Diagnosis("nondeterministic", f"a failure did not reproduce when re-run: {type(error).__name__}")
-        verdict.status, verdict.message, verdict.diagnosis = FAIL, f"nondeterministic: {diagnosis.summary}", diagnosis.to_dict()
+        failed_verdict(verdict, Diagnosis("nondeterministic", f"a failure did not reproduce when re-run: {type(error).__name__}"))
     verdict.seconds = time.perf_counter() - started
-    _summarize(verdict, outcomes)
+    summarize(verdict, outcomes)
     return verdict
 
 
 def skipped(prop: str, name: str, engine: str, dtype: str, reason: str, mode: str) -> Verdict:
     """A property that cannot run here (no forward mode, no aliasable pair, an unsupported dtype), with the reason."""
-    return Verdict(f"{prop}[{name}-{engine}-{dtype}]", prop, name, "all", engine, dtype, SKIP, message=reason, mode=mode)
+    return skipped_verdict(new_verdict(prop, name, "all", engine, dtype, mode), reason)
 
 
 def _fail(verdict: Verdict, outcome: Outcome, point: Point, target: FunctionTarget, reproduction: str) -> None:
-    verdict.status = FAIL
-    verdict.message = outcome.message
-    verdict.max_ulps, verdict.max_bound_fraction = outcome.ulps, outcome.bound_fraction
-    verdict.diagnosis = outcome.diagnosis.to_dict() if outcome.diagnosis else None
-    verdict.convention = outcome.convention
+    record_failure(verdict, outcome)
     verdict.counterexample = {
         "inputs": {n: np.asarray(v).tolist() for n, v in zip(target.names, point.inputs, strict=True)},
         "dtype": str(target.dtype),
@@ -625,4 +620,3 @@ def _fail(verdict: Verdict, outcome: Outcome, point: Point, target: FunctionTarg
         "tangents": {n: np.asarray(t).tolist() for n, t in zip(target.names, point.tangents, strict=True)},
     }
     verdict.reproduction = reproduction
-    verdict.evidence = outcome.evidence or None

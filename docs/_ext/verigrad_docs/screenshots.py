@@ -95,7 +95,7 @@ def take(static: Path, scratch: Path) -> list[Path] | None:
         return None
     if not CHROMIUM.exists():
         return None
-    header, verdicts, engines = failing_run()
+    header, verdicts, _ = failing_run()
     report = write_report([header], verdicts, scratch / "index.html")
     overview, failure = static / "report.png", static / "report-failure.png"
     with sync_playwright() as playwright:
