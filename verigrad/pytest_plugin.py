@@ -9,8 +9,14 @@ per case × argument × engine × dtype for the property its name says
 Options (group "verigrad"): ``--engine`` (repeatable; built-in name or
 module:attribute), ``--verigrad-dtype``, ``--verigrad-profile``,
 ``--verigrad-seed``, ``--verigrad-examples``, ``--verigrad-mode``,
-``--verigrad-expect``, ``--verigrad-records``, ``--verigrad-report``.  The profile
-may also come from the ``VERIGRAD_PROFILE`` environment variable.
+``--verigrad-expect``, ``--verigrad-records``, ``--verigrad-report``,
+``--verigrad-full``.  The profile may also come from the ``VERIGRAD_PROFILE``
+environment variable.
+
+The ini option ``verigrad_selection = quick`` (this repository's pyproject sets it)
+runs only the covering selection of :mod:`verigrad.selection` and deselects the
+rest, saying how many at collection and in the summary; ``--verigrad-full``
+runs every check whatever the ini option says.
 """
 
 from __future__ import annotations
@@ -25,12 +31,14 @@ import pytest
 from verigrad import expectations as expect
 from verigrad.oracles import DEFAULT_ENGINES, EngineLoadError, load_engine
 from verigrad.records import RecordsWriter, Verdict, read_records
-from verigrad.runner import DTYPES, PROFILES, CheckSpec, plan, run_check
+from verigrad.runner import DTYPES, PROFILES, CheckSpec, plan, run_check, supports
+from verigrad.selection import quick_selection
 from verigrad.tolerance import MODES, PROBABILISTIC
 
 DEFAULT_RECORDS = "reports/pytest-records.jsonl"
 DEFAULT_REPORT = "reports/index.html"
 PREFIX = "test_"
+SELECTIONS = ("full", "quick")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -46,10 +54,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--verigrad-timeout", type=float, default=60.0, metavar="SECONDS")
     group.addoption("--verigrad-expect", default=None, metavar="FILE",
                     help="expected outcomes file (default: the verigrad_expect ini option)")
+    parser.addini("verigrad_engines", "engines under test when no --engine is given (default: "
+                  f"{' '.join(DEFAULT_ENGINES)})", type="args", default=list(DEFAULT_ENGINES))
     parser.addini("verigrad_expect", "expected outcomes file used when --verigrad-expect is not given", default="")
     group.addoption("--verigrad-records", default=DEFAULT_RECORDS, metavar="PATH")
     group.addoption("--verigrad-report", nargs="?", const=DEFAULT_REPORT, default=None, metavar="PATH",
                     help=f"write the HTML report (default path {DEFAULT_REPORT})")
+    group.addoption("--verigrad-full", action="store_true",
+                    help="run every engine check, not only the quick selection that the verigrad_selection ini option asks for")
+    parser.addini("verigrad_selection", "engine checks a run keeps: 'full' (all) or 'quick' (one per case × property, "
+                  "covering every case, property, engine and dtype; see verigrad.selection)", default="full")
 
 
 class _Session:
@@ -65,7 +79,11 @@ class _Session:
         bad = [d for d in self.dtypes if d not in DTYPES]
         if bad:
             raise pytest.UsageError(f"--verigrad-dtype: unknown {bad}; use {', '.join(DTYPES)}")
-        self.sources = option("--engine") or list(DEFAULT_ENGINES)
+        self.sources = option("--engine") or list(config.getini("verigrad_engines")) or list(DEFAULT_ENGINES)
+        self.selection = "full" if option("--verigrad-full") else (config.getini("verigrad_selection") or "full")
+        if self.selection not in SELECTIONS:
+            raise pytest.UsageError(f"verigrad_selection = {self.selection!r}: use one of {', '.join(SELECTIONS)}")
+        self.selected: tuple[int, int] | None = None  # (kept, collected) engine checks, once known
         self.engines_by_name: dict[str, Any] | None = None
         self.source_of: dict[str, str] = {}
         path = option("--verigrad-expect") or config.getini("verigrad_expect") or None
@@ -113,6 +131,12 @@ class _Session:
     def engine_names(self) -> list[str]:
         return list(self.resolve())
 
+    def quick_ids(self) -> set[str]:
+        """The ids of the quick selection over every property, whichever of them this run collects."""
+        engines = self.resolve()
+        specs = plan(list(engines), self.dtypes)
+        return {spec.id for spec in quick_selection(specs, lambda spec: supports(engines[spec.engine], spec.dtype))}
+
     def record(self, verdict: Verdict) -> None:
         if self.writer is None:
             self.writer = RecordsWriter(self.records_path)
@@ -140,6 +164,62 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     specs = plan(names, session.dtypes, properties=[_property_of(metafunc.function.__name__)])
     ids = [spec.id.split("[", 1)[1][:-1] for spec in specs]
     metafunc.parametrize("verigrad_spec", specs, ids=ids)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under ``verigrad_selection = quick``, deselect the checks outside the quick selection (never one named by id)."""
+    session = config.stash[_KEY]
+    checks = [item for item in items if "verigrad_spec" in getattr(getattr(item, "callspec", None), "params", {})]
+    if not checks:
+        return
+    dropped: list[pytest.Item] = []
+    if session.selection == "quick":
+        keep = session.quick_ids()
+        named = set(config.args)
+        dropped = [item for item in checks if item.callspec.params["verigrad_spec"].id not in keep and item.nodeid not in named]
+    if dropped:
+        gone = set(map(id, dropped))
+        items[:] = [item for item in items if id(item) not in gone]
+        config.hook.pytest_deselected(items=dropped)
+    session.selected = (len(checks) - len(dropped), len(checks))
+    workeroutput = getattr(config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: the controller prints the counts
+        workeroutput["verigrad_selected"] = session.selected
+
+
+def _selection_line(session: _Session) -> str | None:
+    if session.selected is None:
+        return None
+    kept, collected = session.selected
+    if session.selection == "full" or kept == collected:
+        return f"verigrad: all {collected} engine checks collected"
+    return (f"verigrad: quick selection, {kept} of {collected} engine checks (every case, property, engine and dtype "
+            f"at least once); the other {collected - kept} are deselected: run them with --verigrad-full")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    session = config.stash[_KEY]
+    if session.selection == "quick":
+        return "verigrad: engine checks: the quick selection (verigrad_selection = quick); --verigrad-full runs all"
+    return "verigrad: engine checks: all"
+
+
+def pytest_report_collectionfinish(config: pytest.Config) -> str | None:
+    return _selection_line(config.stash[_KEY])
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """xdist's controller: every worker collected the same items, so any worker's counts are the run's."""
+    counts = getattr(node, "workeroutput", {}).get("verigrad_selected")
+    if counts is not None:
+        node.config.stash[_KEY].selected = tuple(counts)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    line = _selection_line(config.stash[_KEY])
+    if line:
+        terminalreporter.write_line(line)
 
 
 class CheckRunner:
@@ -191,7 +271,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     parts = sorted(state.final_records.parent.glob(f"{state.final_records.stem}.gw*{state.final_records.suffix}"))
     if parts:
         _merge(parts, state.final_records)
-    for stale in expect.unused(state.expectations, state.used, list(state.engines_by_name or {})):
+    deselected = state.selected is not None and state.selected[0] < state.selected[1]
+    for stale in [] if deselected else expect.unused(state.expectations, state.used, list(state.engines_by_name or {})):
         print(f"\nverigrad: warning: expectation line {stale.line} ({stale.case} {stale.engine}) matched no check")
     report = session.config.getoption("--verigrad-report")
     if report and state.final_records.exists():
