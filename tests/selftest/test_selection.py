@@ -3,15 +3,12 @@
 The covering tests run on the plan of every built-in engine and dtype, and on
 plans with engines and dtypes this repository does not have yet: whatever the
 plan yields, every case, property, engine, dtype and (case, property) pair is
-in the selection.  The plugin tests run pytest in a subprocess, collection only.
+in the selection.  The plugin tests run pytest in-process (pytester), collection only.
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections import Counter
-from pathlib import Path
 
 import pytest
 from verigrad.oracles import BUILTIN_ENGINES
@@ -19,6 +16,8 @@ from verigrad.reference import CASES
 
 from verigrad.runner import DTYPES, CheckSpec, plan
 from verigrad.selection import COVERED, coverage, quick_selection
+
+pytest_plugins = ["pytester"]
 
 #: Engines and dtypes the plan is asked about: today's built-ins, and names still to come.
 PLANS = {
@@ -48,7 +47,8 @@ def test_one_check_per_case_and_property(full_plan: list[CheckSpec]) -> None:
 
 def test_selection_is_a_subset_in_plan_order(full_plan: list[CheckSpec]) -> None:
     selected = quick_selection(full_plan)
-    positions = [full_plan.index(spec) for spec in selected]
+    position = {spec: i for i, spec in enumerate(full_plan)}
+    positions = [position[spec] for spec in selected]
     assert positions == sorted(positions)
 
 
@@ -97,29 +97,27 @@ def test_checks_that_cannot_run_are_chosen_only_when_nothing_else_can() -> None:
 SUITE = "from verigrad.suite.test_properties import test_vjp, test_kink  # noqa: F401\n"
 
 
-def _collect(tmp_path: Path, *options: str) -> str:
-    (tmp_path / "test_suite.py").write_text(SUITE, encoding="utf-8")
-    (tmp_path / "pytest.ini").write_text("[pytest]\nverigrad_selection = quick\n", encoding="utf-8")
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "-n", "0",
-         "--engine", "fd", "--verigrad-records", str(tmp_path / "records.jsonl"), *options],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
+def _collect(pytester: pytest.Pytester, *options: str) -> str:
+    """Collect a two-property suite of the fd engine in-process, under ``verigrad_selection = quick``."""
+    pytester.makepyfile(test_suite=SUITE)
+    pytester.makeini("[pytest]\nverigrad_selection = quick\n")
+    result = pytester.runpytest_inprocess("--collect-only", "-q", "-p", "no:cacheprovider", "-n", "0", "--engine", "fd",
+                                          "--verigrad-records", str(pytester.path / "records.jsonl"), *options)
+    assert result.ret == 0, result.stdout.str()
+    return result.stdout.str()
 
 
-def test_the_plugin_says_how_many_checks_it_deselected_and_how_to_run_them(tmp_path: Path) -> None:
+def test_the_plugin_says_how_many_checks_it_deselected_and_how_to_run_them(pytester: pytest.Pytester) -> None:
     specs = plan(["fd"], DTYPES, properties=["vjp", "kink"])
     kept = len(quick_selection(specs))
-    out = _collect(tmp_path)
+    out = _collect(pytester)
     assert f"quick selection, {kept} of {len(specs)} engine checks" in out
     assert "run them with --verigrad-full" in out
     assert f"{kept}/{len(specs)} tests collected ({len(specs) - kept} deselected)" in out
 
 
-def test_verigrad_full_collects_every_check(tmp_path: Path) -> None:
+def test_verigrad_full_collects_every_check(pytester: pytest.Pytester) -> None:
     specs = plan(["fd"], DTYPES, properties=["vjp", "kink"])
-    out = _collect(tmp_path, "--verigrad-full")
+    out = _collect(pytester, "--verigrad-full")
     assert f"all {len(specs)} engine checks collected" in out
     assert f"{len(specs)} tests collected" in out and "deselected" not in out
