@@ -16,12 +16,16 @@ environment variable.
 The ini option ``verigrad_selection = quick`` (this repository's pyproject sets it)
 runs only the covering selection of :mod:`verigrad.selection` and deselects the
 rest, saying how many at collection and in the summary; ``--verigrad-full``
-runs every check whatever the ini option says.
+runs every check whatever the ini option says.  Other parametrized tests opt in
+with the marker ``verigrad_cover("case_params", rotate="engine")``: under the
+quick selection each value of the first named parameter an item has runs with
+one value of ``rotate``, taken in turn.
 """
 
 from __future__ import annotations
 
 import os
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -84,6 +88,7 @@ class _Session:
         if self.selection not in SELECTIONS:
             raise pytest.UsageError(f"verigrad_selection = {self.selection!r}: use one of {', '.join(SELECTIONS)}")
         self.selected: tuple[int, int] | None = None  # (kept, collected) engine checks, once known
+        self.covered: tuple[int, int] | None = None  # (kept, collected) items marked verigrad_cover
         self.engines_by_name: dict[str, Any] | None = None
         self.source_of: dict[str, str] = {}
         path = option("--verigrad-expect") or config.getini("verigrad_expect") or None
@@ -150,6 +155,8 @@ _KEY = pytest.StashKey[_Session]()
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_KEY] = _Session(config)
     config.addinivalue_line("markers", "verigrad: a verigrad property check")
+    config.addinivalue_line("markers", "verigrad_cover(*params, rotate): under the quick selection, each value of the "
+                            "first of params an item has runs with one value of rotate, taken in turn")
 
 
 def _property_of(function_name: str) -> str:
@@ -170,31 +177,75 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Under ``verigrad_selection = quick``, deselect the checks outside the quick selection (never one named by id)."""
     session = config.stash[_KEY]
     checks = [item for item in items if "verigrad_spec" in getattr(getattr(item, "callspec", None), "params", {})]
-    if not checks:
+    covered = _rotations(items)
+    if not checks and not covered:
         return
     dropped: list[pytest.Item] = []
+    uncovered: list[pytest.Item] = []
     if session.selection == "quick":
         keep = session.quick_ids()
         named = set(config.args)
         dropped = [item for item in checks if item.callspec.params["verigrad_spec"].id not in keep and item.nodeid not in named]
-    if dropped:
-        gone = set(map(id, dropped))
+        uncovered = [item for item, chosen in covered.items() if not chosen and item.nodeid not in named]
+    if dropped or uncovered:
+        gone = set(map(id, dropped + uncovered))
         items[:] = [item for item in items if id(item) not in gone]
-        config.hook.pytest_deselected(items=dropped)
-    session.selected = (len(checks) - len(dropped), len(checks))
+        config.hook.pytest_deselected(items=dropped + uncovered)
+    session.selected = (len(checks) - len(dropped), len(checks)) if checks else None
+    session.covered = (len(covered) - len(uncovered), len(covered)) if covered else None
     workeroutput = getattr(config, "workeroutput", None)
     if workeroutput is not None:  # an xdist worker: the controller prints the counts
-        workeroutput["verigrad_selected"] = session.selected
+        workeroutput["verigrad_selected"] = [session.selected, session.covered]
+
+
+def _rotations(items: list[pytest.Item]) -> dict[pytest.Item, bool]:
+    """Items marked ``verigrad_cover``: whether each is the turn of its group's value (see the module docstring).
+
+    The k-th distinct value of a group parameter (in collection order) takes the
+    (k mod n)-th of the n values of ``rotate``, so every value of each is run.
+    """
+    marked = []
+    for item in items:
+        mark = item.get_closest_marker("verigrad_cover")
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        group = next((name for name in (mark.args if mark else ()) if name in params), None)
+        rotate = mark.kwargs.get("rotate") if mark else None
+        if group is not None and rotate in params:
+            marked.append((item, (group, _identity(params[group])), _identity(params[rotate])))
+    values = list(dict.fromkeys(value for _, _, value in marked))  # in collection order
+    turns: dict[tuple[str, Any], Any] = {}
+    per_group: Counter[str] = Counter()
+    for _, key, _ in marked:
+        if key not in turns:
+            turns[key] = values[per_group[key[0]] % len(values)]
+            per_group[key[0]] += 1
+    return {item: value == turns[key] for item, key, value in marked}
+
+
+def _identity(value: Any) -> Any:
+    """A parameter value as a dict key: itself if hashable, else the object (the same object in every item)."""
+    try:
+        hash(value)
+    except TypeError:
+        return ("object", id(value))
+    return value
 
 
 def _selection_line(session: _Session) -> str | None:
-    if session.selected is None:
+    if session.selected is None and session.covered is None:
         return None
-    kept, collected = session.selected
-    if session.selection == "full" or kept == collected:
-        return f"verigrad: all {collected} engine checks collected"
-    return (f"verigrad: quick selection, {kept} of {collected} engine checks (every case, property, engine and dtype "
-            f"at least once); the other {collected - kept} are deselected: run them with --verigrad-full")
+    kept, collected = session.selected or (0, 0)
+    covered_kept, covered = session.covered or (0, 0)
+    if session.selection == "full" or (kept, covered_kept) == (collected, covered):
+        parts = [f"{collected} engine checks" if collected else "", f"{covered} items marked verigrad_cover" if covered else ""]
+        return f"verigrad: all {' and '.join(filter(None, parts))} collected"
+    parts = [
+        f"{kept} of {collected} engine checks (every case, property, engine and dtype at least once)" if collected else "",
+        f"{covered_kept} of {covered} items marked verigrad_cover (taken in turn)" if covered else "",
+    ]
+    left = collected - kept + covered - covered_kept
+    return (f"verigrad: quick selection, {', and '.join(filter(None, parts))}; "
+            f"the other {left} are deselected: run them with --verigrad-full")
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -213,7 +264,8 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
     """xdist's controller: every worker collected the same items, so any worker's counts are the run's."""
     counts = getattr(node, "workeroutput", {}).get("verigrad_selected")
     if counts is not None:
-        node.config.stash[_KEY].selected = tuple(counts)
+        session = node.config.stash[_KEY]
+        session.selected, session.covered = (tuple(c) if c else None for c in counts)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -271,7 +323,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     parts = sorted(state.final_records.parent.glob(f"{state.final_records.stem}.gw*{state.final_records.suffix}"))
     if parts:
         _merge(parts, state.final_records)
-    deselected = state.selected is not None and state.selected[0] < state.selected[1]
+    deselected = any(counts is not None and counts[0] < counts[1] for counts in (state.selected, state.covered))
     for stale in [] if deselected else expect.unused(state.expectations, state.used, list(state.engines_by_name or {})):
         print(f"\nverigrad: warning: expectation line {stale.line} ({stale.case} {stale.engine}) matched no check")
     report = session.config.getoption("--verigrad-report")

@@ -121,3 +121,29 @@ def test_verigrad_full_collects_every_check(pytester: pytest.Pytester) -> None:
     out = _collect(pytester, "--verigrad-full")
     assert f"all {len(specs)} engine checks collected" in out
     assert f"{len(specs)} tests collected" in out and "deselected" not in out
+
+
+COVERED_MODULE = """
+import pytest
+
+pytestmark = pytest.mark.verigrad_cover("case", rotate="engine")
+
+
+@pytest.mark.parametrize("engine", ["a", "b", "c"])
+@pytest.mark.parametrize("case", range(6))
+def test_contract(case, engine):
+    pass
+"""
+
+
+def test_verigrad_cover_runs_each_case_once_with_engines_in_turn(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_contract=COVERED_MODULE)
+    pytester.makeini("[pytest]\nverigrad_selection = quick\n")
+    result = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider", "-n", "0", "-rA",
+                                          "--verigrad-records", str(pytester.path / "records.jsonl"))
+    passed = [line.split("[", 1)[1].rstrip("]") for line in result.stdout.lines if line.startswith("PASSED")]
+    cases = Counter(item.split("-")[0] for item in passed)
+    engines = Counter(item.split("-")[1] for item in passed)
+    assert cases == {str(k): 1 for k in range(6)}
+    assert engines == {"a": 2, "b": 2, "c": 2}
+    assert "6 of 18 items marked verigrad_cover" in result.stdout.str()
