@@ -101,7 +101,7 @@ def _collect(pytester: pytest.Pytester, *options: str) -> str:
     """Collect a two-property suite of the fd engine in-process, under ``verigrad_selection = quick``."""
     pytester.makepyfile(test_suite=SUITE)
     pytester.makeini("[pytest]\nverigrad_selection = quick\n")
-    result = pytester.runpytest_inprocess("--collect-only", "-q", "-p", "no:cacheprovider", "-n", "0", "--engine", "fd",
+    result = pytester.runpytest_inprocess("--collect-only", "-q", "-p", "no:cacheprovider", "-p", "no:benchmark", "-n", "0", "--engine", "fd",
                                           "--verigrad-records", str(pytester.path / "records.jsonl"), *options)
     assert result.ret == 0, result.stdout.str()
     return result.stdout.str()
@@ -139,7 +139,7 @@ def test_contract(case, engine):
 def test_verigrad_cover_runs_each_case_once_with_engines_in_turn(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_contract=COVERED_MODULE)
     pytester.makeini("[pytest]\nverigrad_selection = quick\n")
-    result = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider", "-n", "0", "-rA",
+    result = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider", "-p", "no:benchmark", "-n", "0", "-rA",
                                           "--verigrad-records", str(pytester.path / "records.jsonl"))
     passed = [line.split("[", 1)[1].rstrip("]") for line in result.stdout.lines if line.startswith("PASSED")]
     cases = Counter(item.split("-")[0] for item in passed)
