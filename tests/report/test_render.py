@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from collections import Counter
 from html.parser import HTMLParser
 from pathlib import Path
@@ -294,17 +293,14 @@ def test_unknown_case_and_empty_records() -> None:
     assert "<!doctype html>" in build_html([], [])
 
 
-def test_full_scale_size_and_time(tmp_path: Path) -> None:
-    """~3400 synthetic verdicts (6 engines): under 5 MB; the time limit is the benchmark's (generous here)."""
+def test_full_scale_report_size(tmp_path: Path) -> None:
+    """~3400 synthetic verdicts (6 engines): under 5 MB (its time is benchmarks/bench_report.py's: tests never time)."""
     from synthetic import synthetic_run
 
     headers, verdicts = synthetic_run()
     assert len(verdicts) > 3000
-    started = time.perf_counter()
     path = write_report(headers, verdicts, tmp_path / "full.html")
-    seconds = time.perf_counter() - started
     assert path.stat().st_size < 5 * 1024 * 1024
-    assert seconds < 20, f"report took {seconds:.1f} s (benchmarks/bench_report.py measures the 5 s budget)"
 
 
 def test_a_run_without_a_step_scan_says_so() -> None:
