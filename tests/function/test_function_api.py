@@ -119,7 +119,7 @@ def test_points_outside_the_functions_domain_are_not_checked() -> None:
     # Drawn points near 0.5 reach x <= 0, where log is not finite: those points are skipped, not failed.
     result = check_function(torch.log, (np.array([0.5, 1.0, 2.0]),), "torch", properties=["vjp"], examples=20, seed=0)
     assert result.passed, result.summary()
-    assert result.verdicts[0].check_id == "vjp[log-torch-float64]"
+    assert result.verdicts[0].check_id == "vjp[log-all-torch-float64]"
 
 
 def test_an_infinite_slope_is_not_a_failure() -> None:
