@@ -29,7 +29,7 @@ from verigrad.exhibits import fd_step_scan
 from verigrad.junit import write_junit
 from verigrad.oracles import DEFAULT_ENGINES, EngineLoadError
 from verigrad.parallel import WorkerError
-from verigrad.records import RecordsError, RecordsWriter, Verdict, read_records
+from verigrad.records import RecordsError, RecordsWriter, Verdict, read_records, rewrite_records
 from verigrad.reference import CASES
 from verigrad.runner import DTYPES, PROFILES, CheckSpec, groups, shard
 from verigrad.scale import check_at_scale, scale_plan
@@ -255,7 +255,12 @@ def _run_and_record(
         finally:
             if progress:
                 progress.stop()
-    return [v for v in slots if v is not None]
+    decided_in_order = [v for v in slots if v is not None]
+    if run.jobs > 1 and len(decided_in_order) == len(labels):
+        # Workers finish out of order; once every check is in, the file holds them in plan order,
+        # so `verigrad report` draws the very page this command draws.
+        rewrite_records(args.records, header, decided_in_order)
+    return decided_in_order
 
 
 def _verdicts(session: Session, run: PlannedRun) -> Iterator[tuple[int, Verdict]]:

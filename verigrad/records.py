@@ -154,6 +154,17 @@ class RecordsWriter:
         self.close()
 
 
+def rewrite_records(path: str | Path, header: dict[str, Any], verdicts: Iterable[Verdict]) -> None:
+    """Replace a finished run's records file by the same records in the given order (atomically)."""
+    path = Path(path)
+    temporary = path.with_name(path.name + ".tmp")
+    with RecordsWriter(temporary) as writer:
+        writer.write_header(header)
+        for verdict in verdicts:
+            writer.write(verdict)
+    temporary.replace(path)
+
+
 class RecordsError(Exception):
     """A records file could not be read; the message names the file and line."""
 

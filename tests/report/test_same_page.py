@@ -9,6 +9,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 # Deliberately wrong engines wrapping finite differences (no framework to import: the run stays quick).
 ADAPTER = textwrap.dedent(
     """
@@ -33,10 +35,11 @@ def _verigrad(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
                           timeout=300, env={**os.environ, "COLUMNS": "200"})
 
 
-def test_report_from_records_is_the_page_check_wrote(tmp_path: Path) -> None:
+@pytest.mark.parametrize("jobs", ["1", "2"])  # workers finish out of order; the records still come out in plan order
+def test_report_from_records_is_the_page_check_wrote(tmp_path: Path, jobs: str) -> None:
     (tmp_path / "adapter.py").write_text(ADAPTER, encoding="utf-8")
     checked = _verigrad("check", "adapter:wrong_sign", "adapter:leaks", "fd", "--cases", "elementwise.mul,chain.matvec_sin",
-                        "--properties", "vjp,structure", "--dtype", "float64", "--seed", "1",
+                        "--properties", "vjp,structure", "--dtype", "float64", "--seed", "1", "--jobs", jobs,
                         "--records", "records.jsonl", "--report", "A.html", cwd=tmp_path)
     assert checked.returncode == 1, checked.stderr
     reported = _verigrad("report", "records.jsonl", "--report", "B.html", cwd=tmp_path)
