@@ -31,11 +31,14 @@ element-wise                    ``xp.exp``, ``xp.log``, ``xp.sin``, ``xp.cos``,
 ``xp.clip(a, lo, hi)``          element-wise, ``lo`` and ``hi`` Python floats
 ``xp.where(cond, a, b)``        element-wise select, broadcasting; the derivative
                                 flows only through the chosen operand
-``xp.sum(a, axis=None,          reductions: ``axis`` an int or None (every axis),
-keepdims=False)``, ``xp.mean``, ``keepdims`` a bool; ``max``/``min`` at ties may
-``xp.max``, ``xp.min``,         split the derivative over the tied elements in any
-``xp.prod``, ``xp.logsumexp``   shares summing to 1; ``prod`` must be right with
-(same signature)                zero elements
+reductions                      ``xp.sum(a, axis=None, keepdims=False)``, and with
+                                the same signature ``xp.mean``, ``xp.max``,
+                                ``xp.min``, ``xp.prod``, ``xp.logsumexp``:
+                                ``axis`` an int or None (every axis), ``keepdims``
+                                a bool; ``max``/``min`` at ties may split the
+                                derivative over the tied elements in any shares
+                                summing to 1; ``prod`` must be right with zero
+                                elements
 ``xp.softmax(a, axis)``,        along one axis (default -1)
 ``xp.log_softmax(a, axis)``
 ``xp.zeros_like(a)``            a constant array (no derivative)
@@ -59,7 +62,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["VOCABULARY", "Engine", "EstimatedArray"]
+__all__ = ["OPTIONAL_METHODS", "VOCABULARY", "Engine", "EstimatedArray"]
 
 #: The namespace functions a primal may call (see the module docstring).
 VOCABULARY = (
@@ -93,6 +96,17 @@ class Engine(Protocol):
     ) -> np.ndarray:
         """Σ_k J_k v_k: the output's shape and dtype."""
         ...
+
+
+#: Optional engine methods: the harness checks ``hasattr`` and skips, saying so, where one is missing.
+#:
+#: ``evaluate(fn, primals) -> np.ndarray``
+#:     fn's forward value at the primals, computed in the primals' dtype (float64
+#:     primals give a float64 forward) and returned as a fresh numpy array.  It
+#:     records no derivative.  ``verigrad.check_function`` uses it to evaluate a
+#:     user's function in float64 and differentiate that forward by finite
+#:     differences when no closed form is given.
+OPTIONAL_METHODS = ("evaluate",)
 
 
 class EstimatedArray(np.ndarray):

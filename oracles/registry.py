@@ -20,6 +20,16 @@ BUILTIN_ENGINES: dict[str, str] = {
     "tinygrad": "verigrad.oracles.tinygrad_engine:TinygradEngine",
 }
 
+#: The library each built-in engine wraps (its version goes in a run's records).
+LIBRARIES: dict[str, str] = {
+    "jax": "jax",
+    "torch": "torch",
+    "fd": "numpy",
+    "autograd": "autograd",
+    "mygrad": "mygrad",
+    "tinygrad": "tinygrad",
+}
+
 #: The engines `verigrad check` runs when none is named (the issue's "built-in engines").
 DEFAULT_ENGINES: tuple[str, ...] = ("jax", "torch", "fd")
 

@@ -89,6 +89,11 @@ class TorchEngine:
                 return np.zeros(tuple(primal_out.shape), _numpy(primal_out).dtype)
             return _numpy(tangent_out)
 
+    def evaluate(self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...]) -> np.ndarray:
+        """fn's forward value at the primals, in their dtype (no graph is recorded)."""
+        with self._torch.no_grad():
+            return _numpy(self._torch.as_tensor(fn(*(self._tensor(p) for p in primals))))
+
 
 def _namespace(torch: Any, xp: Any, device: Any) -> Namespace:
     """array_api_compat.torch plus the vocabulary names it lacks (torch's own functions, ``dim`` for ``axis``)."""

@@ -23,7 +23,7 @@ import numpy as np
 
 from verigrad.oracles.fd import FiniteDifferences
 from verigrad.records import FAIL, PASS, Verdict
-from verigrad.reference import get_case, resolve_shape
+from verigrad.reference import CASES_BY_ID, get_case, resolve_shape
 
 #: The derivative properties whose verdicts a root cause is read from.
 PROPERTIES = ("vjp", "jvp", "kink")
@@ -158,10 +158,9 @@ class RootCause:
 
 
 def _events(verdict: Verdict) -> frozenset[Event]:
-    try:
-        return exercised(verdict.case, verdict.arg)
-    except Exception:  # a user's case or an arg the table does not know: no evidence either way
+    if verdict.case not in CASES_BY_ID:  # a user's function (check_function): no case primal to trace
         return frozenset()
+    return exercised(verdict.case, verdict.arg)
 
 
 def root_causes(verdicts: list[Verdict]) -> list[RootCause]:

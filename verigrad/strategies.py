@@ -116,15 +116,19 @@ def array(
 
 
 def sizes(case: Case) -> st.SearchStrategy[dict[str, int]]:
-    """The sizes a case's shapes need: one entry of its :func:`shape_menu` (the smallest first, for shrinking)."""
-    return _menu(case.id)
+    """The sizes a case's shapes need: one entry of its :func:`shape_menu` (the smallest first, for shrinking).
+
+    One strategy per case, built once; keyed by id and checked by identity, because
+    a user's case (``verify_case``, ``check_function``) need not be in the table.
+    """
+    known = _MENUS.get(case.id)
+    if known is None or known[0] is not case:
+        known = _MENUS[case.id] = (case, st.sampled_from(shape_menu(case)))
+    return known[1]
 
 
-@lru_cache(maxsize=256)
-def _menu(case_id: str) -> st.SearchStrategy[dict[str, int]]:
-    from verigrad.reference import get_case
-
-    return st.sampled_from(shape_menu(get_case(case_id)))
+#: case id -> (the case, its sizes strategy).
+_MENUS: dict[str, tuple[Case, st.SearchStrategy[dict[str, int]]]] = {}
 
 
 #: Sizes that cross the SIMD vector widths of CPU kernels (4, 8 or 16 lanes): a remainder loop, a

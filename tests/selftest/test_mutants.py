@@ -1,4 +1,4 @@
-"""The harness proves it catches bugs: every mutant in ``verigrad.oracles.mutants.MUTANTS`` fails
+"""The harness proves it catches bugs: every mutant in the table ``MUTANTS`` (``mutant_table.py``) fails
 the check its row names, with the diagnosis its row names; the correct engine it
 wraps passes the same checks; and a broken engine never breaks a run.
 """
@@ -10,21 +10,14 @@ import contextlib
 import inspect
 import io
 import signal
+import time
 
 import numpy as np
 import pytest
+from mutant_table import FAMILY_CATCHES, MUTANTS, Catch, Mutant, load_mutant
 from verigrad.oracles import load_engine
 from verigrad.oracles import mutants as mutants_module
-from verigrad.oracles.mutants import (
-    FAMILY_CATCHES,
-    MUTANTS,
-    Catch,
-    Hangs,
-    Mutant,
-    MutantEngine,
-    MutatesInputs,
-    load_mutant,
-)
+from verigrad.oracles.mutants import MUTANT_ENGINES, Hangs, MutantEngine, MutatesInputs
 from verigrad.oracles.torch_engine import TorchEngine
 from verigrad.reference import CASES, get_case
 
@@ -85,8 +78,6 @@ def test_mutant_is_caught_on_each_new_family(name: str, kind: str, catch: Catch,
 
 def test_the_hang_above_five_is_a_timeout_within_the_limit(torch_engine: TorchEngine) -> None:
     """Small inputs answer at once; the first drawn n > 5 hangs, and the check stops at its limit."""
-    import time
-
     mutant = MUTANTS["mutant-hangs-above-5"]
     start = time.monotonic()
     verdict = _run(mutant.catch, mutant.spec, mutant.factory(torch_engine), mutant.catch.timeout)
@@ -117,6 +108,10 @@ def test_table_names_and_specs_agree() -> None:
         assert engine.xp is engine.inner.xp
         assert load_mutant(name).name == name
         get_case(mutant.catch.case)  # the catching case exists
+
+
+def test_the_table_has_a_row_for_every_mutant_engine() -> None:
+    assert [m.factory for m in MUTANTS.values()] == list(MUTANT_ENGINES)
 
 
 def test_mutants_know_no_cases() -> None:
