@@ -49,9 +49,9 @@ from verigrad.function_reference import (
     aliased_forward,
     resolve_reference,
 )
-from verigrad.oracles import load_engine
 from verigrad.records import FAIL, RecordsWriter, Verdict
 from verigrad.runner import supports
+from verigrad.session import load_one
 from verigrad.tolerance import MODES, PROBABILISTIC
 
 __all__ = ["FunctionResult", "assert_gradients", "check_function", "failure_report", "replay"]
@@ -116,7 +116,7 @@ def _inputs(inputs: Any) -> tuple[np.ndarray, ...]:
 def _engine(engine: Any) -> tuple[Any, str]:
     """An engine object and how to name it in a reproduction."""
     if isinstance(engine, str):
-        return load_engine(engine), engine
+        return load_one(engine)[1], engine
     missing = [name for name in ("name", "vjp", "jvp") if not hasattr(engine, name)]
     if missing:
         raise TypeError(f"engine= takes a name ('torch', 'jax', 'module:attribute') or an engine object; "

@@ -31,8 +31,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from verigrad.oracles import error_estimate, load_engine
+from verigrad.oracles import error_estimate
 from verigrad.oracles.fd import FiniteDifferences
+from verigrad.session import load_one
 
 Forward = Callable[..., np.ndarray]
 EPS = float(np.finfo(np.float64).eps)
@@ -169,7 +170,7 @@ def resolve_reference(
                              "in float64: pass reference= (a closed-form VJP, or an engine name)")
         return FiniteDifferenceReference(forward)
     if isinstance(reference, str) or hasattr(reference, "vjp"):
-        engine = load_engine(reference) if isinstance(reference, str) else reference
+        engine = load_one(reference)[1] if isinstance(reference, str) else reference
         return EngineReference(engine, fn, out_shape)
     if callable(reference):
         return ClosedFormReference(reference, out_shape)

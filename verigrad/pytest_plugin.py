@@ -168,6 +168,7 @@ _KEY = pytest.StashKey[_PluginState]()
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_KEY] = _PluginState(config)
     config.addinivalue_line("markers", "verigrad: a verigrad property check")
+    config.addinivalue_line("markers", "verigrad_full_only: deselected by the quick selection (runs with --verigrad-full)")
     config.addinivalue_line("markers", "verigrad_cover(*params, rotate): under the quick selection, each value of the "
                             "first of params an item has runs with one value of rotate, taken in turn")
 
@@ -191,6 +192,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     session = config.stash[_KEY]
     checks = [item for item in items if "verigrad_spec" in getattr(getattr(item, "callspec", None), "params", {})]
     covered = _rotations(items)
+    # Tests that run only in full runs (findings/ reproductions: minutes of engine time) are never the quick turn.
+    covered.update({item: False for item in items if item.get_closest_marker("verigrad_full_only")})
     if not checks and not covered:
         return
     dropped: list[pytest.Item] = []
@@ -254,7 +257,7 @@ def _selection_line(session: _PluginState) -> str | None:
         return f"verigrad: all {' and '.join(filter(None, parts))} collected"
     parts = [
         f"{kept} of {collected} engine checks (every case, property, engine and dtype at least once)" if collected else "",
-        f"{covered_kept} of {covered} items marked verigrad_cover (taken in turn)" if covered else "",
+        f"{covered_kept} of {covered} items marked verigrad_cover (taken in turn) or verigrad_full_only" if covered else "",
     ]
     left = collected - kept + covered - covered_kept
     return (f"verigrad: quick selection, {', and '.join(filter(None, parts))}; "

@@ -43,7 +43,7 @@ def _installed(module: str) -> bool:
         return False
 
 
-@pytest.mark.finding_reproduction
+@pytest.mark.verigrad_full_only  # minutes of engine time: .ci/run runs them with --verigrad-full
 @pytest.mark.parametrize("finding", FINDINGS, ids=lambda f: f.slug)
 def test_reproduction_exits_as_status_expects(finding):
     module = _engine_module(finding)
