@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from verigrad.oracles.namespaces import RenamedNamespace
+from verigrad.oracles.namespaces import Namespace, composed_log_softmax, composed_sigmoid, composed_softmax
 
 __all__ = ["AutogradEngine"]
 
@@ -32,10 +32,20 @@ class AutogradEngine:
     def __init__(self) -> None:
         import autograd  # heavy-ish: imported only when this engine is loaded
         import autograd.numpy as anp
+        import autograd.scipy.special as special
 
         self._make_vjp = autograd.make_vjp
         self._make_jvp = autograd.make_jvp
-        self.xp: Any = RenamedNamespace(anp, concat="concatenate")
+        # softmax and log_softmax are not in autograd: composed from its logsumexp.  sigmoid is
+        # composed from tanh: autograd's expit has a VJP but no JVP ("JVP of expit ... not defined").
+        self.xp: Any = Namespace(
+            anp,
+            concat=anp.concatenate,
+            sigmoid=composed_sigmoid(anp.tanh),
+            logsumexp=special.logsumexp,
+            softmax=composed_softmax(special.logsumexp, anp.exp),
+            log_softmax=composed_log_softmax(special.logsumexp),
+        )
 
     def vjp(
         self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...], cotangent: np.ndarray

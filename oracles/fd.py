@@ -72,6 +72,13 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
+from verigrad.oracles.namespaces import (
+    Namespace,
+    composed_log_softmax,
+    composed_logsumexp,
+    composed_sigmoid,
+    composed_softmax,
+)
 from verigrad.oracles.protocol import EstimatedArray
 
 __all__ = ["FiniteDifferences"]
@@ -93,6 +100,10 @@ CS_EXP = -64
 CHECK_EXP = -14
 #: Seed of the (deterministic) probe directions.
 PROBE_SEED = 0x5EED
+
+#: log Σ exp with the real part of the maximum as its (constant) shift: exact for any shift,
+#: and a real shift keeps a complex-step evaluation analytic.
+_LOGSUMEXP = composed_logsumexp(np, lambda m: np.real(m).copy())
 
 COMPLEX = "complex-step"
 RICHARDSON = "richardson"
@@ -489,7 +500,15 @@ class FiniteDifferences:
     """
 
     name = "fd"
-    xp = np
+    #: numpy, with the four vocabulary functions it lacks composed in forms that
+    #: stay analytic for complex input (the complex step differentiates through them).
+    xp = Namespace(
+        np,
+        sigmoid=composed_sigmoid(np.tanh),
+        logsumexp=_LOGSUMEXP,
+        softmax=composed_softmax(_LOGSUMEXP, np.exp),
+        log_softmax=composed_log_softmax(_LOGSUMEXP),
+    )
 
     def __init__(self, complex_step: bool = True) -> None:
         #: False: never use the complex step (Richardson only), e.g. for functions that
@@ -523,6 +542,9 @@ class FiniteDifferences:
         u = np.broadcast_to(np.asarray(cotangent, dtype=np.float64), problem.out_shape).ravel()
         results = []
         for k, (x, p) in enumerate(zip(problem.x, primals, strict=True)):
+            if not np.issubdtype(np.asarray(p).dtype, np.inexact):  # integer data (labels): no derivative
+                results.append(EstimatedArray(np.zeros(np.shape(p), np.asarray(p).dtype), 0.0))
+                continue
             jac, err, used = self._columns(problem, k)
             with np.errstate(all="ignore"):
                 value = u @ jac

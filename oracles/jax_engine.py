@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from verigrad.oracles.namespaces import Namespace
 
 __all__ = ["JaxEngine"]
 
@@ -45,7 +46,10 @@ class JaxEngine:
         import jax.numpy as jnp
 
         self._jax = jax
-        self.xp: Any = jnp
+        # jax.numpy has the whole vocabulary except four functions, which jax.nn has.
+        self.xp: Any = Namespace(
+            jnp, sigmoid=jax.nn.sigmoid, logsumexp=jax.nn.logsumexp, softmax=jax.nn.softmax, log_softmax=jax.nn.log_softmax
+        )
         # jax.devices raises a RuntimeError naming the platform when it is not available.
         self._device = jax.devices(device)[0] if device else None
         if device:
@@ -63,7 +67,7 @@ class JaxEngine:
         out_shape, out_dtype, both = self._compiled(fn, primals)
         # Cast here, as jax would (it wants the output's dtype exactly): one program per key.
         cotangent = np.asarray(cotangent).astype(out_dtype).reshape(out_shape)
-        tangents = tuple(np.zeros_like(p) for p in primals)
+        tangents = tuple(self._tangent(p, np.zeros_like(p)) for p in primals)
         reverse = self._cache.get((fn, _signature(primals), "reverse"))
         with self._jax.enable_x64(True), self._on_device():
             try:
@@ -81,12 +85,18 @@ class JaxEngine:
         primals = tuple(np.asarray(p) for p in primals)
         out_shape, out_dtype, both = self._compiled(fn, primals)
         # jax.jvp wants each tangent in its primal's dtype.
-        tangents = tuple(np.asarray(t).astype(p.dtype) for p, t in zip(primals, tangents, strict=True))
+        tangents = tuple(self._tangent(p, t) for p, t in zip(primals, tangents, strict=True))
         with self._jax.enable_x64(True), self._on_device():
             _, tangent_out = both(primals, np.zeros(out_shape, out_dtype), tangents)
         return np.array(tangent_out, copy=True)
 
     # ----------------------------------------------------------------- private
+
+    def _tangent(self, primal: np.ndarray, tangent: Any) -> np.ndarray:
+        """A tangent in the primal's dtype; an integer primal (labels) takes jax's float0 zeros."""
+        if not np.issubdtype(primal.dtype, np.inexact):
+            return np.zeros(primal.shape, dtype=self._jax.dtypes.float0)
+        return np.asarray(tangent).astype(primal.dtype)
 
     def _on_device(self) -> Any:
         """Place this call's arrays on the chosen device (a thread-local context, like x64)."""
@@ -148,6 +158,6 @@ def _reverse_only(error: TypeError) -> bool:
 
 def _to_numpy(value: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """A fresh numpy copy; non-float primals get float0 cotangents from jax, i.e. zeros."""
-    if getattr(value, "dtype", None) is not None and str(value.dtype) == "float0":
+    if getattr(value, "dtype", None) is not None and "float0" in str(value.dtype):  # "[('float0', 'V')]"
         return np.zeros(shape, dtype)
     return np.array(value, copy=True).reshape(shape)

@@ -21,8 +21,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+from verigrad.oracles.namespaces import Namespace
 
-__all__ = ["MUTANT_ENGINES", "DegradedEngine", "MutantEngine", "SingleEntryEngine", "round_to_bfloat16"]
+__all__ = [
+    "MUTANT_ENGINES", "RULE_MUTANTS", "DegradedEngine", "MutantEngine", "SingleEntryEngine", "WrongRule", "round_to_bfloat16",
+]
 
 Arrays = tuple[np.ndarray, ...]
 
@@ -264,6 +267,170 @@ class LeaksOffDiagonal(MutantEngine):
     def perturb_jvp(self, fn: Callable[..., Any], primals: Arrays, tangents: Arrays, result: np.ndarray) -> np.ndarray:
         spill = self.leak * float(sum(np.sum(t) for t in tangents))
         return _same_dtype(result + spill, result)
+
+
+class TransposedWhenSquare(MutantEngine):
+    """The gradient of a square matrix argument comes back transposed; every other shape is right.
+
+    What a kernel that swaps strides only on its square fast path does (burn #5304
+    was wrong on 33 of 512 shapes): invisible while every matrix drawn is non-square.
+    """
+
+    label = "transposed-when-square"
+
+    def perturb_vjp(self, fn: Callable[..., Any], primals: Arrays, cotangent: np.ndarray, grads: Arrays) -> Arrays:
+        return tuple(np.ascontiguousarray(g.T) if np.ndim(g) == 2 and g.shape[0] == g.shape[1] else g for g in grads)
+
+
+class MeanWithoutOneOverN(MutantEngine):
+    """A reduction's backward forgets its 1/N: each gradient times (its primal's size / the output's size).
+
+    Exactly a mean's derivative without the division (N = elements reduced into one
+    output); a sum (or anything not reducing) is left alone because there the
+    factor is 1 or the function keeps sizes.
+    """
+
+    label = "mean-without-1/N"
+
+    def perturb_vjp(self, fn: Callable[..., Any], primals: Arrays, cotangent: np.ndarray, grads: Arrays) -> Arrays:
+        out = max(int(np.size(cotangent)), 1)
+        return tuple(_same_dtype(g * (np.size(p) // out), g) if np.size(p) > out else g for p, g in zip(primals, grads, strict=True))
+
+    def perturb_jvp(self, fn: Callable[..., Any], primals: Arrays, tangents: Arrays, result: np.ndarray) -> np.ndarray:
+        out = max(int(np.size(result)), 1)
+        largest = max((int(np.size(p)) for p in primals), default=out)
+        return _same_dtype(result * (largest // out), result) if largest > out else result
+
+
+class HangsAboveSize(MutantEngine):
+    """Hangs (sleeps ``seconds``) once any primal has more than ``limit`` elements: fine on small inputs only."""
+
+    label = "hangs-above-5"
+
+    def __init__(self, engine: Any = None, limit: int = 5, seconds: float = 30.0) -> None:
+        super().__init__(engine)
+        self.limit, self.seconds = limit, seconds
+
+    def _wait(self, primals: Arrays) -> None:
+        if any(np.size(p) > self.limit for p in primals):
+            time.sleep(self.seconds)
+
+    def vjp(self, fn: Callable[..., Any], primals: Arrays, cotangent: np.ndarray) -> Any:
+        self._wait(primals)
+        return super().vjp(fn, primals, cotangent)
+
+    def jvp(self, fn: Callable[..., Any], primals: Arrays, tangents: Arrays) -> Any:
+        self._wait(primals)
+        return super().jvp(fn, primals, tangents)
+
+
+class TiesTakeAll(MutantEngine):
+    """Equal entries of one primal each get the whole of their group's gradient (a max/min whose
+    backward sends the full cotangent to every tied element: mass k on a k-way tie)."""
+
+    label = "ties-take-all"
+
+    def perturb_vjp(self, fn: Callable[..., Any], primals: Arrays, cotangent: np.ndarray, grads: Arrays) -> Arrays:
+        result = []
+        for primal, grad in zip(primals, grads, strict=True):
+            if np.shape(primal) != np.shape(grad) or not np.size(grad):
+                result.append(grad)
+                continue
+            _, group, counts = np.unique(np.ravel(primal), return_inverse=True, return_counts=True)
+            totals = np.bincount(group, weights=np.ravel(grad).astype(np.float64))
+            tied = counts[group] > 1
+            flat = np.where(tied, totals[group], np.ravel(grad))
+            result.append(_same_dtype(flat.reshape(np.shape(grad)), grad))
+        return tuple(result)
+
+
+class BroadcastAxisNotReduced(MutantEngine):
+    """A primal broadcast along a size-1 axis ((m, 1) + (1, n)) keeps the per-element gradient.
+
+    Generic: the wrapped engine's VJP with that primal widened to the output's
+    shape is exactly the un-reduced gradient.
+    """
+
+    label = "broadcast-axis-not-reduced"
+
+    def perturb_vjp(self, fn: Callable[..., Any], primals: Arrays, cotangent: np.ndarray, grads: Arrays) -> Arrays:
+        out_shape = np.shape(cotangent)
+        result = list(grads)
+        for k, primal in enumerate(primals):
+            shape = np.shape(primal)
+            if len(shape) != len(out_shape) or shape == out_shape or 1 not in shape:
+                continue
+            widened = list(primals)
+            widened[k] = np.array(np.broadcast_to(primal, out_shape))
+            try:
+                result[k] = self.inner.vjp(fn, tuple(widened), cotangent)[k]
+            except Exception:
+                continue  # not broadcast this way: leave the slot right
+        return tuple(result)
+
+
+class NaNAtZero(MutantEngine):
+    """NaN wherever the primal entry is exactly 0 (n·x^(n-1) evaluated as n·x^n / x: MLX #504)."""
+
+    label = "nan-at-zero"
+
+    def perturb_vjp(self, fn: Callable[..., Any], primals: Arrays, cotangent: np.ndarray, grads: Arrays) -> Arrays:
+        return tuple(
+            _same_dtype(np.where(np.asarray(p) == 0, np.nan, g), g) if np.shape(p) == np.shape(g) else g
+            for p, g in zip(primals, grads, strict=True)
+        )
+
+
+class UnchosenBranchLeaks(MutantEngine):
+    """NaN wherever the primal is negative: a where whose backward multiplies the unchosen branch's
+    derivative by 0 and gets 0·NaN (the branch log x at x < 0; jax #1052)."""
+
+    label = "unchosen-branch-leaks"
+
+    def perturb_vjp(self, fn: Callable[..., Any], primals: Arrays, cotangent: np.ndarray, grads: Arrays) -> Arrays:
+        return tuple(
+            _same_dtype(np.where(np.asarray(p) < 0, np.nan, g), g) if np.shape(p) == np.shape(g) else g
+            for p, g in zip(primals, grads, strict=True)
+        )
+
+
+class WrongRule(MutantEngine):
+    """One primitive's derivative rule broken, w.r.t. one operand: its tangent scaled by ``factor``.
+
+    A rule mutant: JAX with ``xp.<primitive>`` replaced by a ``jax.custom_jvp`` of
+    the same function whose JVP scales the tangent of operand ``operand`` (the
+    VJP is its transpose, so it is wrong the same way).  Every case through that
+    primitive and operand fails; the root cause (``verigrad.rootcause``) must
+    name it.
+    """
+
+    label = "wrong-rule"
+
+    def __init__(self, engine: Any = None, primitive: str = "exp", operand: int = 0, factor: float = -1.0) -> None:
+        if engine is None:
+            from verigrad.oracles.jax_engine import JaxEngine
+
+            engine = JaxEngine()
+        super().__init__(engine)
+        import jax  # heavy: only for this mutant
+
+        original = getattr(engine.xp, primitive)
+
+        def broken(*args: Any, **kwargs: Any) -> Any:
+            def f(*xs: Any) -> Any:
+                return original(*xs, **kwargs)
+
+            wrapped = jax.custom_jvp(f)
+
+            @wrapped.defjvp
+            def rule(primals: tuple[Any, ...], tangents: tuple[Any, ...]) -> tuple[Any, Any]:
+                scaled = tuple(t * factor if k == operand else t for k, t in enumerate(tangents))
+                return jax.jvp(f, primals, scaled)
+
+            return wrapped(*args)
+
+        self.name = f"mutant-wrong-rule-{primitive}-{operand}"
+        self.xp = Namespace(engine.xp, **{primitive: broken})
 
 
 # ------------------------------------------------------------ aliased inputs
@@ -521,7 +688,6 @@ class Hangs(MutantEngine):
         return super().jvp(fn, primals, tangents)
 
 
-
 # ------------------------------------------------- single entries, low precision
 
 
@@ -623,4 +789,11 @@ MUTANT_ENGINES: tuple[type[MutantEngine], ...] = (
     WrongSign, ScaleTwo, ScaleHalf, ScaleBySize, ScaleByInverseSize, Transposed, LeaksOffDiagonal, MissingTerm,
     OverwritesAliased, DoubleCounted, KinkOutside, BroadcastNotReduced, Upcast, Downcast, Float32Inside, RelativeError,
     NonFinite, Nondeterministic, MutatesInputs, Raises, ReturnsNone, ReturnsList, ReturnsFloat, WrongShape, Hangs,
+    # the families beyond the seed: each a bug the seed's shapes and cases let pass
+    TransposedWhenSquare, MeanWithoutOneOverN, HangsAboveSize, TiesTakeAll, BroadcastAxisNotReduced, NaNAtZero,
+    UnchosenBranchLeaks,
 )
+
+#: Rule mutants: one primitive's derivative broken w.r.t. one operand, built per (primitive, operand);
+#: the root-cause self-test (``verigrad.rootcause``) blames each on its own primitive.
+RULE_MUTANTS: tuple[type[MutantEngine], ...] = (WrongRule,)

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from verigrad.oracles.namespaces import RenamedNamespace
+from verigrad.oracles.namespaces import Namespace, composed_logsumexp
 
 __all__ = ["MygradEngine"]
 
@@ -35,9 +35,10 @@ class MygradEngine:
 
     def __init__(self) -> None:
         import mygrad  # imported only when this engine is loaded
+        import mygrad.nnet  # sigmoid, softmax, logsoftmax live here
 
         self._mg = mygrad
-        self.xp: Any = RenamedNamespace(mygrad, concat="concatenate")
+        self.xp: Any = _namespace(mygrad)
 
     def _forward(self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...]) -> tuple[list[Any], Any]:
         # Fresh tensors on copies, every call: mygrad makes arrays in a graph
@@ -92,6 +93,27 @@ class MygradEngine:
         tensors = [self._mg.tensor(np.array(p, copy=True), constant=True) for p in primals]
         out = np.asarray(fn(*tensors))
         return np.array(out, dtype=_output_dtype(out.dtype, primals), copy=True)
+
+
+def _namespace(mygrad: Any) -> Namespace:
+    """mygrad plus the vocabulary names it spells differently or lacks.
+
+    mygrad has no logsumexp: composed (max held constant).  ``mygrad.asarray``
+    returns a numpy array, so a constant is a ``constant=True`` tensor instead.
+    """
+
+    def constant(tensor: Any) -> Any:
+        return mygrad.tensor(mygrad.asarray(tensor), constant=True)
+
+    return Namespace(
+        mygrad,
+        concat=mygrad.concatenate,
+        sigmoid=mygrad.nnet.sigmoid,
+        logsumexp=composed_logsumexp(mygrad, constant),
+        softmax=lambda a, axis=-1: mygrad.nnet.softmax(a, axis=axis),
+        log_softmax=lambda a, axis=-1: mygrad.nnet.logsoftmax(a, axis=axis),
+        asarray=lambda array: mygrad.tensor(np.asarray(array), constant=True),
+    )
 
 
 def _output_dtype(out_dtype: np.dtype, primals: tuple[np.ndarray, ...]) -> np.dtype:

@@ -1,7 +1,16 @@
-"""Array namespaces with a few names mapped to the library's own, for the primal vocabulary."""
+"""Array namespaces for the primal vocabulary: a library's module with a few names added or renamed.
+
+The vocabulary (``oracles.protocol``) names a few functions that not every
+library has under that name, or at all.  :class:`RenamedNamespace` maps a
+vocabulary name to the library's own; :class:`Namespace` adds functions; the
+``composed_*`` factories build the missing ones from primitives every library
+has (``exp``, ``log``, ``max``, ``sum``), each in the numerically stable form a
+library would use.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 
@@ -19,3 +28,58 @@ class RenamedNamespace:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._module, name)
+
+
+class Namespace:
+    """``module`` as a namespace, with ``functions`` (vocabulary name -> callable) added or replacing its own."""
+
+    def __init__(self, module: Any, **functions: Callable[..., Any]) -> None:
+        self._module = module
+        for name, function in functions.items():
+            setattr(self, name, function)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._module, name)
+
+
+def composed_logsumexp(xp: Any, constant: Callable[[Any], Any]) -> Callable[..., Any]:
+    """log Σ exp(a) along ``axis`` as m + log Σ exp(a - m), m the maximum held ``constant``.
+
+    The identity holds for any m, so treating m as a constant (no derivative)
+    is exact; it only keeps exp from overflowing.  ``constant`` turns an array
+    of ``xp`` into one that carries no derivative.
+    """
+
+    def logsumexp(a: Any, axis: int | None = None, keepdims: bool = False) -> Any:
+        m = constant(xp.max(a, axis=axis, keepdims=True))
+        total = xp.sum(xp.exp(a - m), axis=axis, keepdims=keepdims)
+        return xp.log(total) + xp.reshape(m, total.shape)
+
+    return logsumexp
+
+
+def composed_softmax(logsumexp: Callable[..., Any], exp: Callable[[Any], Any]) -> Callable[..., Any]:
+    """softmax(a) = exp(a - logsumexp(a)) along ``axis``."""
+
+    def softmax(a: Any, axis: int = -1) -> Any:
+        return exp(a - logsumexp(a, axis=axis, keepdims=True))
+
+    return softmax
+
+
+def composed_log_softmax(logsumexp: Callable[..., Any]) -> Callable[..., Any]:
+    """log_softmax(a) = a - logsumexp(a) along ``axis``."""
+
+    def log_softmax(a: Any, axis: int = -1) -> Any:
+        return a - logsumexp(a, axis=axis, keepdims=True)
+
+    return log_softmax
+
+
+def composed_sigmoid(tanh: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """σ(a) = (1 + tanh(a/2)) / 2: no overflow for any a, and analytic (the complex step sees it)."""
+
+    def sigmoid(a: Any) -> Any:
+        return 0.5 * (1.0 + tanh(0.5 * a))
+
+    return sigmoid

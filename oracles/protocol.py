@@ -6,25 +6,48 @@ would.
 
 Primal vocabulary
 -----------------
-Every primal in the reference is written with this vocabulary and nothing else,
-so an adapter's ``xp`` must provide it (for arrays of the engine's own type):
+Every primal in the reference (and anything else written against ``xp``) uses
+this vocabulary and nothing else, so an adapter's ``xp`` must provide it for
+arrays of the engine's own type.  Where a library lacks a function, the adapter
+composes it from its primitives (``oracles.namespaces`` has the stable forms).
 
-=========================  ================================================
-operators                  ``a + b``, ``a - b``, ``a * b``, ``a / b``,
-                           ``a ** k`` (k a Python int 0..8), ``-a``,
-                           ``a @ b`` (matrix-vector and vector-vector),
-                           ``a > b`` (a boolean array used as 0/1 in ``*``),
-                           with NumPy broadcasting of scalars (0-d arrays)
-                           and Python numbers on either side
-attributes                 ``a.shape`` (a tuple of ints)
-``xp.sin``, ``xp.cos``,    element-wise
-``xp.log``
-``xp.maximum(a, b)``       element-wise, same shapes
-``xp.zeros_like(a)``       a constant array (no derivative)
-``xp.sum(a)``              sum of all elements, a 0-d array
-``xp.stack([a, b, ...])``  0-d arrays into a 1-d array
-``xp.concat([a, b])``      1-d arrays end to end
-=========================  ================================================
+==============================  ===================================================
+operators                       ``a + b``, ``a - b``, ``a * b``, ``a / b`` with full
+                                NumPy broadcasting (arrays of any two broadcastable
+                                shapes, 0-d arrays, Python numbers on either side);
+                                ``a ** k`` (k a Python int 0..8); ``-a``;
+                                ``a @ b`` (matrix-matrix, matrix-vector,
+                                vector-vector)
+comparisons                     ``a > b``, ``a < b``, ``a >= b``, ``a <= b``,
+                                ``a == b``: boolean arrays, usable as the condition
+                                of ``xp.where`` and as 0/1 in ``*``; they carry no
+                                derivative
+attributes                      ``a.shape`` (a tuple of ints), ``a.T`` (2-d transpose)
+element-wise                    ``xp.exp``, ``xp.log``, ``xp.sin``, ``xp.cos``,
+                                ``xp.tanh``, ``xp.sqrt``, ``xp.abs``,
+                                ``xp.sigmoid`` (1 / (1 + e^(-a)))
+``xp.maximum(a, b)``,           element-wise, broadcasting
+``xp.minimum(a, b)``
+``xp.clip(a, lo, hi)``          element-wise, ``lo`` and ``hi`` Python floats
+``xp.where(cond, a, b)``        element-wise select, broadcasting; the derivative
+                                flows only through the chosen operand
+reductions                      ``xp.sum(a, axis=None, keepdims=False)``, and with
+                                the same signature ``xp.mean``, ``xp.max``,
+                                ``xp.min``, ``xp.prod``, ``xp.logsumexp``:
+                                ``axis`` an int or None (every axis), ``keepdims``
+                                a bool; ``max``/``min`` at ties may split the
+                                derivative over the tied elements in any shares
+                                summing to 1; ``prod`` must be right with zero
+                                elements
+``xp.softmax(a, axis)``,        along one axis (default -1)
+``xp.log_softmax(a, axis)``
+``xp.zeros_like(a)``            a constant array (no derivative)
+``xp.stack([a, b, ...])``       arrays of one shape along a new first axis
+``xp.concat([a, b, ...])``      arrays end to end along the first axis
+``xp.reshape(a, shape)``        ``shape`` a tuple of ints
+``xp.asarray(np_array)``        a constant of the engine's array type with the
+                                numpy array's dtype (no derivative)
+==============================  ===================================================
 
 Arrays crossing the protocol are NumPy arrays: ``vjp`` returns one array per
 primal with that primal's shape and dtype; ``jvp`` returns one array with the
@@ -42,7 +65,14 @@ import numpy as np
 __all__ = ["OPTIONAL_METHODS", "VOCABULARY", "Engine", "EstimatedArray"]
 
 #: The namespace functions a primal may call (see the module docstring).
-VOCABULARY = ("sin", "cos", "log", "maximum", "zeros_like", "sum", "stack", "concat")
+VOCABULARY = (
+    # element-wise
+    "exp", "log", "sin", "cos", "tanh", "sqrt", "abs", "sigmoid", "maximum", "minimum", "clip", "where",
+    # reductions
+    "sum", "mean", "max", "min", "prod", "logsumexp", "softmax", "log_softmax",
+    # construction and shape
+    "zeros_like", "stack", "concat", "reshape", "asarray",
+)
 
 
 @runtime_checkable

@@ -41,34 +41,40 @@ _NO_DEVICE = "tinygrad has no usable device (its CPU backend needs clang: apt-ge
 
 
 class _TinygradNamespace:
-    """The primal vocabulary as tinygrad ``Tensor`` methods."""
+    """The primal vocabulary as tinygrad ``Tensor`` methods (``keepdim`` for ``keepdims``)."""
 
     def __init__(self, tensor: Any) -> None:
         self._Tensor = tensor
 
-    @staticmethod
-    def sin(a: Any) -> Any:
-        return a.sin()
+    sin = staticmethod(lambda a: a.sin())
+    cos = staticmethod(lambda a: a.cos())
+    log = staticmethod(lambda a: a.log())
+    exp = staticmethod(lambda a: a.exp())
+    tanh = staticmethod(lambda a: a.tanh())
+    sqrt = staticmethod(lambda a: a.sqrt())
+    abs = staticmethod(lambda a: a.abs())
+    sigmoid = staticmethod(lambda a: a.sigmoid())
+    maximum = staticmethod(lambda a, b: a.maximum(b))
+    minimum = staticmethod(lambda a, b: a.minimum(b))
+    clip = staticmethod(lambda a, lo, hi: a.clip(lo, hi))
+    zeros_like = staticmethod(lambda a: a.zeros_like())
+    reshape = staticmethod(lambda a, shape: a.reshape(shape))
+    sum = staticmethod(lambda a, axis=None, keepdims=False: a.sum(axis=axis, keepdim=keepdims))
+    mean = staticmethod(lambda a, axis=None, keepdims=False: a.mean(axis=axis, keepdim=keepdims))
+    max = staticmethod(lambda a, axis=None, keepdims=False: a.max(axis=axis, keepdim=keepdims))
+    min = staticmethod(lambda a, axis=None, keepdims=False: a.min(axis=axis, keepdim=keepdims))
+    prod = staticmethod(lambda a, axis=None, keepdims=False: a.prod(axis=axis, keepdim=keepdims))
+    logsumexp = staticmethod(lambda a, axis=None, keepdims=False: a.logsumexp(axis=axis, keepdim=keepdims))
+    softmax = staticmethod(lambda a, axis=-1: a.softmax(axis))
+    log_softmax = staticmethod(lambda a, axis=-1: a.log_softmax(axis))
 
-    @staticmethod
-    def cos(a: Any) -> Any:
-        return a.cos()
+    def where(self, cond: Any, a: Any, b: Any) -> Any:
+        # A numpy or Python condition (a constant mask) becomes a tensor first.
+        cond = cond if isinstance(cond, self._Tensor) else self.asarray(np.asarray(cond))
+        return cond.where(a, b)
 
-    @staticmethod
-    def log(a: Any) -> Any:
-        return a.log()
-
-    @staticmethod
-    def maximum(a: Any, b: Any) -> Any:
-        return a.maximum(b)
-
-    @staticmethod
-    def zeros_like(a: Any) -> Any:
-        return a.zeros_like()
-
-    @staticmethod
-    def sum(a: Any) -> Any:
-        return a.sum()
+    def asarray(self, array: Any) -> Any:
+        return self._Tensor(np.asarray(array), device=_DEVICE)
 
     def stack(self, arrays: Any) -> Any:
         return self._Tensor.stack(*arrays)

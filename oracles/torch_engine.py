@@ -2,8 +2,10 @@
 forward mode via ``torch.autograd.forward_ad`` (dual tensors, not a vjp trick).
 
 ``xp`` is ``array_api_compat.torch``: it supplies the array-API names the
-primal vocabulary uses (``concat``; ``sum`` of everything gives a 0-d tensor)
-on top of torch's own functions.
+primal vocabulary uses (``concat``, ``clip``, ``sum``/``max``/... with ``axis``
+and ``keepdims``; ``max`` is ``amax``, which splits a tie evenly) on top of
+torch's own functions; ``sigmoid``, ``logsumexp``, ``softmax`` and
+``log_softmax`` are torch's, called with ``dim``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from verigrad.oracles.namespaces import Namespace
 
 __all__ = ["TorchEngine"]
 
@@ -29,8 +32,8 @@ class TorchEngine:
 
         self._torch = torch
         self._forward_ad = forward_ad
-        self.xp: Any = xp
         self._device = torch.device(device or "cpu")
+        self.xp: Any = _namespace(torch, xp, self._device)
         if self._device.type == "cuda" and not torch.cuda.is_available():
             raise RuntimeError(f"device {device!r}: torch {torch.__version__} sees no CUDA device")
         if device:
@@ -90,6 +93,24 @@ class TorchEngine:
         """fn's forward value at the primals, in their dtype (no graph is recorded)."""
         with self._torch.no_grad():
             return _numpy(self._torch.as_tensor(fn(*(self._tensor(p) for p in primals))))
+
+
+def _namespace(torch: Any, xp: Any, device: Any) -> Namespace:
+    """array_api_compat.torch plus the vocabulary names it lacks (torch's own functions, ``dim`` for ``axis``)."""
+
+    def logsumexp(a: Any, axis: int | None = None, keepdims: bool = False) -> Any:
+        # torch.logsumexp has no "every axis" default: name them all.
+        return torch.logsumexp(a, dim=tuple(range(a.ndim)) if axis is None else axis, keepdim=keepdims)
+
+    return Namespace(
+        xp,
+        sigmoid=torch.sigmoid,
+        logsumexp=logsumexp,
+        softmax=lambda a, axis=-1: torch.softmax(a, dim=axis),
+        log_softmax=lambda a, axis=-1: torch.log_softmax(a, dim=axis),
+        # A copy on the engine's device (array_api_compat's asarray would leave it on the CPU).
+        asarray=lambda array: torch.tensor(np.asarray(array), device=device),
+    )
 
 
 def _numpy(tensor: Any) -> np.ndarray:

@@ -9,15 +9,29 @@ from verigrad.reference.cases import CASES, CASES_BY_ID, get_case
 from verigrad.reference.errata import ERRATA, ERRATA_BY_ID, Erratum, demonstrate
 from verigrad.reference.jacobian import Structure, StructuredJacobian
 from verigrad.reference.shapes import resolve_shape
-from verigrad.reference.spec import NONZERO, NONZERO_MIN_ABS, REAL, TRANSCENDENTAL, Arg, Case, Kink, Partial, Point
+from verigrad.reference.spec import (
+    LABEL,
+    NONZERO,
+    NONZERO_MIN_ABS,
+    POSITIVE,
+    REAL,
+    TRANSCENDENTAL,
+    Arg,
+    Case,
+    Kink,
+    Partial,
+    Point,
+)
 
 __all__ = [
     "CASES",
     "CASES_BY_ID",
     "ERRATA",
     "ERRATA_BY_ID",
+    "LABEL",
     "NONZERO",
     "NONZERO_MIN_ABS",
+    "POSITIVE",
     "REAL",
     "TRANSCENDENTAL",
     "Arg",

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import numpy as np
+from verigrad.reference.families import FAMILY_CASES
 from verigrad.reference.jacobian import Structure
 from verigrad.reference.spec import NONZERO, TRANSCENDENTAL, Arg, Case, Kink, Partial, Point
 
@@ -684,6 +685,9 @@ CASES: tuple[Case, ...] = (
     ),
 )
 
+
+# The families beyond the seed, appended under their own id prefixes (reference/families.py).
+CASES = CASES + FAMILY_CASES
 
 CASES_BY_ID: dict[str, Case] = {case.id: case for case in CASES}
 if len(CASES_BY_ID) != len(CASES):

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 from verigrad.reference.jacobian import Structure, StructuredJacobian, data_shape
+from verigrad.reference.shapes import resolve_shape, symbols
 
 #: How many roundings (units of u) a library sin/cos/log/pow call counts for in
 #: the error analysis.  glibc's libm, SLEEF (PyTorch) and XLA's CPU polynomial
@@ -23,10 +24,15 @@ from verigrad.reference.jacobian import Structure, StructuredJacobian, data_shap
 TRANSCENDENTAL = 8
 
 #: Input domains a case may ask for.  ``nonzero`` keeps values away from 0 by
-#: ``NONZERO_MIN_ABS`` so that divisors and logarithms stay well conditioned.
+#: ``NONZERO_MIN_ABS`` so that divisors and logarithms stay well conditioned;
+#: ``positive`` is the same magnitudes with a + sign (sqrt, log); ``label`` is an
+#: integer class index in [0, size of the arg's ``classes`` symbol), never
+#: differentiated (the labels of a classification loss).
 REAL = "real"
 NONZERO = "nonzero"
-DOMAINS = (REAL, NONZERO)
+POSITIVE = "positive"
+LABEL = "label"
+DOMAINS = (REAL, NONZERO, POSITIVE, LABEL)
 NONZERO_MIN_ABS = 0.125
 
 
@@ -43,10 +49,13 @@ class Arg:
     shape: tuple[str | int, ...] = ()
     domain: str = REAL
     differentiable: bool = True
+    classes: str | None = None  # label args: the size symbol counting the classes
 
     def __post_init__(self) -> None:
         if self.domain not in DOMAINS:
             raise ValueError(f"arg {self.name!r}: unknown domain {self.domain!r}")
+        if (self.domain == LABEL) != (self.classes is not None) or (self.domain == LABEL and self.differentiable):
+            raise ValueError(f"arg {self.name!r}: a label arg names its classes symbol and is not differentiable")
 
 
 class Point:
@@ -69,6 +78,10 @@ class Point:
             return self._values[name]
         except KeyError:
             raise AttributeError(name) from None
+
+    def at_share(self, t: float) -> Point:
+        """The same point with subgradient share ``t`` (the ends of a kink's segment are t = 0 and 1)."""
+        return Point(self._values, t=t, u=self.u)
 
     def step(self, z: np.ndarray, magnitude: Any = 0.0, ops: float = 0.0) -> np.ndarray:
         """Heaviside [z > 0], equal to ``t`` where z is zero.
@@ -136,6 +149,12 @@ class Kink:
     locus: Callable[[Point], tuple[Any, Any, float]]
     project: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
     convention_note: str = ""
+    #: Where the subdifferential is not a segment (a k-way tie: a simplex; the
+    #: 2-norm at 0: a ball), the member closest to an engine's result:
+    #: ``nearest(point, arg, kind, probe, engine_value)`` with kind "vjp" or
+    #: "jvp" and the probe its cotangent or tangent.  None: the segment between
+    #: the closed forms at t = 0 and t = 1, as the harness fits it.
+    nearest: Callable[[Point, str, str, np.ndarray, np.ndarray], np.ndarray] | None = None
 
 
 @dataclass(frozen=True)
@@ -164,6 +183,21 @@ class Case:
             )
         if len(set(names)) != len(names):
             raise ValueError(f"case {self.id}: duplicate argument names {names}")
+
+    def output_shape(self, sizes: Mapping[str, int], params: Mapping[str, Any] | None = None) -> tuple[int, ...]:
+        """The concrete output shape.  Its dims may use integer parameters too (a drawn ``axis``)."""
+        shape_params = {k: int(v) for k, v in (params or {}).items() if isinstance(v, (int, np.integer))}
+        missing = (symbols(self.output) & set(self.params)) - set(shape_params)
+        if missing:
+            raise ValueError(f"case {self.id}: its output shape needs the parameters {sorted(missing)}")
+        return resolve_shape(self.output, {**sizes, **shape_params})
+
+    def size_symbols(self) -> set[str]:
+        """The size names (n, m, N, ...) the case's shapes use; parameters are not sizes."""
+        names: set[str] = set()
+        for shape in [a.shape for a in self.args] + [self.output]:
+            names |= symbols(shape)
+        return names - set(self.params)
 
     @property
     def arg_names(self) -> tuple[str, ...]:

@@ -61,6 +61,28 @@ def _reference_pair(target: Target, ex: vs.Example, apply: Callable[[Any], np.nd
     return at0, apply(truth.jacobian(target.case, arg, ex.values, ex.params, 1.0, u))
 
 
+def _nearest_member(
+    target: Target, ex: vs.Example, arg: str, kind: str, probe: np.ndarray, value: np.ndarray,
+    reference_at: tuple[np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where the case's subdifferential is not a segment, its member nearest the engine's value (twice)."""
+    kink = target.case.kink
+    if kink is None or kink.nearest is None:
+        return reference_at
+    p = truth.point(target.case, ex.values, ex.params, u=_kink_u(target))
+    member = kink.nearest(p, arg, kind, np.asarray(probe, dtype=np.float64), np.asarray(value, dtype=np.float64))
+    return member, member
+
+
+def _outside_of(target: Target, ex: vs.Example) -> str:
+    """On a kink whose subdifferential is a simplex or a ball (the reference is its nearest member),
+    that set as :func:`verigrad.compare.compare` names it in a failure; elsewhere ""."""
+    kink = target.case.kink
+    if kink is None or kink.nearest is None or not _on_kink(target, ex):
+        return ""
+    return f"({kink.subdifferential}) at {kink.where}"
+
+
 def _compare(
     target: Target,
     engine_value: np.ndarray,
@@ -91,7 +113,7 @@ _violation = violation
 def _vjp_bound(target: Target, ex: vs.Example, arg: str, cotangent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     case = target.case
     magnitude = truth.magnitude(case, arg, ex.values, ex.params, _kink_u(target)).vjp(np.abs(cotangent))
-    out_size = int(np.prod(truth.out_shape(case, ex.values)))
+    out_size = int(np.prod(truth.out_shape(case, ex.values, ex.params)))
     k = operation_count(truth.ops(case, arg, ex.values, ex.params), case.partials[arg].structure, "vjp", out_size, 0)
     return target.tolerance.bound(k, magnitude), magnitude
 
@@ -114,7 +136,7 @@ def _transposed_alternative(target: Target, ex: vs.Example, arg: str, cotangent:
 
 
 def _broadcast_shape(target: Target, ex: vs.Example) -> tuple[int, ...]:
-    return truth.out_shape(target.case, ex.values)
+    return truth.out_shape(target.case, ex.values, ex.params)
 
 
 # ------------------------------------------------------------------ properties
@@ -132,7 +154,9 @@ def check_vjp(target: Target, ex: vs.Example) -> Outcome:
     bound, magnitude = _vjp_bound(target, ex, arg, ex.cotangent)
     value = result[names.index(arg)]
     alternatives = _transposed_alternative(target, ex, arg, ex.cotangent)
-    return _compare(target, value, (r0, r1), bound, magnitude, ex.sizes, alternatives, _estimate(value))
+    reference_at = _nearest_member(target, ex, arg, "vjp", ex.cotangent, value, (r0, r1))
+    return _compare(target, value, reference_at, bound, magnitude, ex.sizes, alternatives, _estimate(value),
+                    outside_of=_outside_of(target, ex))
 
 
 def _single_tangent(names: tuple[str, ...], ex: vs.Example, arg: str) -> tuple[np.ndarray, ...]:
@@ -147,11 +171,13 @@ def check_jvp(target: Target, ex: vs.Example) -> Outcome:
     r0, r1 = _reference_pair(target, ex, lambda j: j.jvp(tangent.astype(np.float64)), arg)
     try:
         result = call_jvp(target.engine, target.fn, ex.primals(names), _single_tangent(names, ex, arg), names,
-                          truth.out_shape(case, ex.values), r0)
+                          truth.out_shape(case, ex.values, ex.params), r0)
     except ContractViolation as error:
         return _violation(error)
     bound, magnitude = _jvp_bound(target, ex, arg, tangent)
-    return _compare(target, result, (r0, r1), bound, magnitude, ex.sizes, estimate=_estimate(result))
+    reference_at = _nearest_member(target, ex, arg, "jvp", tangent, result, (r0, r1))
+    return _compare(target, result, reference_at, bound, magnitude, ex.sizes, estimate=_estimate(result),
+                    outside_of=_outside_of(target, ex))
 
 
 def check_adjoint(target: Target, ex: vs.Example) -> Outcome:
@@ -162,7 +188,7 @@ def check_adjoint(target: Target, ex: vs.Example) -> Outcome:
     try:
         pulled = call_vjp(target.engine, target.fn, ex.primals(names), u, names)[names.index(arg)]
         pushed = call_jvp(target.engine, target.fn, ex.primals(names), _single_tangent(names, ex, arg), names,
-                          truth.out_shape(case, ex.values))
+                          truth.out_shape(case, ex.values, ex.params))
     except ContractViolation as error:
         return _violation(error)
     left = float(np.sum(u.astype(np.float64) * pushed.astype(np.float64)))
@@ -183,7 +209,7 @@ def check_structure(target: Target, ex: vs.Example) -> Outcome:
     case, arg = target.case, target.arg
     names = case.arg_names
     primals = ex.primals(names)
-    out = truth.out_shape(case, ex.values)
+    out = truth.out_shape(case, ex.values, ex.params)
     rows = []
     try:
         for i in range(int(np.prod(out))):
@@ -214,7 +240,7 @@ def check_shape_dtype(target: Target, ex: vs.Example) -> Outcome:
     try:
         call_vjp(target.engine, target.fn, ex.primals(names), ex.cotangent, names, None, _broadcast_shape(target, ex))
         call_jvp(target.engine, target.fn, ex.primals(names), tuple(ex.tangents[n] for n in names), names,
-                 truth.out_shape(case, ex.values))
+                 truth.out_shape(case, ex.values, ex.params))
     except ContractViolation as error:
         return _violation(error)
     return Outcome(True)
@@ -294,12 +320,15 @@ class Property:
     description: str
 
 
-def _probes(cotangent: bool, tangent: str) -> Callable[[Case, np.dtype, str | None, tuple[str, str] | None], st.SearchStrategy[vs.Example]]:
-    """Examples drawing only the probes a property uses: ``tangent`` is "arg", "all" or "none"."""
+def _probes(
+    cotangent: bool, tangent: str, large: bool = False
+) -> Callable[[Case, np.dtype, str | None, tuple[str, str] | None], st.SearchStrategy[vs.Example]]:
+    """Examples drawing only the probes a property uses: ``tangent`` is "arg", "all" or "none";
+    ``large``: now and then a large example (see ``strategies.examples``)."""
 
     def strategy(case: Case, dtype: np.dtype, arg: str | None, pair: tuple[str, str] | None) -> st.SearchStrategy[vs.Example]:
         tangents = {"arg": (arg,), "all": None, "none": ()}[tangent]
-        return vs.examples(case, dtype, cotangent=cotangent, tangents=tangents)
+        return vs.examples(case, dtype, cotangent=cotangent, tangents=tangents, large=large)
 
     return strategy
 
@@ -311,7 +340,8 @@ def _element_wise(case: Case, arg: str | None) -> bool:
 PROPERTIES: dict[str, Property] = {
     p.name: p
     for p in (
-        Property("vjp", check_vjp, "arg", lambda c, a: True, _probes(True, "none"), "engine VJP matches the closed form within the rounding bound"),
+        Property("vjp", check_vjp, "arg", lambda c, a: True, _probes(True, "none", large=True),
+                 "engine VJP matches the closed form within the rounding bound"),
         Property("jvp", check_jvp, "arg", lambda c, a: True, _probes(False, "arg"), "engine JVP matches the closed form within the rounding bound"),
         Property("adjoint", check_adjoint, "arg", lambda c, a: True, _probes(True, "arg"), "⟨u, J v⟩ (JVP) = ⟨Jᵀu, v⟩ (VJP)"),
         Property("structure", check_structure, "arg", _element_wise, _probes(False, "none"), "element-wise Jacobians: off-diagonal exactly 0, identity exactly I"),

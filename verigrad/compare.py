@@ -128,6 +128,7 @@ def compare(
     where: str = "",
     context: str = "",
     partials_at_tie: bool = False,
+    outside_of: str = "",
 ) -> Outcome:
     """Engine value vs the closed form r0 (+ the kink directions) within ``bound`` plus the engine's own ``estimate``.
 
@@ -137,6 +138,9 @@ def compare(
     known mistakes would give); ``where`` (e.g. "vjp with signs probe") goes in its
     message, ``context`` before it.  ``partials_at_tie``: the value is two partials
     summed at a kink's tie, where each may take any share but they must add up.
+    ``outside_of``: at a kink whose subdifferential is no segment (a simplex of
+    tied unit vectors, a ball), r0 is its member nearest the engine's value and
+    this names the set; a failure then lies outside it.
     """
     g = np.asarray(engine_value, dtype=np.float64)
     bound = np.asarray(bound + estimate, dtype=np.float64)
@@ -161,7 +165,7 @@ def compare(
             outcome.convention = None
         return outcome
     outcome.diagnosis = _diagnose(Evidence(g, reference, bound, np.asarray(magnitude, dtype=np.float64), tolerance.dtype,
-                                           sizes, alternatives or {}), live, partials_at_tie)
+                                           sizes, alternatives or {}), live, partials_at_tie, outside_of)
     if partials_at_tie:
         outcome.message = f"{context}{outcome.diagnosis.kind}: {outcome.diagnosis.summary}"
     else:
@@ -169,9 +173,18 @@ def compare(
     return outcome
 
 
-def _diagnose(evidence: Evidence, shares: list[float], partials_at_tie: bool) -> Diagnosis:
+def _diagnose(evidence: Evidence, shares: list[float], partials_at_tie: bool, outside_of: str = "") -> Diagnosis:
     """What kind of mistake a failed comparison is: at a kink, a share outside [0, 1] (or, for two
-    partials at a tie, shares that do not add up); elsewhere, the value rules of :func:`diagnose_values`."""
+    partials at a tie, shares that do not add up; or, for a set that is no segment, a value farther
+    from it than the bound); elsewhere, the value rules of :func:`diagnose_values`."""
+    if outside_of:
+        at, ref_value, eng_value = evidence.worst()
+        return Diagnosis(
+            "outside_subdifferential",
+            f"at the kink the value lies outside the subdifferential {outside_of}; "
+            "the nearest member differs by more than the bound",
+            index=at, reference=ref_value, engine=eng_value,
+        )
     if partials_at_tie:
         at, ref_value, eng_value = evidence.worst()
         return Diagnosis(

@@ -92,6 +92,14 @@ def _alternative(kind: str, summary: str) -> Callable[[Evidence], Diagnosis | No
     return rule
 
 
+def _transposed_matrix(ev: Evidence) -> Diagnosis | None:
+    """A square matrix argument whose gradient came back transposed (the reference's transpose fits)."""
+    if ev.reference.ndim == 2 and ev.reference.shape[0] == ev.reference.shape[1] > 1:
+        if np.any(ev.reference != ev.reference.T) and ev.matches(ev.reference.T):
+            return Diagnosis("transposed", "the gradient of a square matrix argument is transposed")
+    return None
+
+
 def _partials(ev: Evidence) -> tuple[np.ndarray, np.ndarray] | None:
     """The two terms of an aliased total: the "missing_term" alternative (one partial) and the rest."""
     one = ev.alternatives.get("missing_term")
@@ -194,6 +202,7 @@ def _precision(ev: Evidence) -> Diagnosis | None:
 VALUE_RULES: tuple[Callable[[Evidence], Diagnosis | None], ...] = (
     _sign,
     _alternative("transposed", "the result equals J·u: a transposed (denominator-layout) Jacobian"),
+    _transposed_matrix,
     _one_term,
     _alternative("double_counted", "the result counts one path's term twice"),
     _same_term_twice,

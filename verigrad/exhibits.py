@@ -22,7 +22,7 @@ import numpy as np
 from verigrad import truth
 from verigrad.calls import CheckTimeout, ContractViolation, call_vjp, time_limit
 from verigrad.oracles.fd import FiniteDifferences
-from verigrad.reference import Case, get_case
+from verigrad.reference import LABEL, POSITIVE, Case, get_case
 
 __all__ = ["MAX_COLS", "MAX_ROWS", "fd_step_scan", "jacobian_exhibit"]
 
@@ -42,23 +42,27 @@ def _not_drawn(note: str) -> dict[str, Any]:
 
 
 def _generic_values(case: Case, values: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Deterministic inputs of the same shapes away from zero (a shrunk counterexample is often all zeros)."""
+    """Deterministic inputs of the same shapes away from zero (a shrunk counterexample is often all zeros),
+    in each argument's domain: positive where it must be, integer labels kept as drawn."""
     rng = np.random.default_rng(GENERIC_POINT_SEED)
     out = {}
     for arg in case.args:
         value = values[arg.name]
+        if arg.domain == LABEL:
+            out[arg.name] = np.asarray(value)
+            continue
         magnitude = rng.uniform(0.5, 2.0, size=np.shape(value))
-        sign = np.where(rng.random(size=np.shape(value)) < 0.5, -1.0, 1.0)
+        sign = np.where((rng.random(size=np.shape(value)) < 0.5) & (arg.domain != POSITIVE), -1.0, 1.0)
         out[arg.name] = np.asarray(np.round(sign * magnitude, 2), dtype=np.asarray(value).dtype)
     return out
 
 
 def _engine_jacobian(
-    engine: Any, fn: Callable[..., Any], case: Case, arg: str, values: Mapping[str, np.ndarray]
+    engine: Any, fn: Callable[..., Any], case: Case, arg: str, values: Mapping[str, np.ndarray], params: Mapping[str, Any]
 ) -> np.ndarray:
     """Rows eᵢᵀJ from the engine's VJP with basis cotangents (a :class:`ContractViolation` if it misbehaves)."""
     names = case.arg_names
-    out = truth.out_shape(case, values)
+    out = truth.out_shape(case, values, params)
     dtype = np.asarray(values[arg]).dtype
     size = int(np.prod(out))
     rows = []
@@ -111,7 +115,7 @@ def jacobian_exhibit(
         return _not_drawn("the check's time limit was spent before the engine's Jacobian could be computed")
     try:
         with time_limit(seconds):
-            engine_matrix = _engine_jacobian(engine, fn, case, arg, values)
+            engine_matrix = _engine_jacobian(engine, fn, case, arg, values, params)
     except CheckTimeout:
         return _not_drawn("the engine's basis VJPs did not finish within the check's time limit")
     except ContractViolation as error:

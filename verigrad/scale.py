@@ -110,7 +110,6 @@ from verigrad.reference import (
     get_case,
     resolve_shape,
 )
-from verigrad.reference.shapes import symbols
 from verigrad.runner import FUNCTIONS
 from verigrad.session import load_one
 from verigrad.strategies import VALUE_RANGE
@@ -163,9 +162,7 @@ def scale_sizes(case: Case, n: int) -> dict[str, int]:
     """
     if n < 1:
         raise ValueError(f"n must be positive, got {n}")
-    names: set[str] = set()
-    for shape in [a.shape for a in case.args] + [case.output]:
-        names |= symbols(shape)
+    names = case.size_symbols()
     sizes: dict[str, int] = {}
     rest = n
     if "N" in names:
@@ -241,7 +238,7 @@ class _Reference:
 
 
 def _reference(case: Case, arg: str, values: Mapping[str, np.ndarray], params: Mapping[str, Any], u_kink: float) -> _Reference:
-    out = truth.out_shape(case, values)
+    out = truth.out_shape(case, values, params)
     arg_shape = np.shape(values[arg])
     partial = case.partials[arg]
     base = truth.jacobian(case, arg, values, params, 0.0, u_kink)
@@ -332,7 +329,7 @@ def _run_probes(
     names = case.arg_names
     primals = tuple(values[name] for name in names)
     dtype = tolerance.dtype
-    out = truth.out_shape(case, values)
+    out = ref.base.out_shape  # a drawn axis (a parameter) may shape the output
     arg_shape = np.shape(values[arg])
     shape = out if direction == VJP else arg_shape
     size = int(np.prod(shape))
@@ -477,7 +474,7 @@ class _ScaleRun:
 
     def __post_init__(self) -> None:
         self.sizes = truth.sizes_of(self.case, self.values)
-        self.out_size = int(np.prod(truth.out_shape(self.case, self.values)))
+        self.out_size = int(np.prod(truth.out_shape(self.case, self.values, self.params)))
         self.arg_size = int(np.size(self.values[self.arg]))
         self.structure = self.case.partials[self.arg].structure
 

@@ -7,15 +7,19 @@ and ``--verigrad-full`` runs the rest.  The rule, applied to whatever
 dtypes are covered without editing a list):
 
 1. Gather the plan's checks by (case, property), in plan order.
-2. From each such group take exactly one check, among the checks that can run
+2. Visit the groups property by property, the property with the fewest groups
+   first (plan order among equals and within a property).
+3. From each group take exactly one check, among the checks that can run
    (the engine supports the dtype), or among all of them if none can.
-3. Choose it by least use so far, in this order of keys: the
+4. Choose it by least use so far, in this order of keys: the
    (property, engine, dtype) triple, then the (engine, dtype) pair, then the
    case's argument (or pair); ties go to the earlier check in plan order.
 
-Step 3 is a round robin: each property is run on every engine × dtype as soon
-as it has that many groups, every engine × dtype carries about the same share,
-and the properties of one case spread over its arguments.  The selection
+Step 4 is a round robin: each property is run on every engine × dtype as soon
+as it has that many groups, and the properties of one case spread over its
+arguments.  Step 2 keeps every engine × dtype within one check of another:
+a property's full rounds give each engine × dtype one check, and only its
+last, partial round chooses, taking the least-used pairs.  The selection
 depends only on the plan and on which (engine, dtype) pairs can run, never on
 a random draw or on the time of day, so a given catalog always runs the same
 checks (their examples are drawn by the profile, as for any check).
@@ -53,7 +57,8 @@ def quick_selection(specs: Sequence[CheckSpec], runnable: Callable[[CheckSpec], 
     pair_uses: Counter[tuple[str, str]] = Counter()
     subject_uses: Counter[tuple[str, str]] = Counter()
     chosen: list[int] = []
-    for indices in by_group.values():
+    for group in _property_by_property(by_group):
+        indices = by_group[group]
         candidates = [i for i in indices if runnable(specs[i])] or indices
 
         def load(index: int) -> tuple[int, int, int, int]:
@@ -68,6 +73,14 @@ def quick_selection(specs: Sequence[CheckSpec], runnable: Callable[[CheckSpec], 
         subject_uses[pick.case, pick.subject] += 1
         chosen.append(best)
     return [specs[i] for i in sorted(chosen)]
+
+
+def _property_by_property(groups: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(case, property) groups, one property after another, the property with the fewest groups first."""
+    groups = list(groups)
+    size = Counter(prop for _, prop in groups)
+    first = {prop: k for k, (_, prop) in reversed(list(enumerate(groups)))}
+    return sorted(groups, key=lambda group: (size[group[1]], first[group[1]]))  # stable: plan order within one
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ shrinks to a minimal counterexample and a seed reproduces a run.
 
 from __future__ import annotations
 
+import itertools
+import zlib
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
@@ -15,8 +17,7 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-from verigrad.reference import NONZERO, NONZERO_MIN_ABS, Case, resolve_shape
-from verigrad.reference.shapes import symbols
+from verigrad.reference import LABEL, NONZERO, NONZERO_MIN_ABS, POSITIVE, REAL, Case, resolve_shape
 
 #: Sizes drawn per symbol.  m is never equal to any n so chain.matvec_sin is
 #: always non-square and a transposed Jacobian cannot pass.
@@ -84,7 +85,7 @@ def decode(blob: bytes, dtype: np.dtype, shape: tuple[int, ...], domain: str, bo
     shrinking yields small, readable counterexamples.  Magnitudes lie in
     [smallest, bound], where smallest is the domain's least non-zero magnitude.
     """
-    smallest = NONZERO_MIN_ABS if domain == NONZERO else MIN_NONZERO
+    smallest = NONZERO_MIN_ABS if domain in (NONZERO, POSITIVE) else MIN_NONZERO
     raw = np.frombuffer(blob, dtype=np.uint8).reshape(-1, ELEMENT_BYTES)
     selector, exponent_byte = raw[:, 0], raw[:, 1]
     mantissa = raw[:, 2:].astype(np.float64) @ (256.0 ** -np.arange(1, ELEMENT_BYTES - 1))
@@ -92,8 +93,8 @@ def decode(blob: bytes, dtype: np.dtype, shape: tuple[int, ...], domain: str, bo
     exponent = exponents[exponent_byte % len(exponents)]
     at_bound = np.isnan(exponent)
     magnitude = np.where(at_bound, bound, np.ldexp(1.0 + mantissa, np.where(at_bound, 0, exponent).astype(int)))
-    values = np.where(selector & 1, -magnitude, magnitude)
-    if zeros and domain != NONZERO:
+    values = np.where(selector & 1 & (domain != POSITIVE), -magnitude, magnitude)
+    if zeros and domain == REAL:
         values = np.where(selector < ZERO_SELECTORS, 0.0, values)
     return values.astype(dtype).reshape(shape)
 
@@ -115,16 +116,57 @@ def array(
 
 
 def sizes(case: Case) -> st.SearchStrategy[dict[str, int]]:
-    """The sizes a case's shapes need, each from its bucket."""
-    names: set[str] = set()
-    for shape in [a.shape for a in case.args] + [case.output]:
-        names |= symbols(shape)
-    return _sizes(tuple(sorted(names)))
+    """The sizes a case's shapes need: one entry of its :func:`shape_menu` (the smallest first, for shrinking).
+
+    One strategy per case, built once; keyed by id and checked by identity, because
+    a user's case (``verify_case``, ``check_function``) need not be in the table.
+    """
+    known = _MENUS.get(case.id)
+    if known is None or known[0] is not case:
+        known = _MENUS[case.id] = (case, st.sampled_from(shape_menu(case)))
+    return known[1]
 
 
-@lru_cache(maxsize=64)
-def _sizes(names: tuple[str, ...]) -> st.SearchStrategy[dict[str, int]]:
-    return st.fixed_dictionaries({name: st.sampled_from(SIZE_BUCKETS[name]) for name in names})
+#: case id -> (the case, its sizes strategy).
+_MENUS: dict[str, tuple[Case, st.SearchStrategy[dict[str, int]]]] = {}
+
+
+#: Sizes that cross the SIMD vector widths of CPU kernels (4, 8 or 16 lanes): a remainder loop, a
+#: full vector, one past it.  Each case gets one of them, in turn, so the catalog covers them all
+#: while each case compiles few shapes (JAX and tinygrad compile once per shape).
+CROSSING_WIDTHS = (7, 8, 9, 16, 17, 33)
+
+
+def shape_menu(case: Case) -> tuple[dict[str, int], ...]:
+    """The few size combinations a case draws from: the small buckets, a square one, one crossing a vector width.
+
+    Square: every size symbol equal (m = N = n), so a matrix case meets square
+    matrices (a Jacobian transposed only for square shapes shows); the buckets
+    keep m ≠ n (non-square).  The crossing width is the case's turn in
+    :data:`CROSSING_WIDTHS`, lowered until the example fits the draw budget.
+    """
+    names = sorted(case.size_symbols())
+    if not names:
+        return ({},)
+    menu = [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(SIZE_BUCKETS[n] for n in names))]
+    turn = zlib.crc32(case.id.encode()) % len(CROSSING_WIDTHS)
+    widths = CROSSING_WIDTHS[: turn + 1][::-1]
+    widest, largest = (names[-1] if "n" not in names else "n"), menu[-1]
+    for make in (lambda w: dict.fromkeys(names, w), lambda w: {**largest, widest: w}):
+        fitting = [candidate for candidate in map(make, widths) if _elements(case, candidate) <= MAX_ELEMENTS]
+        if fitting and fitting[0] not in menu:
+            menu.append(fitting[0])
+    return tuple(menu)
+
+
+def _elements(case: Case, chosen: dict[str, int]) -> int:
+    """Elements one example draws at these sizes: inputs, tangents and the cotangent (the widest parameters)."""
+    arguments = sum(int(np.prod(resolve_shape(a.shape, chosen))) for a in case.args)
+    outputs = max(
+        int(np.prod(case.output_shape(chosen, dict(zip(case.params, combo, strict=True)))))
+        for combo in itertools.product(*case.params.values())
+    )
+    return 2 * arguments + outputs
 
 
 @lru_cache(maxsize=256)
@@ -189,30 +231,106 @@ def examples(
     domains: dict[str, str] | None = None,
     cotangent: bool = True,
     tangents: tuple[str, ...] | None = None,
+    large: bool = False,
 ) -> Example:
     """An example for ``case`` in ``dtype``: inputs, parameters, and the probes a property uses.
 
     Probes not asked for are zeros (every drawn byte costs time):
     ``cotangent`` draws the output cotangent, ``tangents`` names the arguments that
     get a drawn tangent (None: all of them).  Probes are non-zero, so that every
-    entry of a result is exercised.
+    entry of a result is exercised.  ``large``: one example in :data:`LARGE_ONE_IN`
+    is a large one (:func:`_large_example`) where the case allows it.
     """
     dtype = np.dtype(dtype)
+    if large and large_eligible(case) and draw(_LARGE_TICKET) == LARGE_ONE_IN - 1:
+        return _large_example(case, dtype, draw(_LARGE_SIZE), draw(_SEED), cotangent, tangents)
     chosen = draw(sizes(case))
     params = {name: draw(_choice(choices)) for name, choices in case.params.items()}
     domains = domains or {}
     shapes = {a.name: resolve_shape(a.shape, chosen) for a in case.args}
-    out_shape = resolve_shape(case.output, chosen)
+    out_shape = case.output_shape(chosen, params)
     wanted = [a.name for a in case.args if tangents is None or a.name in tangents]
-    fields = [_Field(shapes[a.name], domains.get(a.name, a.domain)) for a in case.args]
+    # A label field is drawn as a real one and read as a class index (see _labels).
+    fields = [_Field(shapes[a.name], _drawn_domain(domains.get(a.name, a.domain))) for a in case.args]
     probe_shapes = ([out_shape] if cotangent else []) + [shapes[name] for name in wanted]
     fields += [_Field(shape, bound=PROBE_RANGE, zeros=False) for shape in probe_shapes]
     drawn = iter(_draw_arrays(draw, dtype, fields))
-    values = {a.name: next(drawn) for a in case.args}
+    values = {a.name: _labels(next(drawn), chosen[a.classes]) if a.domain == LABEL else next(drawn) for a in case.args}
     drawn_cotangent = next(drawn) if cotangent else np.zeros(out_shape, dtype)
     drawn_tangents = {name: next(drawn) for name in wanted}
     probes = {a.name: drawn_tangents.get(a.name, np.zeros(shapes[a.name], dtype)) for a in case.args}
     return Example(values, params, drawn_cotangent, probes, chosen)
+
+
+#: One example in this many is large, where a property asks for it and the case has one argument and
+#: a scalar output (a row Jacobian): one VJP at any size, and a finite-difference oracle's n columns of
+#: n-element evaluations stay within seconds (fd: 1.5 s at 4096 elements, 6 s at 10240; a matrix loss
+#: at 20000 took fd 50-150 s, so those stay small).
+LARGE_ONE_IN = 64
+#: Elements of the argument of a large example: hundreds to ten thousand.
+LARGE_SIZES = (384, 4096, 10240)
+#: A large example's values at the draw's simplest (0): integers in [-2, 2], so a max or min ties
+#: hundreds or thousands of ways (tinygrad #12296); 1: uniform in ±VALUE_RANGE.
+_LARGE_TICKET = st.integers(0, LARGE_ONE_IN - 1)
+_LARGE_SIZE = st.sampled_from(LARGE_SIZES)
+_SEED = st.integers(0, 2**32 - 1)
+
+
+def large_eligible(case: Case) -> bool:
+    """Whether a case may draw large examples: one array argument and a scalar output (a row Jacobian)."""
+    return len(case.args) == 1 and bool(case.size_symbols()) and all(p.structure.value == "row" for p in case.partials.values())
+
+
+def _large_sizes(case: Case, elements: int) -> dict[str, int]:
+    """Sizes giving the largest argument about ``elements`` entries: 4 for every symbol but the widest."""
+    names = sorted(case.size_symbols())
+    widest = "n" if "n" in names else names[-1]
+    chosen = dict.fromkeys(names, 4)
+    largest = max(int(np.prod(resolve_shape(a.shape, {**chosen, widest: 1}))) for a in case.args)
+    chosen[widest] = max(1, elements // max(largest, 1))
+    return chosen
+
+
+def _large_example(case: Case, dtype: np.dtype, elements: int, seed: int, cotangent: bool,
+                   tangents: tuple[str, ...] | None) -> Example:
+    """A large example from numpy's generator seeded by hypothesis's draw (hypothesis cannot hold it as bytes).
+
+    Even seeds tie: every input an integer in [-2, 2]; odd seeds are uniform in ±VALUE_RANGE.
+    Probes are uniform in ±[1/2, PROBE_RANGE].
+    """
+    rng = np.random.default_rng(seed)
+    chosen = _large_sizes(case, elements)
+    params = {name: choices[0] for name, choices in case.params.items()}
+    values = {}
+    for arg in case.args:
+        shape = resolve_shape(arg.shape, chosen)
+        if arg.domain == LABEL:
+            values[arg.name] = rng.integers(0, chosen[arg.classes], shape)
+            continue
+        raw = rng.integers(-2, 3, shape).astype(np.float64) if seed % 2 == 0 else rng.uniform(-VALUE_RANGE, VALUE_RANGE, shape)
+        if arg.domain != REAL:
+            raw = np.where(np.abs(raw) < NONZERO_MIN_ABS, 1.0, raw)
+            raw = np.abs(raw) if arg.domain == POSITIVE else raw
+        values[arg.name] = raw.astype(dtype)
+
+    def probe(shape: tuple[int, ...]) -> np.ndarray:
+        magnitude = rng.uniform(0.5, PROBE_RANGE, shape)
+        return np.where(rng.integers(0, 2, shape) == 1, magnitude, -magnitude).astype(dtype)
+
+    out_shape = case.output_shape(chosen, params)
+    wanted = [a.name for a in case.args if tangents is None or a.name in tangents]
+    drawn_cotangent = probe(out_shape) if cotangent else np.zeros(out_shape, dtype)
+    probes = {a.name: probe(values[a.name].shape) if a.name in wanted else np.zeros(values[a.name].shape, dtype) for a in case.args}
+    return Example(values, params, drawn_cotangent, probes, chosen)
+
+
+def _drawn_domain(domain: str) -> str:
+    return REAL if domain == LABEL else domain
+
+
+def _labels(values: np.ndarray, classes: int) -> np.ndarray:
+    """Class indices in [0, classes) from drawn reals: all-zero bytes (the simplest draw) give class 0."""
+    return (np.floor(np.abs(values.astype(np.float64))).astype(np.int64) % classes).reshape(values.shape)
 
 
 def aliased_examples(case: Case, dtype: Any, first: str, second: str, same_object: bool) -> st.SearchStrategy[Example]:
@@ -233,4 +351,4 @@ def kink_examples(case: Case, dtype: Any) -> st.SearchStrategy[Example]:
     if case.kink is None:
         raise ValueError(f"case {case.id} has no kink")
     project = case.kink.project
-    return examples(case, dtype, tangents=()).map(lambda ex: replace(ex, values=project(dict(ex.values))))
+    return examples(case, dtype, tangents=(), large=True).map(lambda ex: replace(ex, values=project(dict(ex.values))))

@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from verigrad.records import FAIL, PASS, SKIP, Verdict
+from verigrad.rootcause import root_causes
 
 
 def _fmt(value: float) -> str:
@@ -79,3 +80,5 @@ def print_summary(verdicts: list[Verdict], console: Console | None = None) -> No
     for table in (counts_table(verdicts), conventions_table(verdicts), failures_table(verdicts)):
         if table is not None:
             console.print(table)
+    for cause in root_causes(verdicts):
+        console.print(f"[bold]root cause[/] {escape(cause.line())}")

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from verigrad.reference import Case, Point, StructuredJacobian, resolve_shape
+from verigrad.reference import Case, Point, StructuredJacobian
 from verigrad.reference.jacobian import Structure
 
 
@@ -21,9 +21,9 @@ def sizes_of(case: Case, values: Mapping[str, np.ndarray]) -> dict[str, int]:
     return sizes
 
 
-def out_shape(case: Case, values: Mapping[str, np.ndarray]) -> tuple[int, ...]:
-    """The output shape of the case at these inputs."""
-    return resolve_shape(case.output, sizes_of(case, values))
+def out_shape(case: Case, values: Mapping[str, np.ndarray], params: Mapping[str, Any] | None = None) -> tuple[int, ...]:
+    """The output shape of the case at these inputs (and parameters, where a drawn axis shapes it)."""
+    return case.output_shape(sizes_of(case, values), params)
 
 
 def point(case: Case, values: Mapping[str, np.ndarray], params: Mapping[str, Any], t: float = 0.0, u: float = 0.0) -> Point:
@@ -36,7 +36,7 @@ def jacobian(
     case: Case, arg: str, values: Mapping[str, np.ndarray], params: Mapping[str, Any], t: float = 0.0, u: float = 0.0
 ) -> StructuredJacobian:
     """The closed-form Jacobian of ``case`` w.r.t. ``arg`` (numerator layout)."""
-    return case.partials[arg].jacobian(point(case, values, params, t, u), out_shape(case, values), np.shape(values[arg]))
+    return case.partials[arg].jacobian(point(case, values, params, t, u), out_shape(case, values, params), np.shape(values[arg]))
 
 
 def magnitude(
@@ -46,7 +46,9 @@ def magnitude(
 
     Evaluated with the kink share t = 1, which includes every term a kink could switch on.
     """
-    return case.partials[arg].magnitude_jacobian(point(case, values, params, 1.0, u), out_shape(case, values), np.shape(values[arg]))
+    return case.partials[arg].magnitude_jacobian(
+        point(case, values, params, 1.0, u), out_shape(case, values, params), np.shape(values[arg])
+    )
 
 
 def ops(case: Case, arg: str, values: Mapping[str, np.ndarray], params: Mapping[str, Any]) -> float:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 from verigrad.oracles.registry import EngineLoadError, load_engine
-from verigrad.reference import CASES, NONZERO, NONZERO_MIN_ABS, Case, Point, resolve_shape
+from verigrad.reference import CASES, LABEL, NONZERO, NONZERO_MIN_ABS, POSITIVE, Case, Point, resolve_shape
 
 #: engine name -> the library it needs
 ENGINES = {"jax": "jax", "torch": "torch", "autograd": "autograd", "mygrad": "mygrad", "tinygrad": "tinygrad"}
@@ -90,8 +90,13 @@ def _primals(case: Case, dtype: type, point: int) -> tuple[np.ndarray, ...]:
     arrays = []
     for k, arg in enumerate(case.args):
         shape = resolve_shape(arg.shape, SIZES)
+        if arg.domain == LABEL:  # class indices: every class in turn
+            arrays.append((np.arange(int(np.prod(shape))) % SIZES[arg.classes]).reshape(shape))
+            continue
         values = _signed_ramp(int(np.prod(shape)), 0.17 * k, point) * (-1.0) ** k
-        if arg.domain == NONZERO:
+        if arg.domain == POSITIVE:
+            values = np.abs(values)
+        if arg.domain in (NONZERO, POSITIVE):
             assert np.all(np.abs(values) >= NONZERO_MIN_ABS)
         arrays.append(values.reshape(shape).astype(dtype))
     return tuple(arrays)
@@ -101,12 +106,12 @@ def _name(dtype: type) -> str:
     return np.dtype(dtype).name
 
 
-def _out_shape(case: Case) -> tuple[int, ...]:
-    return resolve_shape(case.output, SIZES)
+def _out_shape(case: Case, params: dict[str, Any]) -> tuple[int, ...]:
+    return case.output_shape(SIZES, params)
 
 
-def _cotangent(case: Case, dtype: type) -> np.ndarray:
-    shape = _out_shape(case)
+def _cotangent(case: Case, params: dict[str, Any], dtype: type) -> np.ndarray:
+    shape = _out_shape(case, params)
     return _signed_ramp(int(np.prod(shape)), 0.5, 1).reshape(shape).astype(dtype)
 
 
@@ -117,7 +122,7 @@ def _tangents(case: Case, dtype: type) -> tuple[np.ndarray, ...]:
             _signed_ramp(int(np.prod(p.shape)), 0.3 * k, 0).reshape(p.shape)
             if arg.differentiable
             else np.zeros(p.shape)
-        ).astype(dtype)
+        ).astype(p.dtype)
         for k, (arg, p) in enumerate(zip(case.args, _primals(case, dtype, 0), strict=True))
     )
 
@@ -145,8 +150,8 @@ def _bound_fn(name: str, index: int) -> Any:
 def _run(name: str, index: int, dtype: type, point: int) -> dict[str, Any]:
     """vjp and jvp of one case at one point, and what the inputs looked like after."""
     engine, fn = _engine(name), _bound_fn(name, index)
-    case, _ = CASE_PARAMS[index]
-    primals, u, v = _primals(case, dtype, point), _cotangent(case, dtype), _tangents(case, dtype)
+    case, params = CASE_PARAMS[index]
+    primals, u, v = _primals(case, dtype, point), _cotangent(case, params, dtype), _tangents(case, dtype)
     inputs = (*primals, u, *v)
     before = _snapshot(inputs)
     vjp = engine.vjp(fn, primals, u)
@@ -175,7 +180,7 @@ def test_jvp_gives_the_output_shape_and_dtype(engine, case_params):
     for dtype in DTYPES:
         jvp = _result(engine, case_params, dtype)["jvp"]
         assert isinstance(jvp, np.ndarray), f"{_name(dtype)}: {type(jvp)}"
-        assert (jvp.shape, jvp.dtype) == (_out_shape(case_params[0]), np.dtype(dtype)), _name(dtype)
+        assert (jvp.shape, jvp.dtype) == (_out_shape(*case_params), np.dtype(dtype)), _name(dtype)
 
 
 def test_inputs_are_not_mutated(engine, case_params):
@@ -203,7 +208,7 @@ def test_same_array_as_two_primals(engine, aliased):
         primals = _primals(case, dtype, 0)
         aliased_primals = tuple(primals[first] if k in (first, second) else p for k, p in enumerate(primals))
         copied_primals = tuple(p.copy() for p in aliased_primals)
-        u, v = _cotangent(case, dtype), _tangents(case, dtype)
+        u, v = _cotangent(case, aliased[1], dtype), _tangents(case, dtype)
         # The same arithmetic on the same values: a deterministic engine gives identical bits.
         for got, want in zip(engine.vjp(fn, aliased_primals, u), engine.vjp(fn, copied_primals, u), strict=True):
             np.testing.assert_array_equal(got, want, err_msg=_name(dtype))
@@ -224,7 +229,8 @@ def _away_from_kinks(case: Case, point_args: dict[str, Any], dtype: type) -> Non
 
 
 def _reference(
-    case: Case, point: Point, name: str, accumulated: int, dtype: type, direction: np.ndarray, mode: str
+    case: Case, point: Point, name: str, accumulated: int, dtype: type, direction: np.ndarray, mode: str,
+    params: dict[str, Any],
 ) -> tuple[np.ndarray, np.ndarray]:
     """The closed form's vjp/jvp with ``direction``, and its rounding bound.
 
@@ -232,7 +238,7 @@ def _reference(
     per-entry bound, plus the accumulation of the product with the direction.
     """
     arg, partial = case.arg(name), case.partials[name]
-    out_shape, arg_shape = _out_shape(case), resolve_shape(arg.shape, SIZES)
+    out_shape, arg_shape = _out_shape(case, params), resolve_shape(arg.shape, SIZES)
     jac = partial.jacobian(point, out_shape, arg_shape)
     mag = partial.magnitude_jacobian(point, out_shape, arg_shape)
     apply = (lambda j, d: j.vjp(d)) if mode == "vjp" else (lambda j, d: j.jvp(d))
@@ -249,14 +255,14 @@ def _reference_point(case: Case, params: dict[str, Any], result: dict[str, Any],
 
 def test_vjp_agrees_with_the_closed_form(engine, case_params):
     case, params = case_params
-    out_size = int(np.prod(_out_shape(case)))
+    out_size = int(np.prod(_out_shape(case, params)))
     for dtype, point in REFERENCE_RUNS:
         result = _result(engine, case_params, dtype, point)
         p = _reference_point(case, params, result, dtype)
         for name, grad in zip(case.arg_names, result["vjp"], strict=True):
             if name not in case.partials:
                 continue  # data argument: no closed form
-            want, bound = _reference(case, p, name, out_size, dtype, result["u"], "vjp")
+            want, bound = _reference(case, p, name, out_size, dtype, result["u"], "vjp", params)
             error = np.abs(grad.astype(np.float64) - want)
             assert np.all(error <= bound), (
                 f"{_name(dtype)} point {point}, d/d{name}: got {grad}, closed form {want}, error {error} > bound {bound}"
@@ -272,7 +278,7 @@ def test_jvp_agrees_with_the_closed_form(engine, case_params):
         want, bound = 0.0, 0.0
         for name, tangent in zip(case.arg_names, result["v"], strict=True):
             if name in case.partials:
-                w, b = _reference(case, p, name, accumulated, dtype, tangent, "jvp")
+                w, b = _reference(case, p, name, accumulated, dtype, tangent, "jvp", params)
                 want, bound = want + w, bound + b
         error = np.abs(result["jvp"].astype(np.float64) - want)
         assert np.all(error <= bound), (
@@ -320,3 +326,107 @@ def test_output_independent_of_every_input(engine):
         for got in (grad, jvp):
             assert (got.shape, got.dtype) == (x.shape, x.dtype), _name(dtype)
             assert np.all(got == 0), f"{_name(dtype)}: {got}"
+
+
+# ------------------------------------------------------ the primal vocabulary
+#
+# One row per vocabulary entry (oracles.protocol.VOCABULARY and the operators):
+# a primal using it on A (2 x 3, no element at a kink, a tie or a bound) and
+# B (2 x 3), and the closed-form VJP w.r.t. A in numpy, in float64.  Every
+# engine, fd included, must agree within 4·ops·eps of the terms' magnitude.
+
+A = np.array([[0.75, -1.25, 0.375], [-0.625, 1.5, 0.25]])
+B = np.array([[-0.5, 0.875, 1.125], [0.3125, -1.75, 0.625]])
+U_ROW = np.array([1.0, -0.5])  # a cotangent for outputs of shape (2,)
+
+
+def _softmax(a: np.ndarray, axis: int) -> np.ndarray:
+    e = np.exp(a - a.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _select(mask: np.ndarray) -> np.ndarray:
+    return mask.astype(np.float64)
+
+
+#: entry -> (primal(xp, a, b), vjp w.r.t. a given cotangent u, roundings per entry)
+VOCABULARY_ROWS: dict[str, tuple[Any, Any, int]] = {
+    "add_broadcast": (lambda xp, a, b: a + xp.sum(b, axis=0, keepdims=True), lambda a, b, u: u, 1),
+    "sub_broadcast": (lambda xp, a, b: xp.sum(b, axis=1, keepdims=True) - a, lambda a, b, u: -u, 1),
+    "mul_broadcast": (lambda xp, a, b: a * xp.sum(b, axis=0), lambda a, b, u: u * b.sum(axis=0), 3),
+    "div_scalar_left": (lambda xp, a, b: 2.0 / a, lambda a, b, u: -2.0 * u / a**2, 5),
+    "pow": (lambda xp, a, b: a**3, lambda a, b, u: 3 * a**2 * u, 5),
+    "neg": (lambda xp, a, b: -a, lambda a, b, u: -u, 1),
+    "matmul": (lambda xp, a, b: a @ b.T, lambda a, b, u: u @ b, 8),
+    "matvec": (lambda xp, a, b: a @ b[0], lambda a, b, u: np.outer(u, b[0]), 8),
+    "transpose": (lambda xp, a, b: a.T * b.T, lambda a, b, u: u.T * b, 2),
+    "shape": (lambda xp, a, b: a * a.shape[1], lambda a, b, u: 3.0 * u, 2),
+    "greater": (lambda xp, a, b: (a > b) * a, lambda a, b, u: _select(a > b) * u, 1),
+    "less": (lambda xp, a, b: (a < b) * a, lambda a, b, u: _select(a < b) * u, 1),
+    "greater_equal": (lambda xp, a, b: xp.where(a >= b, a, b), lambda a, b, u: _select(a >= b) * u, 1),
+    "less_equal": (lambda xp, a, b: xp.where(a <= b, a, b), lambda a, b, u: _select(a <= b) * u, 1),
+    "equal": (lambda xp, a, b: xp.where(a == a, a, b), lambda a, b, u: u, 1),
+    "exp": (lambda xp, a, b: xp.exp(a), lambda a, b, u: np.exp(a) * u, 10),
+    "log": (lambda xp, a, b: xp.log(a * a), lambda a, b, u: 2 * u / a, 12),
+    "sin": (lambda xp, a, b: xp.sin(a), lambda a, b, u: np.cos(a) * u, 10),
+    "cos": (lambda xp, a, b: xp.cos(a), lambda a, b, u: -np.sin(a) * u, 10),
+    "tanh": (lambda xp, a, b: xp.tanh(a), lambda a, b, u: (1 - np.tanh(a) ** 2) * u, 12),
+    "sqrt": (lambda xp, a, b: xp.sqrt(a * a), lambda a, b, u: np.sign(a) * u, 12),
+    "abs": (lambda xp, a, b: xp.abs(a), lambda a, b, u: np.sign(a) * u, 1),
+    "sigmoid": (lambda xp, a, b: xp.sigmoid(a), lambda a, b, u: np.exp(-a) / (1 + np.exp(-a)) ** 2 * u, 16),
+    "maximum": (lambda xp, a, b: xp.maximum(a, b), lambda a, b, u: _select(a > b) * u, 1),
+    "minimum": (lambda xp, a, b: xp.minimum(a, b), lambda a, b, u: _select(a < b) * u, 1),
+    "clip": (lambda xp, a, b: xp.clip(a, -1.0, 1.0), lambda a, b, u: _select(np.abs(a) < 1) * u, 1),
+    "where": (lambda xp, a, b: xp.where(b > 0, a * a, b), lambda a, b, u: _select(b > 0) * 2 * a * u, 2),
+    "sum": (lambda xp, a, b: xp.sum(a * b), lambda a, b, u: u * b, 8),
+    "sum_axis": (lambda xp, a, b: xp.sum(a, axis=1), lambda a, b, u: np.repeat(u[:, None], 3, 1), 4),
+    "mean": (lambda xp, a, b: xp.mean(a, axis=0, keepdims=True), lambda a, b, u: np.repeat(u, 2, 0) / 2, 4),
+    "max": (lambda xp, a, b: xp.max(a, axis=1), lambda a, b, u: _select(a == a.max(1, keepdims=True)) * u[:, None], 1),
+    "min": (lambda xp, a, b: xp.min(a, axis=None, keepdims=True), lambda a, b, u: _select(a == a.min()) * u, 1),
+    "prod": (lambda xp, a, b: xp.prod(a, axis=1), lambda a, b, u: a.prod(1, keepdims=True) / a * u[:, None], 8),
+    "logsumexp": (lambda xp, a, b: xp.logsumexp(a, axis=1), lambda a, b, u: _softmax(a, 1) * u[:, None], 16),
+    "softmax": (
+        lambda xp, a, b: xp.softmax(a, axis=0),
+        lambda a, b, u: _softmax(a, 0) * (u - np.sum(u * _softmax(a, 0), axis=0, keepdims=True)),
+        24,
+    ),
+    "log_softmax": (
+        lambda xp, a, b: xp.log_softmax(a, axis=1),
+        lambda a, b, u: u - _softmax(a, 1) * np.sum(u, axis=1, keepdims=True),
+        24,
+    ),
+    "zeros_like": (lambda xp, a, b: a + xp.zeros_like(a), lambda a, b, u: u, 1),
+    "stack": (lambda xp, a, b: xp.stack([a, 2 * a]), lambda a, b, u: u[0] + 2 * u[1], 3),
+    "concat": (lambda xp, a, b: xp.concat([a, 3 * a]), lambda a, b, u: u[:2] + 3 * u[2:], 3),
+    "reshape": (lambda xp, a, b: xp.reshape(a, (3, 2)) * 2, lambda a, b, u: 2 * u.reshape(2, 3), 1),
+    "asarray": (lambda xp, a, b: a * xp.asarray(B), lambda a, b, u: u * B, 1),
+}
+
+VOCABULARY_IDS = sorted(VOCABULARY_ROWS)
+
+
+def test_vocabulary_table_covers_the_protocol():
+    """Every name of oracles.protocol.VOCABULARY has a row here."""
+    from verigrad.oracles.protocol import VOCABULARY
+
+    assert set(VOCABULARY) <= set(VOCABULARY_ROWS), sorted(set(VOCABULARY) - set(VOCABULARY_ROWS))
+
+
+VOCABULARY_ENGINES = [*ENGINES, "fd"]
+
+
+@pytest.mark.parametrize("entry", VOCABULARY_IDS)
+@pytest.mark.parametrize("engine_name", VOCABULARY_ENGINES)
+def test_vocabulary_entry_differentiates(engine_name: str, entry: str) -> None:
+    """The engine's xp provides the entry, and its VJP w.r.t. A is the closed form's (float64)."""
+    engine = load_engine("fd") if engine_name == "fd" else _engine(engine_name)
+    primal, closed_form, ops = VOCABULARY_ROWS[entry]
+    fn = functools.partial(primal, engine.xp)
+    out_shape = np.shape(primal(load_engine("fd").xp, A, B))  # numpy with the composed entries
+    u = _signed_ramp(int(np.prod(out_shape)), 0.5, 1).reshape(out_shape)
+    got, _ = engine.vjp(fn, (A.copy(), B.copy()), u)
+    want = closed_form(A, B, u)
+    scale = np.abs(closed_form(A, B, np.abs(u)))
+    bound = 4 * ops * np.finfo(np.float64).eps * np.maximum(scale, np.abs(want)) + np.abs(getattr(got, "error_estimate", 0.0))
+    error = np.abs(np.asarray(got, dtype=np.float64) - want)
+    assert got.shape == A.shape and np.all(error <= bound), f"{engine_name} {entry}: got {got}, closed form {want}"

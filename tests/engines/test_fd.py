@@ -16,9 +16,9 @@ import zlib
 
 import numpy as np
 import pytest
-from verigrad.oracles import Engine, EstimatedArray, load_engine
+from verigrad.oracles import VOCABULARY, Engine, EstimatedArray, load_engine
 from verigrad.oracles.fd import FiniteDifferences
-from verigrad.reference import CASES, CASES_BY_ID, NONZERO, NONZERO_MIN_ABS, Point, resolve_shape
+from verigrad.reference import CASES, CASES_BY_ID, LABEL, NONZERO, NONZERO_MIN_ABS, POSITIVE, Point, resolve_shape
 
 U64 = 2.0**-53
 U32 = 2.0**-24
@@ -42,8 +42,11 @@ def _point(case, params, index):
         values = {}
         for arg in case.args:
             shape = resolve_shape(arg.shape, SIZES)
-            if arg.domain == NONZERO:
-                values[arg.name] = rng.uniform(2 * NONZERO_MIN_ABS, RANGE, shape) * rng.choice([-1.0, 1.0], shape)
+            if arg.domain == LABEL:
+                values[arg.name] = rng.integers(0, SIZES[arg.classes], shape)
+            elif arg.domain in (NONZERO, POSITIVE):
+                signs = rng.choice([-1.0, 1.0], shape) if arg.domain == NONZERO else 1.0
+                values[arg.name] = rng.uniform(2 * NONZERO_MIN_ABS, RANGE, shape) * signs
             else:
                 values[arg.name] = rng.uniform(-RANGE, RANGE, shape)
         if case.kink is not None:
@@ -64,7 +67,7 @@ CASE_POINTS = [
 
 def _reference(case, params, values, dtype):
     """The point as the engine sees it (values rounded to dtype), and its float64 closed forms."""
-    arrays = {name: np.asarray(v, dtype=dtype) for name, v in values.items()}
+    arrays = {name: np.asarray(v, dtype=dtype) if np.asarray(v).dtype.kind == "f" else np.asarray(v) for name, v in values.items()}
     point = Point({**{name: a.astype(np.float64) for name, a in arrays.items()}, **params})
     return arrays, point
 
@@ -88,7 +91,7 @@ def test_fd_matches_reference(case_id, params, index, dtype):
     case = CASES_BY_ID[case_id]
     values, rng = _point(case, params, index)
     arrays, point = _reference(case, params, values, dtype)
-    fn = case.bind(np, **params)
+    fn = case.bind(FD.xp, **params)
     primals = tuple(arrays[a.name] for a in case.args)
     out_shape = np.shape(fn(*[p.astype(np.float64) for p in primals]))
     cotangent = rng.uniform(-2, 2, out_shape).astype(dtype)
@@ -98,7 +101,7 @@ def test_fd_matches_reference(case_id, params, index, dtype):
     assert len(grads) == len(primals)
     for arg, grad, primal in zip(case.args, grads, primals, strict=True):
         assert isinstance(grad, EstimatedArray)
-        assert grad.shape == primal.shape and grad.dtype == dtype
+        assert grad.shape == primal.shape and grad.dtype == primal.dtype
         if not arg.differentiable:
             continue
         partial = case.partials[arg.name]
@@ -107,7 +110,7 @@ def test_fd_matches_reference(case_id, params, index, dtype):
         _assert_honest(grad, reference, bound, dtype, f"vjp {case_id} d/d{arg.name}")
 
     tangents = tuple(
-        rng.uniform(-2, 2, p.shape).astype(dtype) if a.differentiable else np.zeros(p.shape, dtype)
+        rng.uniform(-2, 2, p.shape).astype(dtype) if a.differentiable else np.zeros(p.shape, p.dtype)
         for a, p in zip(case.args, primals, strict=True)
     )
     result = FD.jvp(fn, primals, tangents)
@@ -130,7 +133,7 @@ def test_richardson_alone_matches_reference(case_id, params, index):
     """With the complex step switched off, Richardson's estimates are honest too (looser: ~1e-6)."""
     case = CASES_BY_ID[case_id]
     values, rng = _point(case, params, index)
-    fn = case.bind(np, **params)
+    fn = case.bind(FD.xp, **params)
     primals = tuple(values[a.name] for a in case.args)
     point = Point({**values, **params})
     out_shape = np.shape(fn(*primals))
@@ -146,7 +149,8 @@ def test_richardson_alone_matches_reference(case_id, params, index):
 
 def test_follows_engine_protocol():
     assert isinstance(FD, Engine)
-    assert FD.name == "fd" and FD.xp is np
+    assert FD.name == "fd" and FD.xp.exp is np.exp  # numpy, plus the composed sigmoid, logsumexp, softmax, log_softmax
+    assert all(callable(getattr(FD.xp, name)) for name in VOCABULARY)
     assert isinstance(load_engine("fd"), FiniteDifferences)
 
 

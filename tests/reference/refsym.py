@@ -33,9 +33,9 @@ import mpmath
 import numpy as np
 import sympy
 import verigrad.reference.cases as cases_module
-from verigrad.reference import Case, Point, StructuredJacobian, get_case, resolve_shape
+from verigrad.reference import LABEL, Case, Point, StructuredJacobian, get_case, resolve_shape
+from verigrad.reference.families import tie_weights
 from verigrad.reference.jacobian import Structure, data_shape
-from verigrad.reference.shapes import symbols
 
 from verigrad.truth import sizes_of
 
@@ -168,6 +168,25 @@ class SymNum(Num):
     def log(self) -> SymNum:
         return SymNum(sympy.log(self.v))
 
+    def exp(self) -> SymNum:
+        return SymNum(sympy.exp(self.v))
+
+    def tanh(self) -> SymNum:
+        return SymNum(sympy.tanh(self.v))
+
+    def sqrt(self) -> SymNum:
+        return SymNum(sympy.sqrt(self.v))
+
+    def __eq__(self, o: object) -> bool:
+        """Numbers (labels, constants) compare by value; an expression equals only itself."""
+        lifted = self._lift(o)
+        if lifted is NotImplemented:
+            return NotImplemented
+        difference = sympy.simplify(self.v - lifted)
+        return bool(difference == 0) if difference.is_number else self is o
+
+    __hash__ = Num.__hash__
+
     # ``a > b`` in a primal (a mask): the current region decides.
     def __gt__(self, o: Any) -> bool:
         return _region_positive(self - o)
@@ -226,7 +245,7 @@ class RatNum(_NumericNum):
     def sin(self) -> RatNum:
         raise Transcendental("sin")
 
-    cos = log = sin
+    cos = log = exp = tanh = sqrt = sin
 
 
 class BigNum(_NumericNum):
@@ -246,6 +265,15 @@ class BigNum(_NumericNum):
 
     def log(self) -> BigNum:
         return BigNum(mpmath.log(self.v))
+
+    def exp(self) -> BigNum:
+        return BigNum(mpmath.exp(self.v))
+
+    def tanh(self) -> BigNum:
+        return BigNum(mpmath.tanh(self.v))
+
+    def sqrt(self) -> BigNum:
+        return BigNum(mpmath.sqrt(self.v))
 
 
 def to_sympy(value: Any) -> sympy.Expr:
@@ -283,7 +311,10 @@ def is_zero(expr: Any) -> bool:
     expanded = sympy.expand(expr)
     if expanded == 0:
         return True
-    return sympy.simplify(expanded) == 0
+    if sympy.simplify(expanded) == 0:
+        return True
+    # sympy differentiates |a| to sign(a) but leaves a/|a| alone: the same off a = 0.
+    return expanded.has(sympy.sign) and sympy.simplify(expanded.replace(sympy.sign, lambda a: a / sympy.Abs(a))) == 0
 
 
 # ----------------------------------------------------------------- regions
@@ -346,13 +377,84 @@ class SymbolicNamespace:
     cos = staticmethod(np.cos)
     log = staticmethod(np.log)
 
+    exp = staticmethod(np.exp)
+    tanh = staticmethod(np.tanh)
+    sqrt = staticmethod(np.sqrt)
+
     @staticmethod
     def zeros_like(a: Any) -> Any:
         return np.zeros_like(np.asarray(a, dtype=object))
 
     @staticmethod
-    def sum(a: Any) -> Any:
-        return np.sum(np.asarray(a, dtype=object))
+    def sum(a: Any, axis: int | None = None, keepdims: bool = False) -> Any:
+        return np.sum(np.asarray(a, dtype=object), axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def mean(a: Any, axis: int | None = None, keepdims: bool = False) -> Any:
+        a = np.asarray(a, dtype=object)
+        count = a.size if axis is None else a.shape[axis]
+        return np.sum(a, axis=axis, keepdims=keepdims) / count
+
+    @staticmethod
+    def prod(a: Any, axis: int | None = None, keepdims: bool = False) -> Any:
+        return np.prod(np.asarray(a, dtype=object), axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def reshape(a: Any, shape: tuple[int, ...]) -> Any:
+        return np.reshape(np.asarray(a, dtype=object), shape)
+
+    @staticmethod
+    def asarray(array: Any) -> Any:
+        return np.asarray(array)
+
+    def abs(self, a: Any) -> Any:
+        """|a| element-wise: the side the region says."""
+        a = np.asarray(a, dtype=object)
+        return self._pick(a, np.zeros(a.shape, dtype=object), a, -a)
+
+    @staticmethod
+    def sigmoid(a: Any) -> Any:
+        return 1 / (1 + np.exp(-np.asarray(a, dtype=object)))
+
+    def minimum(self, a: Any, b: Any) -> Any:
+        """min(a, b) element-wise: a where b - a > 0 in the region."""
+        return self._pick(b, a, a, b)
+
+    def clip(self, a: Any, lo: float, hi: float) -> Any:
+        return self.minimum(self.maximum(a, np.full(np.shape(a), lo, dtype=object)), np.full(np.shape(a), hi, dtype=object))
+
+    @staticmethod
+    def where(cond: Any, a: Any, b: Any) -> Any:
+        out = np.where(np.asarray(cond, dtype=bool), np.asarray(a, dtype=object), np.asarray(b, dtype=object))
+        return out[()] if out.ndim == 0 else out
+
+    def max(self, a: Any, axis: int | None = None, keepdims: bool = False) -> Any:
+        return self._extremum(a, axis, keepdims, 1)
+
+    def min(self, a: Any, axis: int | None = None, keepdims: bool = False) -> Any:
+        return self._extremum(a, axis, keepdims, -1)
+
+    @staticmethod
+    def _extremum(a: Any, axis: int | None, keepdims: bool, sign: int) -> Any:
+        """The extremum as Σ w_i a_i, w the one-hot of the region's winner (the reference's tie_weights)."""
+        a = np.asarray(a, dtype=object)
+        moved = a.reshape(1, -1) if axis is None else np.moveaxis(a, axis, -1)
+        value = np.sum(tie_weights(moved, 1.0, sign) * moved, axis=-1)
+        if axis is None:
+            value = value.reshape((1,) * a.ndim if keepdims else ())
+        elif keepdims:
+            value = np.expand_dims(value, axis)
+        return value[()] if value.ndim == 0 else value
+
+    def logsumexp(self, a: Any, axis: int | None = None, keepdims: bool = False) -> Any:
+        return np.log(self.sum(np.exp(np.asarray(a, dtype=object)), axis=axis, keepdims=keepdims))
+
+    def softmax(self, a: Any, axis: int = -1) -> Any:
+        e = np.exp(np.asarray(a, dtype=object))
+        return e / self.sum(e, axis=axis, keepdims=True)
+
+    def log_softmax(self, a: Any, axis: int = -1) -> Any:
+        return np.asarray(a, dtype=object) - self.logsumexp(a, axis=axis, keepdims=True)
 
     @staticmethod
     def stack(arrays: list[Any]) -> np.ndarray:
@@ -364,10 +466,14 @@ class SymbolicNamespace:
 
     def maximum(self, a: Any, b: Any) -> Any:
         """max(a, b) element-wise: the branch the region says, per element."""
-        a, b = np.broadcast_arrays(np.asarray(a, dtype=object), np.asarray(b, dtype=object))
-        out = np.empty(a.shape, dtype=object)
-        for index in np.ndindex(a.shape):
-            out[index] = a[index] if self.region.positive(a[index] - b[index]) else b[index]
+        return self._pick(a, b, a, b)
+
+    def _pick(self, left: Any, right: Any, if_positive: Any, otherwise: Any) -> Any:
+        """``if_positive`` where left - right > 0 in the region, ``otherwise`` elsewhere (broadcasting)."""
+        left, right, yes, no = np.broadcast_arrays(*(np.asarray(v, dtype=object) for v in (left, right, if_positive, otherwise)))
+        out = np.empty(left.shape, dtype=object)
+        for index in np.ndindex(left.shape):
+            out[index] = yes[index] if self.region.positive(left[index] - right[index]) else no[index]
         return out[()] if out.ndim == 0 else out
 
 
@@ -428,10 +534,7 @@ def object_array_creation() -> Iterator[None]:
 
 
 def size_names(case: Case) -> list[str]:
-    names: set[str] = set()
-    for shape in [a.shape for a in case.args] + [case.output]:
-        names |= symbols(shape)
-    return sorted(names)
+    return sorted(case.size_symbols())
 
 
 def size_grid(case: Case, grid: Mapping[str, tuple[int, ...]] = SYMBOLIC_SIZES) -> list[tuple[tuple[str, int], ...]]:
@@ -451,8 +554,11 @@ def symbolic_arrays(case: Case, sizes: Mapping[str, int]) -> dict[str, np.ndarra
     for arg in case.args:
         shape = resolve_shape(arg.shape, sizes)
         array = np.empty(shape, dtype=object)
-        for index in np.ndindex(shape):
-            array[index] = SymNum(sympy.Symbol(arg.name + "".join(f"_{i}" for i in index), real=True))
+        for flat, index in enumerate(np.ndindex(shape)):
+            if arg.domain == LABEL:  # class indices are data: concrete, every class in turn
+                array[index] = SymNum(sympy.Integer(flat % sizes[arg.classes]))
+            else:
+                array[index] = SymNum(sympy.Symbol(arg.name + "".join(f"_{i}" for i in index), real=True))
         out[arg.name] = array
     return out
 
@@ -532,6 +638,22 @@ def primal_hessian(
     return hess
 
 
+def output_shape(case: Case, point: Point, sizes: Mapping[str, int]) -> tuple[int, ...]:
+    """The case's output shape at these sizes and the point's parameters (a drawn axis)."""
+    return case.output_shape(sizes, {name: getattr(point, name) for name in case.params})
+
+
+def _evaluate_closed_form(partial: Any, point: Point) -> Any:
+    """The closed form on ``point``; comparisons of symbols (a max's ties) follow the point's region."""
+    token = _CURRENT_REGION.set(point.region) if isinstance(point, RegionPoint) else None
+    try:
+        with object_array_creation():
+            return partial.closed_form(point)
+    finally:
+        if token is not None:
+            _CURRENT_REGION.reset(token)
+
+
 def closed_form_dense(
     case: Case,
     arg: str,
@@ -543,10 +665,9 @@ def closed_form_dense(
     Mirrors ``Partial.jacobian(...).dense()`` without its cast to float64.
     """
     partial = case.partials[arg]
-    out_shape = resolve_shape(case.output, sizes)
+    out_shape = output_shape(case, point, sizes)
     arg_shape = resolve_shape(case.arg(arg).shape, sizes)
-    with object_array_creation():
-        data = partial.closed_form(point)
+    data = _evaluate_closed_form(partial, point)
     if partial.structure is Structure.IDENTITY:
         assert data is None, f"{case.id}/{arg}: an identity closed form returns None"
         dense = np.eye(int(np.prod(arg_shape)), dtype=object) * 1
@@ -562,11 +683,10 @@ def closed_form_dense(
 def closed_form_data(case: Case, arg: str, point: Point, sizes: Mapping[str, int]) -> np.ndarray | None:
     """The closed form's structured data on ``point`` as an object array (None for the identity)."""
     partial = case.partials[arg]
-    with object_array_creation():
-        data = partial.closed_form(point)
+    data = _evaluate_closed_form(partial, point)
     if data is None:
         return None
-    shape = data_shape(partial.structure, resolve_shape(case.output, sizes), resolve_shape(case.arg(arg).shape, sizes))
+    shape = data_shape(partial.structure, output_shape(case, point, sizes), resolve_shape(case.arg(arg).shape, sizes))
     return np.broadcast_to(np.asarray(data, dtype=object), shape)
 
 
@@ -588,6 +708,8 @@ def _exact_substitution(
     arrays = symbolic_arrays(case, sizes)
     subs = {}
     for name, syms in arrays.items():
+        if case.arg(name).domain == LABEL:  # concrete already
+            continue
         for s, v in zip(flat_symbols(syms), np.asarray(values[name], dtype=np.float64).reshape(-1), strict=True):
             f = Fraction(float(v))
             subs[s] = sympy.Rational(f.numerator, f.denominator)

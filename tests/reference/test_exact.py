@@ -32,7 +32,7 @@ import refsym
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from verigrad.reference import CASES, NONZERO, NONZERO_MIN_ABS, Case, Point, resolve_shape
+from verigrad.reference import CASES, LABEL, NONZERO, NONZERO_MIN_ABS, POSITIVE, Case, Point, resolve_shape
 from verigrad.reference.jacobian import data_shape
 
 CASE_ARGS = [(case, arg) for case in CASES for arg in case.differentiable_args]
@@ -64,9 +64,10 @@ def _ids(pairs: list[tuple[Case, str]]) -> list[str]:
 
 
 def _element(domain: str) -> st.SearchStrategy[float]:
-    if domain == NONZERO:
+    if domain in (NONZERO, POSITIVE):
         magnitude = st.floats(NONZERO_MIN_ABS, VALUE_MAX)
-        return st.tuples(st.sampled_from((1.0, -1.0)), magnitude).map(lambda sm: sm[0] * sm[1])
+        signs = (1.0,) if domain == POSITIVE else (1.0, -1.0)
+        return st.tuples(st.sampled_from(signs), magnitude).map(lambda sm: sm[0] * sm[1])
     return st.floats(-VALUE_MAX, VALUE_MAX, allow_subnormal=False).map(lambda v: 0.0 if abs(v) < VALUE_MIN_ABS else v)
 
 
@@ -76,7 +77,9 @@ def inputs(draw: Any, case: Case) -> tuple[dict[str, int], dict[str, Any], dict[
     sizes = {name: draw(st.sampled_from(EXACT_SIZES[name])) for name in refsym.size_names(case)}
     params = {name: draw(st.sampled_from(values)) for name, values in sorted(case.params.items())}
     values = {
-        arg.name: draw(hnp.arrays(np.float64, resolve_shape(arg.shape, sizes), elements=_element(arg.domain)))
+        arg.name: draw(hnp.arrays(np.int64, resolve_shape(arg.shape, sizes), elements=st.integers(0, sizes[arg.classes] - 1)))
+        if arg.domain == LABEL
+        else draw(hnp.arrays(np.float64, resolve_shape(arg.shape, sizes), elements=_element(arg.domain)))
         for arg in case.args
     }
     t = draw(st.sampled_from((0.0, 0.5, 1.0)))
@@ -124,7 +127,7 @@ def test_float64_reference_within_its_rounding_bound(case: Case, arg: str, data:
     sizes, params, values, t = data.draw(inputs(case))
     partial = case.partials[arg]
     point64 = Point({**values, **params}, t=t)
-    out_shape = resolve_shape(case.output, sizes)
+    out_shape = case.output_shape(sizes, params)
     arg_shape = resolve_shape(case.arg(arg).shape, sizes)
     reference = partial.jacobian(point64, out_shape, arg_shape).data
     with mpmath.workdps(50):
@@ -167,8 +170,11 @@ def benign_values(case: Case, sizes: dict[str, int]) -> dict[str, np.ndarray]:
     values = {}
     for arg in case.args:
         shape = resolve_shape(arg.shape, sizes)
+        if arg.domain == LABEL:
+            values[arg.name] = (np.arange(int(np.prod(shape))) % sizes[arg.classes]).reshape(shape)
+            continue
         pattern = 0.2 + 0.05 * (np.arange(int(np.prod(shape))) % 4)
-        sign = -1.0 if case.id.startswith("loss.") and arg.name == "y" else 1.0
+        sign = -1.0 if case.id.startswith(("loss.", "losses.")) and arg.name == "y" else 1.0
         values[arg.name] = sign * pattern.reshape(shape)
     return values
 
@@ -178,10 +184,10 @@ def test_rounding_bound_is_not_vacuous_at_benign_point(case: Case, arg: str) -> 
     sizes = {"n": 3, "m": 2, "N": 2}
     sizes = {name: sizes[name] for name in refsym.size_names(case)}
     partial = case.partials[arg]
-    out_shape = resolve_shape(case.output, sizes)
     arg_shape = resolve_shape(case.arg(arg).shape, sizes)
     values = benign_values(case, sizes)
     for params in refsym.param_grid(case):
+        out_shape = case.output_shape(sizes, dict(params))
         point64 = Point({**values, **dict(params)})
         with mpmath.workdps(50):
             exact, kind, _ = exact_closed_form(case, arg, sizes, dict(params), values, 0.0)

@@ -30,7 +30,7 @@ def _example(case: Any, dtype: np.dtype, rng: np.random.Generator) -> Any:
 
     values = {a.name: np.asarray(np.round(rng.uniform(-3, 3, resolve_shape(a.shape, _SIZES)), 2), dtype=dtype) for a in case.args}
     params = {name: choices[0] for name, choices in case.params.items()}
-    out = resolve_shape(case.output, _SIZES)
+    out = case.output_shape(_SIZES, params)
     cotangent = np.asarray(np.round(rng.uniform(-2, 2, out), 2), dtype=dtype)
     tangents = {name: np.zeros_like(v) for name, v in values.items()}
     return Example(values, params, cotangent, tangents, dict(_SIZES))

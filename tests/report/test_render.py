@@ -294,13 +294,14 @@ def test_unknown_case_and_empty_records() -> None:
 
 
 def test_full_scale_report_size(tmp_path: Path) -> None:
-    """~3400 synthetic verdicts (6 engines): under 5 MB (its time is benchmarks/bench_report.py's: tests never time)."""
+    """Synthetic verdicts of every check (6 engines): under 5 MB per 3400 verdicts (the budget set when the
+    catalog had 31 cases; it grows with the catalog).  Its time is benchmarks/bench_report.py's: tests never time."""
     from synthetic import synthetic_run
 
     headers, verdicts = synthetic_run()
     assert len(verdicts) > 3000
     path = write_report(headers, verdicts, tmp_path / "full.html")
-    assert path.stat().st_size < 5 * 1024 * 1024
+    assert path.stat().st_size < 5 * 1024 * 1024 * max(len(verdicts), 3400) / 3400
 
 
 def test_a_run_without_a_step_scan_says_so() -> None:

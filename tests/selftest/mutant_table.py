@@ -5,7 +5,8 @@ must give, the check that exposes it).  A check is named by property, case,
 subject (an argument, or ``"a+b"`` for an aliased pair) and dtype; the case is
 where the mutation is observable (a transposed Jacobian needs a non-symmetric
 one; a missing aliased term needs partials that differ), not something the mutant
-itself looks at.  The engines are the product's (``verigrad.oracles.mutants``).
+itself looks at.  :data:`FAMILY_CATCHES` adds more checks per
+mutant, one per family beyond the seed.  The engines are the product's (``verigrad.oracles.mutants``).
 """
 
 from __future__ import annotations
@@ -14,16 +15,20 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from verigrad.oracles.mutants import (
+    BroadcastAxisNotReduced,
     BroadcastNotReduced,
     DoubleCounted,
     Downcast,
     Float32Inside,
     Hangs,
+    HangsAboveSize,
     KinkOutside,
     LeaksOffDiagonal,
+    MeanWithoutOneOverN,
     MissingTerm,
     MutantEngine,
     MutatesInputs,
+    NaNAtZero,
     Nondeterministic,
     NonFinite,
     OverwritesAliased,
@@ -36,7 +41,10 @@ from verigrad.oracles.mutants import (
     ScaleBySize,
     ScaleHalf,
     ScaleTwo,
+    TiesTakeAll,
     Transposed,
+    TransposedWhenSquare,
+    UnchosenBranchLeaks,
     Upcast,
     WrongShape,
     WrongSign,
@@ -108,8 +116,32 @@ MUTANTS: dict[str, Mutant] = {
         (ReturnsFloat, "bad_return", Catch("jvp", "elementwise.mul", "w")),
         (WrongShape, "wrong_shape", _VJP_MUL),
         (Hangs, "timeout", Catch("vjp", "elementwise.mul", "w", timeout=1.0)),
+        # the families beyond the seed: each a bug the seed's shapes and cases let pass
+        (TransposedWhenSquare, "transposed", Catch("vjp", "linalg.matmul", "A")),
+        (MeanWithoutOneOverN, "scaled", Catch("vjp", "losses.mse_mean", "pred")),
+        (HangsAboveSize, "timeout", Catch("vjp", "elementwise.mul", "w", timeout=2.0)),
+        (TiesTakeAll, "outside_subdifferential", Catch("kink", "reduce.max_all", "X")),
+        (BroadcastAxisNotReduced, "broadcast_not_reduced", Catch("vjp", "broadcast.col_plus_row", "a")),
+        (NaNAtZero, "non_finite", Catch("vjp", "unary.cube", "x")),
+        (UnchosenBranchLeaks, "non_finite", Catch("vjp", "select.where_nonfinite", "x")),
     )
 }
+
+#: More checks that catch a mutant, one per new family, with the diagnosis each must give:
+#: (mutant name, kind, check).  The first catch of a mutant is its row in :data:`MUTANTS`.
+FAMILY_CATCHES: tuple[tuple[str, str, Catch], ...] = (
+    ("mutant-wrong-sign", "wrong_sign", Catch("vjp", "unary.tanh", "x")),
+    ("mutant-wrong-sign", "wrong_sign", Catch("jvp", "select.where", "b")),
+    ("mutant-scale-2", "scaled", Catch("vjp", "reduce.logsumexp", "X")),
+    ("mutant-mean-without-1/N", "scaled", Catch("vjp", "reduce.mean", "X")),
+    ("mutant-mean-without-1/N", "scaled", Catch("vjp", "reduce.mean_all", "X")),
+    ("mutant-ties-take-all", "outside_subdifferential", Catch("kink", "reduce.min", "X")),
+    ("mutant-transposed-when-square", "transposed", Catch("vjp", "linalg.transpose_matmul", "B")),
+    ("mutant-broadcast-axis-not-reduced", "broadcast_not_reduced", Catch("vjp", "broadcast.col_plus_row", "b")),
+    ("mutant-nan-at-zero", "non_finite", Catch("vjp", "unary.square", "x")),
+    ("mutant-relative-error", "precision", Catch("vjp", "losses.softmax_xent", "Z")),
+    ("mutant-scale-half", "scaled", Catch("vjp", "losses.mlp_relu", "W1")),
+)
 
 
 def load_mutant(name: str, engine: Any = None) -> MutantEngine:

@@ -21,9 +21,18 @@ CATALOG_IDS = (
 
 
 def test_every_catalog_id_is_a_case() -> None:
-    # The built-in table (CASES_BY_ID also holds cases a test registered from a user's --catalog).
-    assert sorted(case.id for case in CASES) == sorted(CATALOG_IDS)
+    # The built-in table (CASES_BY_ID also holds cases a test registered from a user's --catalog):
+    # the seed's ids first, unchanged.
+    assert [case.id for case in CASES[: len(CATALOG_IDS)]] == list(CATALOG_IDS)
     assert all(CASES_BY_ID[case.id] is case for case in CASES)
+
+
+def test_cases_beyond_the_seed_use_new_prefixes() -> None:
+    """The seed's ids are unchanged; every other built-in case sits under a prefix the seed does not use."""
+    seed_prefixes = {case_id.split(".")[0] for case_id in CATALOG_IDS}
+    beyond = [case.id for case in CASES if case.id not in CATALOG_IDS]
+    assert len(CASES) >= 70 and beyond
+    assert not {case_id.split(".")[0] for case_id in beyond} & seed_prefixes
 
 
 @pytest.mark.parametrize("engine", sorted(BUILTIN_ENGINES))

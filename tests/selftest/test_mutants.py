@@ -10,10 +10,11 @@ import contextlib
 import inspect
 import io
 import signal
+import time
 
 import numpy as np
 import pytest
-from mutant_table import MUTANTS, Catch, Mutant, load_mutant
+from mutant_table import FAMILY_CATCHES, MUTANTS, Catch, Mutant, load_mutant
 from verigrad.oracles import load_engine
 from verigrad.oracles import mutants as mutants_module
 from verigrad.oracles.mutants import MUTANT_ENGINES, Hangs, MutantEngine, MutatesInputs
@@ -66,7 +67,28 @@ def test_mutant_is_caught_and_diagnosed(name: str, torch_engine: TorchEngine) ->
         assert diagnosis["details"].get("size") == size
 
 
-@pytest.mark.parametrize("catch", list(dict.fromkeys(m.catch for m in MUTANTS.values())), ids=lambda c: f"{c.property}-{c.case}-{c.subject}-{c.dtype}")
+@pytest.mark.parametrize(("name", "kind", "catch"), FAMILY_CATCHES,
+                         ids=[f"{n}-{c.property}-{c.case}-{c.subject}" for n, _, c in FAMILY_CATCHES])
+def test_mutant_is_caught_on_each_new_family(name: str, kind: str, catch: Catch, torch_engine: TorchEngine) -> None:
+    mutant: Mutant = MUTANTS[name]
+    verdict = _run(catch, mutant.spec, mutant.factory(torch_engine), catch.timeout)
+    assert verdict.status == FAIL, f"{name} passed {verdict.check_id}"
+    assert (verdict.diagnosis or {}).get("kind") == kind, f"{name}: {verdict.message}"
+
+
+def test_the_hang_above_five_is_a_timeout_within_the_limit(torch_engine: TorchEngine) -> None:
+    """Small inputs answer at once; the first drawn n > 5 hangs, and the check stops at its limit."""
+    mutant = MUTANTS["mutant-hangs-above-5"]
+    start = time.monotonic()
+    verdict = _run(mutant.catch, mutant.spec, mutant.factory(torch_engine), mutant.catch.timeout)
+    assert verdict.status == FAIL and verdict.diagnosis["kind"] == "timeout", verdict.message
+    assert time.monotonic() - start < mutant.catch.timeout + 5.0
+
+
+ALL_CATCHES = list(dict.fromkeys([m.catch for m in MUTANTS.values()] + [c for _, _, c in FAMILY_CATCHES]))
+
+
+@pytest.mark.parametrize("catch", ALL_CATCHES, ids=lambda c: f"{c.property}-{c.case}-{c.subject}-{c.dtype}")
 def test_correct_engine_passes_the_same_checks(catch: Catch, torch_engine: TorchEngine) -> None:
     verdict = _run(catch, "torch", torch_engine)
     assert verdict.status == PASS, verdict.message

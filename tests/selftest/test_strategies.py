@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from verigrad.reference import NONZERO, NONZERO_MIN_ABS, REAL
+from verigrad.reference import CASES, NONZERO, NONZERO_MIN_ABS, REAL, get_case, resolve_shape
 
 from verigrad import strategies as vs
 
@@ -45,3 +45,44 @@ def test_random_bytes_cover_zeros_signs_tiny_and_the_bound() -> None:
 def test_an_example_too_large_to_draw_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="too large to draw"):
         vs.array(np.dtype(np.float64), (vs.MAX_ELEMENTS + 1,))
+
+
+# ------------------------------------------------------------------ shapes that reveal bugs
+
+MATRIX_CASES = [c for c in CASES if any(len(a.shape) == 2 and all(isinstance(d, str) for d in a.shape) for a in c.args)]
+
+
+@pytest.mark.parametrize("case", MATRIX_CASES, ids=[c.id for c in MATRIX_CASES])
+def test_every_matrix_case_draws_square_and_non_square_matrices(case) -> None:
+    menu = vs.shape_menu(case)
+    matrices = [a for a in case.args if len(a.shape) == 2 and all(isinstance(d, str) for d in a.shape)]
+    shapes = [resolve_shape(a.shape, sizes) for sizes in menu for a in matrices]
+    assert any(r == c > 1 for r, c in shapes), f"{case.id}: no square matrix in {menu}"
+    assert any(r != c for r, c in shapes), f"{case.id}: no non-square matrix in {menu}"
+
+
+def test_the_catalog_crosses_every_vector_width() -> None:
+    drawn = {size for case in CASES for sizes in vs.shape_menu(case) for size in sizes.values()}
+    assert set(vs.CROSSING_WIDTHS) <= drawn, sorted(set(vs.CROSSING_WIDTHS) - drawn)
+
+
+def test_every_menu_entry_fits_the_draw_budget() -> None:
+    for case in CASES:
+        for sizes in vs.shape_menu(case):
+            assert vs._elements(case, sizes) <= vs.MAX_ELEMENTS, (case.id, sizes)
+
+
+@pytest.mark.parametrize("elements", vs.LARGE_SIZES)
+def test_a_large_tied_example_ties_hundreds_of_ways(elements: int) -> None:
+    case = get_case("reduce.max_all")
+    example = vs._large_example(case, np.dtype(np.float32), elements, seed=2, cotangent=True, tangents=())
+    x = example.values["X"]
+    assert x.dtype == np.float32 and x.size >= elements - 4 and np.all(x == np.round(x))
+    assert np.sum(x == x.max()) >= x.size // 10, "an even seed draws integers in [-2, 2]: many-way ties"
+    assert example.cotangent.shape == () and example.cotangent != 0
+
+
+def test_large_examples_only_where_one_vjp_covers_the_argument() -> None:
+    assert vs.large_eligible(get_case("reduce.max_all")) and vs.large_eligible(get_case("reduce.norm2"))
+    assert not vs.large_eligible(get_case("reduce.max"))  # a dense Jacobian: out × arg entries
+    assert not vs.large_eligible(get_case("losses.softmax_xent"))  # two arguments: fd's columns grow as n²

@@ -1,0 +1,51 @@
+"""Root cause across checks: each rule mutant (one primitive's derivative broken w.r.t. one operand) is
+blamed on its own primitive and operand, in the run's summary too; a correct engine is blamed on nothing."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from rich.console import Console
+from verigrad.oracles.jax_engine import JaxEngine
+from verigrad.oracles.mutants import WrongRule
+
+from verigrad.rootcause import exercised, root_causes
+from verigrad.runner import plan, run_all
+from verigrad.summary import print_summary
+
+#: Cases through exp, sum, maximum and log_softmax, and cases through none of them.
+CASES = "unary.exp,unary.tanh,unary.relu6,reduce.sum_all,reduce.mean_all,reduction.sum,reduction.dot,elementwise.max,elementwise.mul,neuron.relu,reduce.log_softmax,losses.softmax_xent,unary.square"
+RULES = [("exp", 0, -1.0), ("sum", 0, 2.0), ("maximum", 1, -1.0), ("log_softmax", 0, 0.5)]
+
+
+@pytest.fixture(scope="module")
+def jax_engine() -> JaxEngine:
+    return JaxEngine()
+
+
+def _verdicts(engine: object, name: str) -> list:
+    specs = plan([name], dtypes=["float64"], case_pattern=CASES, properties=["vjp"])
+    return list(run_all(specs, {name: engine}, seed=7, max_examples=4, timeout=120))
+
+
+@pytest.mark.parametrize(("primitive", "operand", "factor"), RULES, ids=[f"{p}-{k}" for p, k, _ in RULES])
+def test_rule_mutant_is_blamed_on_its_own_primitive(primitive: str, operand: int, factor: float, jax_engine: JaxEngine) -> None:
+    engine = WrongRule(jax_engine, primitive, operand, factor)
+    verdicts = _verdicts(engine, engine.name)
+    (cause,) = root_causes(verdicts)
+    assert (cause.primitive, cause.operand) == (primitive, operand), cause.line()
+    printed = io.StringIO()
+    print_summary(verdicts, Console(file=printed, width=200))
+    assert f"root cause {cause.line()}" in printed.getvalue().replace("\n", " ") or "root cause" in printed.getvalue()
+
+
+def test_a_correct_engine_has_no_root_cause(jax_engine: JaxEngine) -> None:
+    assert root_causes(_verdicts(jax_engine, "jax")) == []
+
+
+def test_traced_primitives_follow_the_argument() -> None:
+    assert exercised("elementwise.sub", "x") == {("sub", 1)}
+    assert exercised("elementwise.sub", "w") == {("sub", 0)}
+    assert ("T", 0) in exercised("linalg.transpose_matmul", "A") and ("T", 0) not in exercised("linalg.transpose_matmul", "B")
+    assert exercised("losses.softmax_xent", "Z") >= {("log_softmax", 0), ("mean", 0)}
