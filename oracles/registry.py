@@ -18,6 +18,7 @@ BUILTIN_ENGINES: dict[str, str] = {
     "autograd": "verigrad.oracles.autograd_engine:AutogradEngine",
     "mygrad": "verigrad.oracles.mygrad_engine:MygradEngine",
     "tinygrad": "verigrad.oracles.tinygrad_engine:TinygradEngine",
+    "mlx": "verigrad.oracles.mlx_engine:MlxEngine",
 }
 
 #: The engines `verigrad check` runs when none is named (the issue's "built-in engines").
