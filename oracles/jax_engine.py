@@ -39,8 +39,13 @@ class JaxEngine:
 
     name: str = "jax"
 
-    def __init__(self, cache_size: int = 256, device: str | None = None) -> None:
-        """``device`` is a JAX platform ("cpu", "gpu", "tpu"); None is JAX's default device."""
+    def __init__(self, cache_size: int = 256, device: str | None = None, jit: bool = True) -> None:
+        """``device`` is a JAX platform ("cpu", "gpu", "tpu"); None is JAX's default device.
+
+        ``jit=False`` runs op by op, as eager JAX code does (each primitive rounds
+        its result to the dtype; under ``jax.jit`` XLA may fuse and keep excess
+        precision): the eager counterpart of the compiled engine.
+        """
         import jax  # heavy: imported only when this engine is loaded
         import jax.numpy as jnp
 
@@ -52,6 +57,7 @@ class JaxEngine:
             self.name = f"jax-{device}"
         self._cache: OrderedDict[tuple[Any, ...], tuple[Any, np.dtype, Any]] = OrderedDict()
         self._cache_size = cache_size
+        self._jit = jit
 
     # ------------------------------------------------------------------ public
 
@@ -102,7 +108,7 @@ class JaxEngine:
             _, tangent_out = jax.jvp(fn, primals, tangents)
             return pullback(cotangent), tangent_out
 
-        entry = self._cache[key] = (tuple(out.shape), np.dtype(out.dtype), jax.jit(both))
+        entry = self._cache[key] = (tuple(out.shape), np.dtype(out.dtype), jax.jit(both) if self._jit else both)
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return entry

@@ -19,6 +19,11 @@ BUILTIN_ENGINES: dict[str, str] = {
     "mygrad": "verigrad.oracles.mygrad_engine:MygradEngine",
     "tinygrad": "verigrad.oracles.tinygrad_engine:TinygradEngine",
     "mlx": "verigrad.oracles.mlx_engine:MlxEngine",
+    # Compiled execution beside its eager partner (oracles/compiled.py); torch-compile needs a C++ compiler.
+    "jax-jit": "verigrad.oracles.compiled:JaxJitEngine",
+    "jax-eager": "verigrad.oracles.compiled:JaxEagerEngine",
+    "torch-compile": "verigrad.oracles.compiled:TorchCompileEngine",
+    "tinygrad-eager": "verigrad.oracles.compiled:TinygradEagerEngine",
 }
 
 #: The engines `verigrad check` runs when none is named (the issue's "built-in engines").

@@ -41,7 +41,11 @@ class TorchEngine:
 
         Each primal becomes its own leaf, even when one numpy array is passed twice.
         """
-        tensor = self._torch.from_numpy(np.array(array, copy=True)).to(self._device)
+        array = np.array(array, copy=True)
+        if array.dtype.name == "bfloat16":  # ml_dtypes.bfloat16, which torch.from_numpy does not know: its bits
+            tensor = self._torch.from_numpy(array.view(np.int16)).view(self._torch.bfloat16).to(self._device)
+        else:
+            tensor = self._torch.from_numpy(array).to(self._device)
         return tensor if dtype is None else tensor.to(dtype)
 
     def vjp(
@@ -88,5 +92,11 @@ class TorchEngine:
 
 
 def _numpy(tensor: Any) -> np.ndarray:
-    """A numpy copy (not a view of torch's storage)."""
-    return np.array(tensor.detach().cpu().numpy(), copy=True)
+    """A numpy copy (not a view of torch's storage); bfloat16 as ml_dtypes.bfloat16, bit for bit."""
+    tensor = tensor.detach().cpu()
+    if str(tensor.dtype) == "torch.bfloat16":
+        import ml_dtypes
+        import torch
+
+        return np.array(tensor.view(torch.int16).numpy(), copy=True).view(ml_dtypes.bfloat16)
+    return np.array(tensor.numpy(), copy=True)

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from verigrad import expectations as expect
+from verigrad.dtypes import KNOWN_DTYPES
 from verigrad.oracles import DEFAULT_ENGINES, EngineLoadError, load_engine
 from verigrad.records import RecordsWriter, Verdict, read_records
 from verigrad.runner import DTYPES, PROFILES, CheckSpec, plan, run_check
@@ -62,9 +63,9 @@ class _Session:
         if self.profile not in PROFILES:
             raise pytest.UsageError(f"VERIGRAD_PROFILE={self.profile!r}: use one of {', '.join(PROFILES)}")
         self.dtypes = [d.strip() for d in option("--verigrad-dtype").split(",") if d.strip()]
-        bad = [d for d in self.dtypes if d not in DTYPES]
+        bad = [d for d in self.dtypes if d not in KNOWN_DTYPES]
         if bad:
-            raise pytest.UsageError(f"--verigrad-dtype: unknown {bad}; use {', '.join(DTYPES)}")
+            raise pytest.UsageError(f"--verigrad-dtype: unknown {bad}; use {', '.join(KNOWN_DTYPES)}")
         self.sources = option("--engine") or list(DEFAULT_ENGINES)
         self.engines_by_name: dict[str, Any] | None = None
         self.source_of: dict[str, str] = {}

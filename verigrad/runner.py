@@ -18,6 +18,7 @@ from verigrad import strategies as vs
 from verigrad.calls import CheckTimeout, time_limit
 from verigrad.checks import PROPERTIES, Outcome, Target
 from verigrad.diagnosis import Diagnosis
+from verigrad.dtypes import DEFAULT_DTYPES, skip_if_unsupported
 from verigrad.records import FAIL, PASS, SKIP, Verdict
 from verigrad.reference import CASES, Case, get_case
 from verigrad.tolerance import PROBABILISTIC
@@ -28,7 +29,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     "dev": {"max_examples": 5, "seed": None},
     "ci": {"max_examples": 40, "seed": 0},
 }
-DTYPES = ("float64", "float32")
+DTYPES = DEFAULT_DTYPES
 T = TypeVar("T")
 #: How many per-example errors a verdict keeps for the report's distribution plot.
 DISTRIBUTION_SAMPLES = 200
@@ -351,6 +352,7 @@ def _fail(verdict: Verdict, outcome: Outcome, example: vs.Example, spec: CheckSp
     verdict.counterexample = counterexample(example)
     verdict.reproduction = reproduction(spec, example, source)
     verdict.evidence = outcome.evidence or None
+    skip_if_unsupported(verdict)
 
 
 def _array_literal(array: np.ndarray) -> str:
