@@ -22,7 +22,7 @@ engine             how it runs                                 eager partner
 ``tinygrad``       every call through a ``TinyJit``            ``tinygrad-eager``
 =================  ==========================================  ===============
 
-``EAGER_PARTNERS`` maps each compiled engine to its eager partner; the terminal
+``registry.EAGER_PARTNERS`` maps each compiled engine to its eager partner; the terminal
 summary puts the two side by side when a run has both.
 """
 
@@ -37,10 +37,8 @@ import numpy as np
 from verigrad.oracles.jax_engine import JaxEngine
 from verigrad.oracles.torch_engine import TorchEngine, _numpy
 
-__all__ = ["EAGER_PARTNERS", "JaxEagerEngine", "JaxJitEngine", "TinygradEagerEngine", "TorchCompileEngine"]
+__all__ = ["JaxEagerEngine", "JaxJitEngine", "TinygradEagerEngine", "TorchCompileEngine"]
 
-#: compiled engine -> the eager engine it is compared with.
-EAGER_PARTNERS: dict[str, str] = {"jax-jit": "jax-eager", "torch-compile": "torch", "tinygrad": "tinygrad-eager"}
 
 
 def JaxJitEngine(**options: Any) -> JaxEngine:

@@ -26,6 +26,9 @@ BUILTIN_ENGINES: dict[str, str] = {
     "tinygrad-eager": "verigrad.oracles.compiled:TinygradEagerEngine",
 }
 
+#: Compiled engine -> its eager partner: the summary shows the two side by side when a run has both.
+EAGER_PARTNERS: dict[str, str] = {"jax-jit": "jax-eager", "torch-compile": "torch", "tinygrad": "tinygrad-eager"}
+
 #: The engines `verigrad check` runs when none is named (the issue's "built-in engines").
 DEFAULT_ENGINES: tuple[str, ...] = ("jax", "torch", "fd")
 
