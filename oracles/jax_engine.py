@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from verigrad.oracles.second_order import jax_hvp
 
 __all__ = ["JaxEngine"]
 
@@ -85,6 +86,14 @@ class JaxEngine:
         with self._jax.enable_x64(True), self._on_device():
             _, tangent_out = both(primals, np.zeros(out_shape, out_dtype), tangents)
         return np.array(tangent_out, copy=True)
+
+    def hvp(self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...], vectors: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+        """H v of a scalar-output fn, forward over reverse (``jax.jvp`` of ``jax.grad``)."""
+        return jax_hvp(self, fn, primals, vectors, reverse=False)
+
+    def hvp_reverse(self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...], vectors: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+        """H v of a scalar-output fn, reverse over reverse (the gradient of ⟨∇f, v⟩)."""
+        return jax_hvp(self, fn, primals, vectors, reverse=True)
 
     # ----------------------------------------------------------------- private
 

@@ -175,14 +175,19 @@ class MlxEngine:
             floats = [arrays[k] for k in wrt]
             vs = [self._array(vectors[k]).astype(arrays[k].dtype) for k in wrt]
             argnums = list(range(len(wrt)))
-            gradient = mx.grad(of_floats, argnums=argnums)
+            raw_gradient = mx.grad(of_floats, argnums=argnums)
+
+            def gradient(*xs: Any) -> list[Any]:
+                grads = raw_gradient(*xs)  # one argument: a bare array, not a tuple
+                return list(grads) if isinstance(grads, tuple | list) else [grads]
             if reverse:
                 def inner(*xs: Any) -> Any:
                     return sum(mx.sum(g * v) for g, v in zip(gradient(*xs), vs, strict=True))
 
                 products = mx.grad(inner, argnums=argnums)(*floats) if wrt else []
+                products = list(products) if isinstance(products, tuple | list) else [products]
             else:
-                products = mx.jvp(lambda *xs: list(gradient(*xs)), floats, vs)[1] if wrt else []
+                products = mx.jvp(gradient, floats, vs)[1] if wrt else []
             by_index = dict(zip(wrt, products, strict=True))
             return tuple(
                 self._numpy(by_index[k]).reshape(np.shape(p)) if k in by_index else np.zeros(np.shape(p), np.asarray(p).dtype)

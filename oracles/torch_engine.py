@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from verigrad.oracles.second_order import torch_hvp
 
 __all__ = ["TorchEngine"]
 
@@ -89,6 +90,14 @@ class TorchEngine:
             if tangent_out is None:
                 return np.zeros(tuple(primal_out.shape), _numpy(primal_out).dtype)
             return _numpy(tangent_out)
+
+    def hvp(self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...], vectors: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+        """H v of a scalar-output fn, forward over reverse (``torch.func.jvp`` of ``torch.func.grad``)."""
+        return torch_hvp(self, fn, primals, vectors, reverse=False)
+
+    def hvp_reverse(self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...], vectors: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+        """H v of a scalar-output fn, reverse over reverse (double backward with ``create_graph``)."""
+        return torch_hvp(self, fn, primals, vectors, reverse=True)
 
 
 def _numpy(tensor: Any) -> np.ndarray:

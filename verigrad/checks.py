@@ -400,3 +400,8 @@ PROPERTIES: dict[str, Property] = {
                  lambda c, d, a, p: vs.kink_examples(c, d), "at a kink the value lies in the subdifferential (convention recorded)"),
     )
 }
+
+# Appended rows: second-order properties live in their own module (which imports this one's Property).
+from verigrad.second_order import SECOND_ORDER_PROPERTIES  # noqa: E402
+
+PROPERTIES.update({p.name: p for p in SECOND_ORDER_PROPERTIES})

@@ -21,6 +21,7 @@ from verigrad.diagnosis import Diagnosis
 from verigrad.dtypes import DEFAULT_DTYPES, skip_if_unsupported
 from verigrad.records import FAIL, PASS, SKIP, Verdict
 from verigrad.reference import CASES, Case, get_case
+from verigrad.second_order import missing_methods
 from verigrad.tolerance import PROBABILISTIC
 
 #: Hypothesis profiles: ``dev`` is quick and random (a new seed each run); ``ci`` is
@@ -209,10 +210,14 @@ def _new_verdict(spec: CheckSpec, mode: str) -> Verdict:
 
 
 def _skipped(spec: CheckSpec, engine: Any, mode: str) -> Verdict | None:
-    if supports(engine, spec.dtype):
+    reason = missing_methods(spec.property, engine)
+    if supports(engine, spec.dtype) and reason is None:
         return None
     verdict = _new_verdict(spec, mode)
-    verdict.status, verdict.message = SKIP, f"{spec.engine} does not support {spec.dtype}"
+    verdict.status, verdict.message = SKIP, reason or f"{spec.engine} does not support {spec.dtype}"
+    declared = getattr(engine, "dtype_reasons", {}).get(spec.dtype) if reason is None else None
+    if declared:
+        verdict.message += f": {declared}"
     return verdict
 
 
