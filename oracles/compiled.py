@@ -74,6 +74,15 @@ class TorchCompileEngine(TorchEngine):
         if backend == "inductor" and not any(shutil.which(cc) for cc in ("c++", "g++", "clang++")):
             raise RuntimeError("torch.compile's Inductor backend needs a C++ compiler (c++, g++ or clang++) on PATH")
         super().__init__(device)
+        import torch._dynamo
+
+        # Dynamo keys its cache by code object, and every bound case shares one (Case.bind's fn):
+        # past 8 variants it would silently run eager under this engine's name.  Allow many,
+        # and make hitting the limit an error rather than a silent fallback (process-wide settings).
+        config = torch._dynamo.config
+        config.recompile_limit = max(config.recompile_limit, 1 << 16)
+        config.accumulated_recompile_limit = max(config.accumulated_recompile_limit, 1 << 16)
+        config.fail_on_recompile_limit_hit = True
         self.name = "torch-compile" if device is None else f"torch-compile-{device}"
         self._backend = backend
         self._compiled: OrderedDict[tuple[Any, ...], Callable[..., Any]] = OrderedDict()
