@@ -519,6 +519,15 @@ class Hangs(MutantEngine):
         return super().jvp(fn, primals, tangents)
 
 
+class JvpOnlyWrong(MutantEngine):
+    """The JVP off by a relative 2⁻⁸ (a slip in one forward rule); the VJP is right."""
+
+    label = "jvp-only-wrong"
+
+    def perturb_jvp(self, fn: Callable[..., Any], primals: Arrays, tangents: Arrays, result: np.ndarray) -> np.ndarray:
+        return _same_dtype(np.asarray(result) * (1 + 2.0**-8), result)
+
+
 # ------------------------------------------------------------------- the table
 
 
@@ -587,6 +596,7 @@ MUTANTS: dict[str, Mutant] = {
         (ReturnsFloat, "bad_return", Catch("jvp", "elementwise.mul", "w")),
         (WrongShape, "wrong_shape", _VJP_MUL),
         (Hangs, "timeout", Catch("vjp", "elementwise.mul", "w", timeout=1.0)),
+        (JvpOnlyWrong, "mode_mismatch", Catch("adjoint", "chain.matvec_sin", "x")),
     )
 }
 

@@ -19,6 +19,7 @@ from verigrad import strategies as vs
 from verigrad import truth
 from verigrad.calls import ContractViolation, call_jvp, call_vjp
 from verigrad.diagnosis import Diagnosis, Evidence, diagnose_values
+from verigrad.modes import diagnose_mode_mismatch
 from verigrad.oracles.protocol import error_estimate
 from verigrad.reference import Case, Structure
 from verigrad.tolerance import FLOAT64_U, Tolerance, bound_fraction
@@ -240,8 +241,22 @@ def check_adjoint(target: Target, ex: vs.Example) -> Outcome:
                        estimate=np.asarray(estimate))
     if not outcome.passed:
         outcome.message = f"⟨u, J v⟩ = {left!r} (engine JVP) but ⟨Jᵀu, v⟩ = {right!r} (engine VJP): " + outcome.message
+        _name_wrong_mode(target, ex, outcome, left, right, float(np.sum(jvp_bound * np.abs(u))) + estimate,
+                         float(np.sum(vjp_bound * np.abs(v))) + estimate)
     outcome.convention = None
     return outcome
+
+
+def _name_wrong_mode(target: Target, ex: vs.Example, outcome: Outcome, left: float, right: float,
+                     jvp_bound: float, vjp_bound: float) -> None:
+    """Replace the adjoint failure's diagnosis by "JVP wrong, VJP right" (or the reverse) where the closed form says so."""
+    arg, u = target.arg, ex.cotangent.astype(np.float64)
+    references = _reference_pair(target, ex, lambda j: j.jvp(ex.tangents[arg].astype(np.float64)), arg)
+    exact = tuple(float(np.sum(u * r)) for r in references)
+    diagnosis = diagnose_mode_mismatch(left, right, exact, jvp_bound, vjp_bound)
+    if diagnosis is not None:
+        outcome.diagnosis = diagnosis
+        outcome.message = f"{diagnosis.kind}: {diagnosis.summary}"
 
 
 def check_structure(target: Target, ex: vs.Example) -> Outcome:
