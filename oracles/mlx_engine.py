@@ -75,6 +75,7 @@ class MlxEngine:
             raise RuntimeError(f"device 'gpu': mlx {mx.__version__} sees no GPU")
         self._device = mx.Device(mx.cpu if kind == "cpu" else mx.gpu)
         self.supported_dtypes = CPU_DTYPES if kind == "cpu" else GPU_DTYPES
+        self.dtype_reasons = {} if kind == "cpu" else {"float64": "MLX computes float64 only on the CPU"}
         self.xp: Any = _MlxNamespace(mx, self._array)
         if device:
             self.name = f"mlx-{device}"
