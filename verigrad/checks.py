@@ -416,7 +416,6 @@ PROPERTIES: dict[str, Property] = {
     )
 }
 
-# Appended rows: second-order properties live in their own module (which imports this one's Property).
-from verigrad.second_order import SECOND_ORDER_PROPERTIES  # noqa: E402
-
-PROPERTIES.update({p.name: p for p in SECOND_ORDER_PROPERTIES})
+# Appended rows: the second-order properties live in their own module, which adds them to PROPERTIES
+# when imported (in either order: it imports this module's Property first).
+import verigrad.second_order  # noqa: E402, F401

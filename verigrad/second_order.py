@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from verigrad import strategies as vs
 from verigrad import truth
 from verigrad.calls import ContractViolation, _check_array, _guarded_call
-from verigrad.checks import Outcome, Property, Target, _compare, _kink_u, _violation
+from verigrad.checks import PROPERTIES, Outcome, Property, Target, _compare, _kink_u, _violation
 from verigrad.reference import Case
 from verigrad.reference.hessians import HESSIANS, block, hvp
 
@@ -134,3 +134,5 @@ SECOND_ORDER_PROPERTIES: tuple[Property, ...] = (
     Property("hvp_modes", check_hvp_modes, "case", has_hessian, hvp_examples,
              "forward-over-reverse H v = reverse-over-reverse H v"),
 )
+
+PROPERTIES.update({p.name: p for p in SECOND_ORDER_PROPERTIES})
