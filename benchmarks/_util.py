@@ -69,7 +69,7 @@ def verdict_for_target(measured: float | None, target: float, *, smaller_is_bett
 def machine() -> dict[str, Any]:
     import platform
 
-    return {"cpus": os.cpu_count(), "python": platform.python_version(), "machine": platform.machine(),
+    return {"cpus": os.cpu_count(), "node": platform.node(), "python": platform.python_version(), "machine": platform.machine(),
             "load_average": [round(x, 2) for x in os.getloadavg()]}
 
 

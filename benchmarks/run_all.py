@@ -13,8 +13,12 @@ Sections:
 5. verigrad next to gradcheck (slow, fast), check_grads, numdifftools: time, memory, accuracy, δ (bench_tools.py);
 6. the finite-difference oracle against numdifftools (bench_fd.py, if present, as a subprocess);
 7. wall times: the default ``pytest`` in a subprocess, cold (empty tinygrad and matplotlib caches, as
-   on a fresh CI machine) then warm; with ``--full`` ``pytest -n 2``, ``-n 0`` and the ci-profile check
-   of six engines (cold).
+   on a fresh CI machine) then warm; with ``--full`` ``pytest -n 2``, ``-n 0``, ``pytest --verigrad-full``
+   and the ci-profile check of six engines (cold).  Each with its CPU time (user + sys of the whole process
+   tree), which a shared machine inflates less than wall time, and its test counts.
+
+Every timed target is also given as a ratio to the previous run on the same machine (same host name and CPU
+count): ``latest.json`` is kept as ``previous.json`` before it is rewritten, since absolute times are noisy here.
 
 ``--skip-pytest`` leaves out the pytest timings (for iterating on the benchmarks).
 """
@@ -25,6 +29,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shlex
 import subprocess
 import sys
@@ -46,7 +51,7 @@ from verigrad.records import from_json_safe, json_safe  # noqa: E402
 RESULTS = HERE / "results"
 PYTEST_TIMEOUT = 900
 CHECK_TIMEOUT = 900
-CHECK_COMMAND = ["verigrad", "check", "jax", "torch", "fd", "autograd", "mygrad", "tinygrad", "--profile", "ci",
+CHECK_COMMAND = ["verigrad", "check", "jax", "torch", "fd", "autograd", "mygrad", "tinygrad", "mlx", "jax-jit", "--profile", "ci",
                  "-j", "auto", "--expect", "oracles/known_outcomes.txt"]
 DEFAULT_BUDGET = 300.0
 
@@ -78,7 +83,7 @@ def _cold_env(cache: Path) -> dict[str, str]:
 
 def _wall(command: list[str], timeout: float, cwd: Path = ROOT, env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run ``command`` in a subprocess; its wall time, exit status and last lines."""
-    started = time.perf_counter()
+    started, cpu_before = time.perf_counter(), _children_cpu()
     try:
         done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False, env=env)
     except subprocess.TimeoutExpired as expired:
@@ -88,7 +93,27 @@ def _wall(command: list[str], timeout: float, cwd: Path = ROOT, env: dict[str, s
                 "timed_out": True, "tail": output.strip().splitlines()[-40:]}
     lines = [line for line in (done.stdout + "\n" + done.stderr).strip().splitlines() if line.strip()]
     return {"command": shlex.join(command), "seconds": time.perf_counter() - started, "returncode": done.returncode,
-            "timed_out": False, "tail": lines[-40:]}
+            "cpu_seconds": _children_cpu() - cpu_before, "timed_out": False, "tail": lines[-40:]}
+
+
+def _children_cpu() -> float:
+    """User + system CPU seconds of every finished (waited-for) descendant of this process."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+#: pytest's final line ("3 failed, 2197 passed, 1500 deselected in 80.1s") and the plugin's selection line.
+_COUNT = re.compile(r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed|deselected)\b")
+_SELECTION = re.compile(r"verigrad: (?:quick selection, (\d+) of (\d+)|all (\d+)) engine checks")
+
+
+def _counts(result: dict[str, Any]) -> None:
+    """Test counts from a pytest run's summary, and how many engine checks it kept of how many."""
+    result["counts"] = {kind: int(n) for n, kind in _COUNT.findall(result.get("summary", ""))}
+    found = next((m for m in map(_SELECTION.search, result.get("tail", [])) if m), None)
+    if found:
+        kept, total = (found.group(1), found.group(2)) if found.group(1) else (found.group(3), found.group(3))
+        result["engine_checks"] = [int(kept), int(total)]
 
 
 def _pytest(extra: list[str], cache: Path) -> dict[str, Any]:
@@ -98,6 +123,7 @@ def _pytest(extra: list[str], cache: Path) -> dict[str, Any]:
     pattern = re.compile(r"\d+ (passed|failed|errors?)\b.* in [0-9.]+s")
     summary = next((line for line in reversed(result["tail"]) if pattern.search(line)), "")
     result["summary"] = summary.strip("= ")
+    _counts(result)
     return result
 
 
@@ -158,7 +184,18 @@ def _delta_rows(sensitivity: dict[str, Any], case: str, dtype: str) -> list[dict
     return [r for r in sensitivity["rows"] if r["case"] == case and r["dtype"] == dtype and r["checker"].startswith("verigrad")]
 
 
-def targets(results: dict[str, Any], total_seconds: float, full: bool) -> list[list[Any]]:
+def _vs_previous(key: str, run: dict[str, Any], previous: dict[str, Any] | None) -> str:
+    """This run's wall and CPU time over the previous run's on this machine (below 1: faster now)."""
+    before = (previous or {}).get(key) or {}
+    if not before.get("seconds") or before.get("timed_out") or run.get("timed_out"):
+        return "no previous run" if not before else "—"
+    ratio = f"wall ×{run['seconds'] / before['seconds']:.2f}"
+    if run.get("cpu_seconds") and before.get("cpu_seconds"):
+        ratio += f", CPU ×{run['cpu_seconds'] / before['cpu_seconds']:.2f}"
+    return ratio
+
+
+def targets(results: dict[str, Any], total_seconds: float, full: bool, previous: dict[str, Any] | None = None) -> list[list[Any]]:
     rows: list[list[Any]] = []
     scale = results.get("scale") or {}
     if "rows" in scale:
@@ -200,6 +237,7 @@ def targets(results: dict[str, Any], total_seconds: float, full: bool) -> list[l
         ("pytest warm", "default `pytest` wall time, warm caches (the same command again)", 60.0),
         ("pytest -n 2", "`pytest -n 2` wall time (pytest-xdist, two workers)", None),
         ("pytest -n 0", "`pytest -n 0` wall time (serial)", None),
+        ("pytest full", "`pytest --verigrad-full` wall time (every engine check, dev profile)", None),
         ("verigrad check ci", "`verigrad check jax torch fd autograd mygrad tinygrad --profile ci -j auto`, cold", 120.0),
     )
     for key, label, target in wall_targets:
@@ -212,13 +250,17 @@ def targets(results: dict[str, Any], total_seconds: float, full: bool) -> list[l
                 seconds = run["projected_seconds"]
                 status += f", projected {fmt(seconds)} s for all checks"
             verdict = verdict_for_target(seconds, target) if target else "measured"
-            rows.append([label, wanted, f"{fmt(run['seconds'])} s ({status}; {run.get('summary', '')})", verdict])
+            cpu = f", CPU {fmt(run['cpu_seconds'])} s" if run.get("cpu_seconds") else ""
+            checks = run.get("engine_checks")
+            kept = f"; engine checks {checks[0]} of {checks[1]}" if checks else ""
+            rows.append([label, wanted, f"{fmt(run['seconds'])} s{cpu} ({status}; {run.get('summary', '')}{kept})", verdict,
+                         _vs_previous(key, run, previous)])
         elif key not in ("pytest", "pytest warm") and not full:
             rows.append([label, wanted, "not run (needs --full)", "—"])
     if not full:
         rows.append(["`python benchmarks/run_all.py` (default) wall time", "~5 min", f"{fmt(total_seconds)} s",
                      verdict_for_target(total_seconds, DEFAULT_BUDGET)])
-    return rows
+    return [row + ["—"] * (5 - len(row)) for row in rows]
 
 
 # ------------------------------------------------------------------ markdown
@@ -234,11 +276,12 @@ def markdown(results: dict[str, Any], header: dict[str, Any]) -> str:
         "# verigrad: scale and speed",
         "",
         f"`{header['command']}` — {header['started']}, {header['seconds']:.0f} s; machine: {header['machine']['cpus']} CPUs, "
-        f"load average at start {header['machine']['load_average']}, no GPU.",
+        f"load average at start {header['machine']['load_average']}, no GPU."
+        + (f" Ratios compare with the run of {header['previous']} on this machine." if header.get("previous") else ""),
         "",
         "## Targets",
         "",
-        table(["target", "wanted", "measured", "met?"], header["targets"]),
+        table(["target", "wanted", "measured", "met?", "vs previous run here"], header["targets"]),
     ]
 
     def add(title: str, key: str, render: Callable[[dict[str, Any]], str]) -> None:
@@ -276,8 +319,11 @@ def markdown(results: dict[str, Any], header: dict[str, Any]) -> str:
     add("Finite-difference oracle vs numdifftools (bench_fd.py)", "bench_fd", lambda r: r["markdown"])
 
     walls = [[results[k]["command"], results[k]["seconds"], "timed out" if results[k].get("timed_out") else results[k]["returncode"],
-              results[k].get("summary", "")] for k in ("pytest", "pytest warm", "pytest -n 2", "pytest -n 0", "verigrad check ci") if k in results and "seconds" in results[k]]
-    out.extend(["", "## Wall times", "", table(["command", "seconds", "exit", "summary"], walls) if walls else "not run"])
+              results[k].get("cpu_seconds"), results[k].get("summary", "")]
+             for k in ("pytest", "pytest warm", "pytest -n 2", "pytest -n 0", "pytest full", "verigrad check ci")
+             if k in results and "seconds" in results[k]]
+    out.extend(["", "## Wall times", "",
+                table(["command", "seconds", "exit", "CPU seconds (user + sys)", "summary"], walls) if walls else "not run"])
     return "\n".join(out) + "\n"
 
 
@@ -316,13 +362,18 @@ def main(argv: list[str] | None = None) -> int:
             if args.full:
                 _section("pytest -n 2", lambda: _pytest(["-n", "2"], Path(cache)), results)
                 _section("pytest -n 0", lambda: _pytest(["-n", "0"], Path(cache)), results)
+                _section("pytest full", lambda: _pytest(["--verigrad-full"], Path(cache)), results)
     if args.full:
         _section("verigrad check ci", _verigrad_check, results)
     header["seconds"] = time.perf_counter() - started
     header["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    header["targets"] = targets(results, header["seconds"], args.full)
     out = Path(args.out)
+    previous = _previous_results(out, header["machine"])
+    header["previous"] = (previous or {}).get("started")
+    header["targets"] = targets(results, header["seconds"], args.full, (previous or {}).get("results"))
     out.mkdir(parents=True, exist_ok=True)
+    if (out / "latest.json").exists():
+        (out / "latest.json").replace(out / "previous.json")
     text = markdown(results, header)
     (out / "latest.md").write_text(text, encoding="utf-8")
     data = json_safe({"header": header, "results": results})
@@ -337,7 +388,8 @@ def _render_again(path: Path, out: Path) -> int:
     header, results = data["header"], data["results"]
     if "verigrad check ci" in results and "seconds" in results["verigrad check ci"]:
         _progress(results["verigrad check ci"])
-    header["targets"] = targets(results, header["seconds"], "--full" in header["command"])
+    previous = _previous_results(out, header["machine"], name="previous.json")
+    header["targets"] = targets(results, header["seconds"], "--full" in header["command"], (previous or {}).get("results"))
     out.mkdir(parents=True, exist_ok=True)
     text = markdown(results, header)
     (out / "latest.md").write_text(text, encoding="utf-8")
@@ -345,6 +397,18 @@ def _render_again(path: Path, out: Path) -> int:
                                                 default=_json_default, allow_nan=False), encoding="utf-8")
     print(text)
     return 0
+
+
+def _previous_results(out: Path, machine_now: dict[str, Any], name: str = "latest.json") -> dict[str, Any] | None:
+    """The last run's header start time and results, if it ran on this machine (host name and CPU count)."""
+    path = out / name
+    if not path.exists():
+        return None
+    data = from_json_safe(json.loads(path.read_text(encoding="utf-8")))
+    before = data["header"].get("machine", {})
+    if (before.get("node"), before.get("cpus")) != (machine_now.get("node"), machine_now.get("cpus")):
+        return None
+    return {"started": data["header"].get("started"), "results": data["results"]}
 
 
 def _json_default(value: Any) -> Any:

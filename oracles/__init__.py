@@ -4,11 +4,12 @@ Oracles know no cases: an engine differentiates whatever function it is handed.
 """
 
 from verigrad.oracles.protocol import VOCABULARY, Engine, EstimatedArray, error_estimate
-from verigrad.oracles.registry import BUILTIN_ENGINES, DEFAULT_ENGINES, EngineLoadError, load_engine
+from verigrad.oracles.registry import BUILTIN_ENGINES, DEFAULT_ENGINES, LIBRARIES, EngineLoadError, load_engine
 
 __all__ = [
     "BUILTIN_ENGINES",
     "DEFAULT_ENGINES",
+    "LIBRARIES",
     "VOCABULARY",
     "Engine",
     "EngineLoadError",

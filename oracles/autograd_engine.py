@@ -59,6 +59,10 @@ class AutogradEngine:
         out = np.asarray(out)
         return np.array(tangent_out, dtype=out.dtype, copy=True).reshape(out.shape)
 
+    def evaluate(self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...]) -> np.ndarray:
+        """fn's forward value at the primals, in their dtype (plain numpy, nothing traced)."""
+        return np.array(fn(*(np.array(p, copy=True) for p in primals)), copy=True)
+
 
 def _on_tuple(fn: Callable[..., Any]) -> Callable[[tuple[Any, ...]], Any]:
     """autograd differentiates one argument: make it the tuple of all primals.

@@ -342,6 +342,72 @@ def _noise(f0: np.ndarray, point: Callable[..., tuple[np.ndarray, Any]], delta: 
     return np.where(np.isfinite(sigma), 4 * sigma, 0.0)
 
 
+class _Table:
+    """A Richardson table, row by row (row k: central differences at step t0/2^k and their extrapolations),
+    with the best estimate (and best plain difference) found so far for each entry."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.best = np.full(n, np.nan)
+        self.best_err = np.full(n, np.inf)
+        self.best_row = np.zeros(n, int)
+        self.best_order = np.zeros(n, int)
+        self.plain_err = np.full(n, np.inf)  # the best plain central difference (no extrapolation)
+        self.plain_row = np.zeros(n, int)
+        self.values: list[list[np.ndarray]] = []
+        self.noise: list[list[np.ndarray]] = []
+        self.halves: list[np.ndarray] = []
+        self.plus: list[np.ndarray] = []
+        self.minus: list[np.ndarray] = []
+        self.steps: list[Any] = []
+
+    def add_row(self, t: Any, fp: np.ndarray, off_p: Any, fm: np.ndarray, off_m: Any, level_floor: tuple[np.ndarray, Any]) -> np.ndarray:
+        """Row k from f(x ± t): the plain difference and its extrapolations; returns the plain difference's noise."""
+        k = len(self.values)
+        abs_f0, probe_noise = level_floor
+        h = np.broadcast_to(np.asarray((off_p - off_m) / 2, dtype=np.float64), (self.n,))
+        valid = np.isfinite(fp) & np.isfinite(fm) & (h > 0)
+        d = np.where(valid, (fp - fm) / (2 * h), np.nan)
+        level = np.maximum(NOISE * np.maximum(abs_f0, np.maximum(np.abs(fp), np.abs(fm))), probe_noise)
+        noise = np.where(valid, level / h, np.inf)
+        row, noise_row = [d], [noise]
+        for m in range(1, min(k, ORDER) + 1):
+            r = (self.halves[k - m] / h) ** 2
+            row.append(row[m - 1] + (row[m - 1] - self.values[k - 1][m - 1]) / (r - 1))
+            noise_row.append((r * noise_row[m - 1] + self.noise[k - 1][m - 1]) / (r - 1))
+        self.values.append(row)
+        self.noise.append(noise_row)
+        self.halves.append(h)
+        self.plus.append(fp)
+        self.minus.append(fm)
+        self.steps.append(t)
+        return noise
+
+    def judge(self, c: int) -> None:
+        """Row c's candidates, now with neighbours on both sides: error estimates, and the best so far."""
+        for m in range(min(c - 1, ORDER) + 1):
+            value = self.values[c][m]
+            trunc = np.maximum(np.abs(value - self.values[c - 1][m]), np.abs(self.values[c + 1][m] - value))
+            if m:
+                trunc = np.maximum(trunc, np.abs(value - self.values[c][m - 1]))
+            err = trunc + self.noise[c][m]
+            if m == 0:
+                better_plain = err < self.plain_err
+                self.plain_err = np.where(better_plain, err, self.plain_err)
+                self.plain_row = np.where(better_plain, c, self.plain_row)
+            better = err < self.best_err
+            self.best = np.where(better, value, self.best)
+            self.best_err = np.where(better, err, self.best_err)
+            self.best_row = np.where(better, c, self.best_row)
+            self.best_order = np.where(better, m, self.best_order)
+
+    def scan(self) -> _Scan:
+        scan = _Scan(self.best, self.best_err, self.best_row, self.best_order, self.steps, np.array(self.plus),
+                     np.array(self.minus), np.array(self.halves))
+        scan.plain_row = self.plain_row
+        return scan
+
+
 def _richardson(
     f0: np.ndarray,
     point: Callable[..., tuple[np.ndarray, Any]],
@@ -364,67 +430,23 @@ def _richardson(
     after MAX_ROWS steps.
     """
     n = f0.size
-    abs_f0 = np.abs(f0)
-    probe_noise = _noise(f0, point, delta)
-    best = np.full(n, np.nan)
-    best_err = np.full(n, np.inf)
-    best_row = np.zeros(n, int)
-    best_order = np.zeros(n, int)
-    plain_err = np.full(n, np.inf)  # the best plain central difference (no extrapolation)
-    plain_row = np.zeros(n, int)
-    table: list[list[np.ndarray]] = []
-    noise_table: list[list[np.ndarray]] = []
-    halves: list[np.ndarray] = []
-    plus: list[np.ndarray] = []
-    minus: list[np.ndarray] = []
-    steps: list[Any] = []
+    level_floor = (np.abs(f0), _noise(f0, point, delta))
+    table = _Table(n)
     done = ~np.isfinite(f0)
     t = t0
     for k in range(MAX_ROWS):
         fp, off_p = point(t, ~done)
         fm, off_m = point(-t, ~done)
-        h = np.broadcast_to(np.asarray((off_p - off_m) / 2, dtype=np.float64), (n,))
-        valid = np.isfinite(fp) & np.isfinite(fm) & (h > 0)
-        d = np.where(valid, (fp - fm) / (2 * h), np.nan)
-        level = np.maximum(NOISE * np.maximum(abs_f0, np.maximum(np.abs(fp), np.abs(fm))), probe_noise)
-        noise = np.where(valid, level / h, np.inf)
-        row, noise_row = [d], [noise]
-        for m in range(1, min(k, ORDER) + 1):
-            r = (halves[k - m] / h) ** 2
-            row.append(row[m - 1] + (row[m - 1] - table[k - 1][m - 1]) / (r - 1))
-            noise_row.append((r * noise_row[m - 1] + noise_table[k - 1][m - 1]) / (r - 1))
-        table.append(row)
-        noise_table.append(noise_row)
-        halves.append(h)
-        plus.append(fp)
-        minus.append(fm)
-        steps.append(t)
+        noise = table.add_row(t, fp, off_p, fm, off_m, level_floor)
         if k >= 2:  # the candidates of row k - 1 now have neighbours on both sides
-            c = k - 1
-            for m in range(min(c - 1, ORDER) + 1):
-                value = table[c][m]
-                trunc = np.maximum(np.abs(value - table[c - 1][m]), np.abs(table[k][m] - value))
-                if m:
-                    trunc = np.maximum(trunc, np.abs(value - table[c][m - 1]))
-                err = trunc + noise_table[c][m]
-                if m == 0:
-                    better_plain = err < plain_err
-                    plain_err = np.where(better_plain, err, plain_err)
-                    plain_row = np.where(better_plain, c, plain_row)
-                better = err < best_err
-                best = np.where(better, value, best)
-                best_err = np.where(better, err, best_err)
-                best_row = np.where(better, c, best_row)
-                best_order = np.where(better, m, best_order)
-            target = plain_err if plain else best_err
+            table.judge(k - 1)
+            target = table.plain_err if plain else table.best_err
             done = done | (np.isfinite(target) & (noise >= target))
         done = done | np.broadcast_to(np.asarray(t) < t_floor, (n,))
         if done.all():
             break
         t = t / 2
-    scan = _Scan(best, best_err, best_row, best_order, steps, np.array(plus), np.array(minus), np.array(halves))
-    scan.plain_row = plain_row
-    return scan
+    return table.scan()
 
 
 def _decide(
@@ -689,13 +711,46 @@ class FiniteDifferences:
         x = problem.x[k]
         flat = x.ravel()
         idx = np.arange(flat.size) if idx is None else np.asarray(idx)
-        n, ncol = problem.f0.size, idx.size
+        n = problem.f0.size
         fin = problem.finite
         steps = _cs_step(np.abs(flat[idx]))
         cp, ok_p = problem.complex_columns(k, idx, steps)
         cm, ok_m = problem.complex_columns(k, idx, -0.75 * steps)
         jac, err, ok, tie = _complex_pair(cp, ok_p, cm, ok_m)
-        accepted = np.zeros((n, ncol), bool)
+        accepted = self._verified_complex_columns(problem, k, idx, jac, err, ok)
+        used = accepted.copy()
+        need = fin[:, None] & ~accepted
+        cols = np.flatnonzero(need.any(axis=0))
+        if cols.size:
+            scan = self._richardson_columns(problem, k, idx[cols])
+            f0 = np.broadcast_to(problem.f0[:, None], (n, cols.size)).ravel()
+            value, verr, use_c = _decide(
+                f0,
+                jac[:, cols].ravel(),
+                err[:, cols].ravel(),
+                ok[:, cols].ravel(),
+                tie[:, cols].ravel(),
+                cm[:, cols].ravel(),
+                scan,
+            )
+            sub = need[:, cols]
+            for target, source in ((jac, value), (err, verr), (used, use_c)):
+                block = target[:, cols]
+                block[sub] = source.reshape(n, cols.size)[sub]
+                target[:, cols] = block
+        jac[~fin] = np.nan
+        err[~fin] = np.inf
+        return jac, err, used
+
+    def _verified_complex_columns(
+        self, problem: _Problem, k: int, idx: np.ndarray, jac: np.ndarray, err: np.ndarray, ok: np.ndarray
+    ) -> np.ndarray:
+        """Which complex-step columns pass a central-difference check (one along a random direction for all, then
+        each on its own if that fails); entries of columns not accepted are computed by Richardson scans."""
+        x = problem.x[k]
+        flat = x.ravel()
+        fin = problem.finite
+        accepted = np.zeros((problem.f0.size, idx.size), bool)
         # One central-difference check along a random direction for all columns that look analytic.
         candidates = np.flatnonzero((ok | ~fin[:, None]).all(axis=0))
         if candidates.size:
@@ -726,29 +781,7 @@ class FiniteDifferences:
                     d2, tol, xp2, xm2 = _check(problem, k, e.reshape(x.shape), t1, exact_index=j)
                     with np.errstate(all="ignore"):
                         accepted[:, col] = ok[:, col] & (np.abs(jac[:, col] - d2) <= tol + err[:, col])
-        used = accepted.copy()
-        need = fin[:, None] & ~accepted
-        cols = np.flatnonzero(need.any(axis=0))
-        if cols.size:
-            scan = self._richardson_columns(problem, k, idx[cols])
-            f0 = np.broadcast_to(problem.f0[:, None], (n, cols.size)).ravel()
-            value, verr, use_c = _decide(
-                f0,
-                jac[:, cols].ravel(),
-                err[:, cols].ravel(),
-                ok[:, cols].ravel(),
-                tie[:, cols].ravel(),
-                cm[:, cols].ravel(),
-                scan,
-            )
-            sub = need[:, cols]
-            for target, source in ((jac, value), (err, verr), (used, use_c)):
-                block = target[:, cols]
-                block[sub] = source.reshape(n, cols.size)[sub]
-                target[:, cols] = block
-        jac[~fin] = np.nan
-        err[~fin] = np.inf
-        return jac, err, used
+        return accepted
 
     def _richardson_columns(self, problem: _Problem, k: int, cols: np.ndarray) -> _Scan:
         """Richardson for the columns ``cols`` (flat indices of primal k) at once: entries (output, column), flat."""
@@ -827,6 +860,10 @@ class FiniteDifferences:
         err = np.where(need, verr, c_err)
         used = np.where(need, use_c, True)
         return (*_nan_where_infinite(problem, value, err), used[fin])
+
+    def evaluate(self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...]) -> np.ndarray:
+        """fn's forward value at the primals (numpy arithmetic, in their dtype)."""
+        return np.array(fn(*(np.array(p, copy=True) for p in primals)), copy=True)
 
 
 # ---------------------------------------------------------------- helpers

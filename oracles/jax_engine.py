@@ -71,8 +71,14 @@ class JaxEngine:
         # Cast here, as jax would (it wants the output's dtype exactly): one program per key.
         cotangent = np.asarray(cotangent).astype(out_dtype).reshape(out_shape)
         tangents = tuple(np.zeros_like(p) for p in primals)
+        reverse = self._cache.get((fn, _signature(primals), "reverse"))
         with self._jax.enable_x64(True), self._on_device():
-            grads, _ = both(primals, cotangent, tangents)
+            try:
+                grads = reverse(primals, cotangent) if reverse else both(primals, cotangent, tangents)[0]
+            except TypeError as error:
+                if not _reverse_only(error):
+                    raise
+                grads = self._reverse(fn, primals)(primals, cotangent)
         return tuple(_to_numpy(g, p.shape, p.dtype) for g, p in zip(grads, primals, strict=True))
 
     def jvp(
@@ -121,6 +127,38 @@ class JaxEngine:
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return entry
+
+    def _reverse(self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...]) -> Any:
+        """A jitted vjp alone, for a function with a custom_vjp rule (jax cannot run its jvp)."""
+        key = (fn, _signature(primals), "reverse")
+        program = self._cache.get(key)
+        if program is None:
+            jax = self._jax
+
+            def pull(primals: tuple[Any, ...], cotangent: Any) -> Any:
+                return jax.vjp(fn, *primals)[1](cotangent)
+
+            program = self._cache[key] = jax.jit(pull)
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return program
+
+    def evaluate(self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...]) -> np.ndarray:
+        """fn's forward value at the primals, in their dtype (jitted, cached like the derivatives)."""
+        primals = tuple(np.asarray(p) for p in primals)
+        key = (fn, _signature(primals), "evaluate")
+        program = self._cache.get(key)
+        if program is None:
+            program = self._cache[key] = self._jax.jit(fn)
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        with self._jax.enable_x64(True), self._on_device():
+            return np.array(program(*primals), copy=True)
+
+
+def _reverse_only(error: TypeError) -> bool:
+    """Whether jax refused forward mode because fn has a custom_vjp rule (reverse mode only)."""
+    return "custom_vjp" in str(error)
 
 
 def _to_numpy(value: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:

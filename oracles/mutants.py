@@ -10,23 +10,19 @@ it is handed with the wrapped engine and perturbs the *result* generically (by
 sign, scale, dtype, shape, by which primal arrays are the same object or tie...),
 never by looking at which function it was given.
 
-:data:`MUTANTS` is the one table: mutant name -> (factory, the diagnosis verigrad
-must give, the check that exposes it).  A check is named by property, case,
-subject (an argument, or ``"a+b"`` for an aliased pair) and dtype; the case is
-where the mutation is observable (a transposed Jacobian needs a non-symmetric
-one; a missing aliased term needs partials that differ), not something the mutant
-itself looks at.
+Which check exposes each mutant and the diagnosis verigrad must give is test
+data: the table ``MUTANTS`` in ``tests/selftest/mutant_table.py``.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
-__all__ = ["MUTANTS", "Catch", "Mutant", "MutantEngine", "load_mutant"]
+__all__ = ["MUTANT_ENGINES", "DegradedEngine", "MutantEngine", "SingleEntryEngine", "round_to_bfloat16"]
 
 Arrays = tuple[np.ndarray, ...]
 
@@ -73,6 +69,12 @@ class MutantEngine:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.inner.name})"
+
+    def __getattr__(self, name: str) -> Any:
+        # Optional protocol methods (evaluate, ...) pass through unmutated, where the wrapped engine has them.
+        if name.startswith("_") or name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
 
 
 def _same_dtype(values: Any, like: np.ndarray) -> np.ndarray:
@@ -267,12 +269,12 @@ class LeaksOffDiagonal(MutantEngine):
 # ------------------------------------------------------------ aliased inputs
 
 
-def _identity_groups(primals: Sequence[np.ndarray]) -> list[list[int]]:
-    """Slots holding the very same array object, in order (only groups of 2 or more)."""
-    groups: dict[int, list[int]] = {}
+def _shared_slots(primals: Sequence[np.ndarray]) -> list[list[int]]:
+    """Slots holding the very same array object, in order (only sets of 2 or more)."""
+    by_object: dict[int, list[int]] = {}
     for k, primal in enumerate(primals):
-        groups.setdefault(id(primal), []).append(k)
-    return [slots for slots in groups.values() if len(slots) > 1]
+        by_object.setdefault(id(primal), []).append(k)
+    return [slots for slots in by_object.values() if len(slots) > 1]
 
 
 class MissingTerm(MutantEngine):
@@ -287,7 +289,7 @@ class MissingTerm(MutantEngine):
 
     def perturb_vjp(self, fn: Callable[..., Any], primals: Arrays, cotangent: np.ndarray, grads: Arrays) -> Arrays:
         result = list(grads)
-        for slots in _identity_groups(primals):
+        for slots in _shared_slots(primals):
             last = grads[slots[-1]]
             result[slots[0]] = last
             for k in slots[1:]:
@@ -306,7 +308,7 @@ class OverwritesAliased(MutantEngine):
 
     def perturb_vjp(self, fn: Callable[..., Any], primals: Arrays, cotangent: np.ndarray, grads: Arrays) -> Arrays:
         result = list(grads)
-        for slots in _identity_groups(primals):
+        for slots in _shared_slots(primals):
             for k in slots:
                 result[k] = np.array(grads[slots[-1]], copy=True)
         return tuple(result)
@@ -322,7 +324,7 @@ class DoubleCounted(MutantEngine):
 
     def perturb_vjp(self, fn: Callable[..., Any], primals: Arrays, cotangent: np.ndarray, grads: Arrays) -> Arrays:
         result = list(grads)
-        for slots in _identity_groups(primals):
+        for slots in _shared_slots(primals):
             total = sum(np.asarray(grads[k], dtype=np.float64) for k in slots)
             for k in slots:
                 result[k] = _same_dtype(total, grads[k])
@@ -528,81 +530,106 @@ class JvpOnlyWrong(MutantEngine):
         return _same_dtype(np.asarray(result) * (1 + 2.0**-8), result)
 
 
-# ------------------------------------------------------------------- the table
+# ------------------------------------------------- single entries, low precision
 
 
-class Catch(NamedTuple):
-    """A check that exposes a mutant: property, case, subject (argument or "a+b" pair), dtype, time limit."""
-
-    property: str
-    case: str
-    subject: str
-    dtype: str = "float64"
-    timeout: float | None = None
-
-    @property
-    def arg(self) -> str | None:
-        return None if "+" in self.subject or self.subject == "all" else self.subject
-
-    @property
-    def pair(self) -> tuple[str, str] | None:
-        if "+" not in self.subject:
-            return None
-        first, second = self.subject.split("+")
-        return first, second
+def _flat_add(array: np.ndarray, index: int, amount: float) -> np.ndarray:
+    out = np.array(array, copy=True)
+    flat = out.reshape(-1)
+    flat[index] = flat[index] + amount
+    return out
 
 
-class Mutant(NamedTuple):
-    """One row of :data:`MUTANTS`."""
+class SingleEntryEngine:
+    """A deliberately wrong engine: ``base`` with ONE Jacobian entry J_ij of primal ``arg`` changed.
 
-    factory: Callable[..., MutantEngine]
-    kind: str
-    catch: Catch
+    J_ij becomes J_ij·(1 + delta) + absolute, consistently in the VJP (entry j gets
+    (delta·J_ij + absolute)·u_i more) and the JVP (entry i gets (…)·v_j more).  It knows
+    no cases: J_ij comes from ``base`` itself (a VJP with the basis cotangent e_i),
+    and i, j are flat indices into the output and the argument.  With delta = 0,
+    ``absolute`` injects an off-diagonal entry where J_ij = 0.
+    """
 
-    @property
-    def spec(self) -> str:
-        """The ``module:attribute`` that ``oracles.load_engine`` (and ``--engine``) accepts."""
-        return f"{self.factory.__module__}:{self.factory.__qualname__}"
+    def __init__(self, base: Any, arg: int, i: int, j: int, delta: float = 0.0, absolute: float = 0.0) -> None:
+        self.base, self.arg, self.i, self.j = base, arg, i, j
+        self.delta, self.absolute = float(delta), float(absolute)
+        self.name = f"{getattr(base, 'name', 'engine')}+entry"
+        self.xp = base.xp
 
+    def _change(self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...], out_shape: tuple[int, ...], dtype: np.dtype) -> float:
+        if self.delta == 0.0:
+            return self.absolute
+        e_i = np.zeros(int(np.prod(out_shape)), dtype=dtype)
+        e_i[self.i] = 1
+        e_i = e_i.reshape(out_shape)
+        entry = float(np.ravel(self.base.vjp(fn, primals, e_i)[self.arg])[self.j])
+        return self.delta * entry + self.absolute
 
-_VJP_MUL = Catch("vjp", "elementwise.mul", "w")
+    def vjp(self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...], cotangent: np.ndarray) -> tuple[np.ndarray, ...]:
+        cotangent = np.asarray(cotangent)
+        grads = list(self.base.vjp(fn, primals, cotangent))
+        change = self._change(fn, primals, cotangent.shape, cotangent.dtype)
+        grads[self.arg] = _flat_add(grads[self.arg], self.j, change * float(np.ravel(cotangent)[self.i]))
+        return tuple(grads)
 
-#: mutant name -> (factory, expected diagnosis kind, the check that catches it).
-MUTANTS: dict[str, Mutant] = {
-    f"mutant-{cls.label}": Mutant(cls, kind, catch)
-    for cls, kind, catch in (
-        (WrongSign, "wrong_sign", _VJP_MUL),
-        (ScaleTwo, "scaled", Catch("jvp", "jacobian.fg", "x")),
-        (ScaleHalf, "scaled", Catch("vjp", "jacobian.fg", "y")),
-        (ScaleBySize, "scaled", Catch("vjp", "chain.matvec_sin", "x")),
-        (ScaleByInverseSize, "scaled", Catch("jvp", "chain.matvec_sin", "x")),
-        (Transposed, "transposed", Catch("vjp", "chain.matvec_sin", "W")),
-        (LeaksOffDiagonal, "structure", Catch("structure", "elementwise.mul", "w")),
-        (MissingTerm, "missing_term", Catch("aliased", "elementwise.sub", "w+x")),
-        (OverwritesAliased, "missing_term", Catch("aliased", "elementwise.div", "w+x")),
-        (DoubleCounted, "double_counted", Catch("aliased", "elementwise.add", "w+x")),
-        (KinkOutside, "outside_subdifferential", Catch("kink", "elementwise.max", "w")),
-        (BroadcastNotReduced, "broadcast_not_reduced", Catch("vjp", "scalar_expansion.add", "z")),
-        (Upcast, "dtype_changed", Catch("shape_dtype", "elementwise.mul", "all", "float32")),
-        (Downcast, "dtype_changed", Catch("shape_dtype", "elementwise.mul", "all", "float64")),
-        (Float32Inside, "precision", _VJP_MUL),
-        (RelativeError, "precision", Catch("jvp", "elementwise.mul", "x")),
-        (NonFinite, "non_finite", _VJP_MUL),
-        (Nondeterministic, "nondeterministic", Catch("deterministic", "elementwise.mul", "all")),
-        (MutatesInputs, "mutated_input", _VJP_MUL),
-        (Raises, "engine_raised", _VJP_MUL),
-        (ReturnsNone, "bad_return", _VJP_MUL),
-        (ReturnsList, "bad_return", _VJP_MUL),
-        (ReturnsFloat, "bad_return", Catch("jvp", "elementwise.mul", "w")),
-        (WrongShape, "wrong_shape", _VJP_MUL),
-        (Hangs, "timeout", Catch("vjp", "elementwise.mul", "w", timeout=1.0)),
-        (JvpOnlyWrong, "mode_mismatch", Catch("adjoint", "chain.matvec_sin", "x")),
-    )
-}
+    def jvp(self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...], tangents: tuple[np.ndarray, ...]) -> np.ndarray:
+        out = np.asarray(self.base.jvp(fn, primals, tangents))
+        change = self._change(fn, primals, out.shape, out.dtype)
+        return _flat_add(out, self.i, change * float(np.ravel(tangents[self.arg])[self.j]))
 
 
-def load_mutant(name: str, engine: Any = None) -> MutantEngine:
-    """The mutant called ``name`` (e.g. "mutant-wrong-sign"), wrapping ``engine`` (default: torch)."""
-    if name not in MUTANTS:
-        raise KeyError(f"unknown mutant {name!r}; known: {', '.join(MUTANTS)}")
-    return MUTANTS[name].factory(engine)
+def round_to_bfloat16(array: np.ndarray) -> np.ndarray:
+    """Round to the nearest bfloat16 (ties to even), returned in the array's own dtype."""
+    array = np.asarray(array)
+    bits = np.asarray(array, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
+    return bits.astype(np.uint32).view(np.float32).astype(array.dtype)
+
+
+class DegradedEngine:
+    """A deliberately imprecise engine: ``base`` on inputs rounded to a low precision, or with noise added.
+
+    ``kind``: ``"bfloat16"`` / ``"float16"`` round every floating primal to that format
+    before differentiating (what a bf16/fp16 matmul with float32 accumulation
+    does to its operands); ``"noise"`` multiplies each result entry by (1 + ε·ξ), ξ
+    standard normal from ``numpy.random.default_rng(seed)``.  Results keep the
+    primals' dtype, so only the values are wrong, by a few parts in a thousand.
+    """
+
+    def __init__(self, base: Any, kind: str = "bfloat16", epsilon: float = 4e-3, seed: int = 0) -> None:
+        if kind not in ("bfloat16", "float16", "noise"):
+            raise ValueError(f"unknown degradation {kind!r}")
+        self.base, self.kind, self.epsilon = base, kind, float(epsilon)
+        self._rng = np.random.default_rng(seed)
+        self.name = f"{getattr(base, 'name', 'engine')}~{kind}"
+        self.xp = base.xp
+
+    def _round(self, primals: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+        if self.kind == "noise":
+            return tuple(primals)
+        if self.kind == "bfloat16":
+            return tuple(round_to_bfloat16(p) if np.asarray(p).dtype.kind == "f" else p for p in primals)
+        return tuple(np.asarray(p).astype(np.float16).astype(np.asarray(p).dtype) if np.asarray(p).dtype.kind == "f" else p
+                     for p in primals)
+
+    def _noise(self, value: np.ndarray) -> np.ndarray:
+        value = np.asarray(value)
+        if self.kind != "noise":
+            return value
+        factor = 1.0 + self.epsilon * self._rng.standard_normal(value.shape)
+        return (value.astype(np.float64) * factor).astype(value.dtype)
+
+    def vjp(self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...], cotangent: np.ndarray) -> tuple[np.ndarray, ...]:
+        return tuple(self._noise(g) for g in self.base.vjp(fn, self._round(primals), cotangent))
+
+    def jvp(self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...], tangents: tuple[np.ndarray, ...]) -> np.ndarray:
+        return self._noise(self.base.jvp(fn, self._round(primals), tangents))
+
+
+#: Every deliberately broken engine, in the order of the diagnoses they provoke.
+MUTANT_ENGINES: tuple[type[MutantEngine], ...] = (
+    WrongSign, ScaleTwo, ScaleHalf, ScaleBySize, ScaleByInverseSize, Transposed, LeaksOffDiagonal, MissingTerm,
+    OverwritesAliased, DoubleCounted, KinkOutside, BroadcastNotReduced, Upcast, Downcast, Float32Inside, RelativeError,
+    NonFinite, Nondeterministic, MutatesInputs, Raises, ReturnsNone, ReturnsList, ReturnsFloat, WrongShape, Hangs,
+    JvpOnlyWrong,
+)

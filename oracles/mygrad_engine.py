@@ -87,6 +87,12 @@ class MygradEngine:
             result[i] = sum(float(np.sum(row.astype(np.float64) * vk)) for row, vk in zip(rows, v, strict=True))
         return result.reshape(out_shape).astype(out_dtype)
 
+    def evaluate(self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...]) -> np.ndarray:
+        """fn's forward value at the primals, in their dtype (constant tensors: no graph)."""
+        tensors = [self._mg.tensor(np.array(p, copy=True), constant=True) for p in primals]
+        out = np.asarray(fn(*tensors))
+        return np.array(out, dtype=_output_dtype(out.dtype, primals), copy=True)
+
 
 def _output_dtype(out_dtype: np.dtype, primals: tuple[np.ndarray, ...]) -> np.dtype:
     """The output dtype under weak Python scalars: mygrad's float64 promotion of float32 undone."""

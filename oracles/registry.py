@@ -29,6 +29,21 @@ BUILTIN_ENGINES: dict[str, str] = {
 #: Compiled engine -> its eager partner: the summary shows the two side by side when a run has both.
 EAGER_PARTNERS: dict[str, str] = {"jax-jit": "jax-eager", "torch-compile": "torch", "tinygrad": "tinygrad-eager"}
 
+#: The library each built-in engine wraps (its version goes in a run's records).
+LIBRARIES: dict[str, str] = {
+    "jax": "jax",
+    "torch": "torch",
+    "fd": "numpy",
+    "autograd": "autograd",
+    "mygrad": "mygrad",
+    "tinygrad": "tinygrad",
+    "mlx": "mlx",
+    "jax-jit": "jax",
+    "jax-eager": "jax",
+    "torch-compile": "torch",
+    "tinygrad-eager": "tinygrad",
+}
+
 #: The engines `verigrad check` runs when none is named (the issue's "built-in engines").
 DEFAULT_ENGINES: tuple[str, ...] = ("jax", "torch", "fd")
 

@@ -234,6 +234,48 @@ class TinygradEngine:
             self._cache.popitem(last=False)
         return entry
 
+    def _forward_entry(self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...]) -> _Entry:
+        """The cached TinyJit of fn's forward at these shapes and dtypes (``jit`` None: an output that is no tensor)."""
+        key = ("evaluate", id(fn), tuple((p.shape, p.dtype.str) for p in primals), None)
+        entry = self._cache.get(key)
+        if entry is not None:
+            self._cache.move_to_end(key)
+            return entry
+        flats = self._flats(primals)
+        shapes = [p.shape for p in primals]
+        out = fn(*(flat.reshape(shape) for flat, shape in zip(flats, shapes, strict=True)))  # traced lazily: nothing runs
+        entry = _Entry(fn, None, *_shape_dtype(out))
+        if isinstance(out, self._Tensor):
+            forward = lambda *buffers: fn(*(b.reshape(s) for b, s in zip(buffers, shapes, strict=True))).contiguous().realize()
+            entry.jit, entry.inputs = self._TinyJit(forward), flats
+            self._Tensor.realize(*flats)
+        self._cache[key] = entry
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return entry
+
+    def _evaluate_plain(self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...]) -> np.ndarray:
+        leaves = [flat.reshape(p.shape) for flat, p in zip(self._flats(primals), primals, strict=True)]
+        out = fn(*leaves)
+        if not isinstance(out, self._Tensor):
+            return np.asarray(out)
+        return _numpy(out.realize(), tuple(out.shape))
+
+    def evaluate(self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...]) -> np.ndarray:
+        """fn's forward value at the primals, in their dtype (through a TinyJit per fn and shapes, as vjp is)."""
+        primals = tuple(np.asarray(p) for p in primals)
+        with self._context():
+            entry = self._forward_entry(fn, primals) if self._jit else None
+            if entry is None or entry.jit is None:
+                return self._evaluate_plain(fn, primals)
+            for tensor, array in zip(entry.inputs, primals, strict=True):
+                _write(tensor, array)
+            try:
+                out = entry.jit(*entry.inputs)
+            except self._JitError:  # "didn't JIT anything!": the plain path from now on, for this key only
+                entry.jit = entry.inputs = None
+                return self._evaluate_plain(fn, primals)
+            return _numpy(out, entry.out_shape)
 
 @dataclass
 class _Entry:

@@ -99,6 +99,11 @@ class TorchEngine:
         """H v of a scalar-output fn, reverse over reverse (double backward with ``create_graph``)."""
         return torch_hvp(self, fn, primals, vectors, reverse=True)
 
+    def evaluate(self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...]) -> np.ndarray:
+        """fn's forward value at the primals, in their dtype (no graph is recorded)."""
+        with self._torch.no_grad():
+            return _numpy(self._torch.as_tensor(fn(*(self._tensor(p) for p in primals))))
+
 
 def _numpy(tensor: Any) -> np.ndarray:
     """A numpy copy (not a view of torch's storage); bfloat16 as ml_dtypes.bfloat16, bit for bit."""

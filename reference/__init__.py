@@ -1,6 +1,6 @@
 """verigrad's reference: the catalog's cases and their closed-form derivatives, in pure numpy.
 
-``CASES`` is the single table (``reference.cases``); ``ERRATA`` lists the seed's
+``CASES`` is the single table (``reference.cases``); ``ERRATA`` lists the paper's
 mistakes with counterexamples (``reference.errata``).  This package imports
 numpy and nothing else.
 """

@@ -16,6 +16,8 @@ applied to a computed argument t, ``|t|`` times the function's derivative bound
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 from verigrad.reference.jacobian import Structure
 from verigrad.reference.spec import NONZERO, TRANSCENDENTAL, Arg, Case, Kink, Partial, Point
@@ -87,7 +89,7 @@ RELU_KINK = Kink(
     subdifferential="∂max(0, z)/∂z ∈ [0, 1] at z = 0",
     locus=_affine_z,
     project=_project_affine,
-    convention_note="The seed (§5) takes 0 at z = 0; any t ∈ [0, 1] is a valid subgradient.",
+    convention_note="The paper (§5) takes 0 at z = 0; any t ∈ [0, 1] is a valid subgradient.",
 )
 
 # --------------------------------------------------------------- loss helpers
@@ -315,7 +317,7 @@ CASES: tuple[Case, ...] = (
         primal=lambda xp, x: x + x**2,
         partials={"x": Partial(S.SCALAR, lambda p: 1 + 2 * p.x, lambda p: 1 + 2 * np.abs(p.x), _const(3), r"\frac{dy}{dx} = 1 + 2x")},
         second_derivatives={"x": _const(2.0)},
-        notes="Two paths from x to y; the total derivative adds both exactly once (the seed's general formula counts one twice).",
+        notes="Two paths from x to y; the total derivative adds both exactly once (the paper's general formula counts one twice).",
     ),
     # ============================================== §3-§4 gradients and Jacobians
     Case(
@@ -582,7 +584,7 @@ CASES: tuple[Case, ...] = (
             subdifferential="∂max(0, z)/∂z ∈ [0, 1] at z = 0",
             locus=lambda p: (p.z, 0.0, 0),
             project=lambda values: {**values, "z": np.zeros_like(values["z"])},
-            convention_note="The seed (§5) takes 0 at z = 0; any t ∈ [0, 1] is a valid subgradient.",
+            convention_note="The paper (§5) takes 0 at z = 0; any t ∈ [0, 1] is a valid subgradient.",
         ),
     ),
     Case(
@@ -642,7 +644,7 @@ CASES: tuple[Case, ...] = (
             subdifferential="sample i contributes t·(2/N) e_i x_i with t ∈ [0, 1]",
             locus=lambda p: _affine_z(p),
             project=_project_first_sample,
-            convention_note="The seed's final forms (§6.1, §6.2) drop [z_i > 0] altogether: see the errata.",
+            convention_note="The paper's final forms (§6.1, §6.2) drop [z_i > 0] altogether: see the errata.",
         ),
         second_derivatives={"w": _hessian_ww},
         notes="e_i = z_i - y_i. The per-sample condition [z_i > 0] stays inside the sum.",
@@ -694,3 +696,12 @@ def get_case(case_id: str) -> Case:
         return CASES_BY_ID[case_id]
     except KeyError:
         raise KeyError(f"unknown case {case_id!r}; known: {', '.join(CASES_BY_ID)}") from None
+
+
+def register(cases: Iterable[Case]) -> None:
+    """Make cases from outside the catalog (a user's own, ``--catalog``) known to :func:`get_case`."""
+    for case in cases:
+        known = CASES_BY_ID.get(case.id)
+        if known is not None and known is not case:
+            raise ValueError(f"case id {case.id!r} is already taken by another case")
+        CASES_BY_ID[case.id] = case

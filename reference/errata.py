@@ -1,7 +1,7 @@
-"""The seed's errata, as data: what the seed says, what is right, and an input that tells them apart.
+"""The paper's errata, as data: what the paper (the seed document) says, what is right, and an input that tells them apart.
 
 Each :class:`Erratum` names the case and argument of the reference it contradicts,
-implements the seed's wrong formula in numpy (``wrong(point)``, on the same
+implements the paper's wrong formula in numpy (``wrong(point)``, on the same
 :class:`~reference.spec.Point` the closed forms take), and carries a
 counterexample: float64 inputs where the wrong formula and the reference differ
 far beyond rounding.  :func:`demonstrate` evaluates both there.
@@ -9,11 +9,11 @@ far beyond rounding.  :func:`demonstrate` evaluates both there.
 What ``right`` is compared with, per erratum (``compare``):
 
 * ``"data"``: the reference closed form's structured data (``Partial.jacobian(...).data``);
-* ``"dense"``: its dense numerator-layout Jacobian (when the seed's object has another shape);
-* ``"primal"``: the case's primal value (when the seed mistakes a derivative for a value).
+* ``"dense"``: its dense numerator-layout Jacobian (when the paper's object has another shape);
+* ``"primal"``: the case's primal value (when the paper mistakes a derivative for a value).
 
-Sections and quotes are the seed's (``seed/000_3ba8d4054b30c47d.txt``).  Only errata
-that a numeric counterexample demonstrates are listed; the seed's purely
+Sections and quotes are the paper's (``seed/000_3ba8d4054b30c47d.txt``).  Only errata
+that a numeric counterexample demonstrates are listed; the paper's purely
 notational slips are not (see the module's tests and the project report).
 """
 
@@ -40,10 +40,10 @@ COMPARE_KINDS = ("data", "dense", "primal")
 
 @dataclass(frozen=True, eq=False)
 class Erratum:
-    """One mistake of the seed, with the reference it contradicts and a counterexample.
+    """One mistake of the paper, with the reference it contradicts and a counterexample.
 
-    ``wrong_statement`` quotes the seed (briefly, LaTeX or Chinese as written);
-    ``right_statement`` says what holds.  ``wrong(point)`` is the seed's formula
+    ``wrong_statement`` quotes the paper (briefly, LaTeX or Chinese as written);
+    ``right_statement`` says what holds.  ``wrong(point)`` is the paper's formula
     in numpy.  ``counterexample`` holds float64 input arrays by argument name,
     ``params`` the case parameters, ``t`` the subgradient share the reference is
     evaluated with (it matters only on a kink).  ``precondition`` says in words
@@ -84,64 +84,64 @@ def _scalar(value: float) -> np.ndarray:
     return np.array(value, dtype=np.float64)
 
 
-# ----------------------------------------------------- the seed's formulas
+# ---------------------------------------------------- the paper's formulas
 
 
-def _seed_loss_dw_unconditional(p: Point) -> np.ndarray:
+def _paper_loss_dw_unconditional(p: Point) -> np.ndarray:
     """§6.1 final form: (2/N) Σ_i e_i x_iᵀ with e_i = w·x_i + b − y_i, no [z_i > 0]."""
     e = p.X @ p.w + p.b - p.y
     return (2.0 / p.y.size) * (e @ p.X)
 
 
-def _seed_loss_db_unconditional(p: Point) -> np.ndarray:
+def _paper_loss_db_unconditional(p: Point) -> np.ndarray:
     """§6.2 final form: (2/N) Σ_i e_i, no [z_i > 0]."""
     e = p.X @ p.w + p.b - p.y
     return np.asarray((2.0 / p.y.size) * np.sum(e))
 
 
-def _seed_activation_db_as_vector(p: Point) -> np.ndarray:
+def _paper_activation_db_as_vector(p: Point) -> np.ndarray:
     """§5, first version: ∂activation/∂b = 0ᵀ for z ≤ 0, xᵀ for z > 0 (a vector)."""
     z = p.w @ p.x + p.b
     return np.where(z > 0, 1.0, 0.0) * p.x
 
 
-def _seed_total_derivative_double_count(p: Point) -> np.ndarray:
+def _paper_total_derivative_double_count(p: Point) -> np.ndarray:
     """§4.5.2's general formula on y = x + x² (u₁ = x², f = x + u₁): the u₁ path twice."""
     df_dx, df_du1, du1_dx = 1.0, 1.0, 2.0 * p.x
     return np.asarray(df_dx + df_du1 * du1_dx + df_du1 * du1_dx)
 
 
-def _seed_jw_last_entry_wrt_x(p: Point) -> np.ndarray:
+def _paper_jw_last_entry_wrt_x(p: Point) -> np.ndarray:
     """§4.2's simplified ∂y/∂w for y = w ⊗ x: ∂/∂w_i (w_i x_i) = x_i, but the last entry ∂/∂x_n (w_n x_n) = w_n."""
     diagonal = np.array(p.x, dtype=np.float64, copy=True)
     diagonal[-1] = p.w[-1]
     return diagonal
 
 
-def _seed_dot_jacobian_diag(p: Point) -> np.ndarray:
+def _paper_dot_jacobian_diag(p: Point) -> np.ndarray:
     """§5: u = w·x with ∂u/∂w = diag(x), an n×n matrix."""
     return np.diag(p.x)
 
 
-def _seed_power_rule_literal(p: Point) -> np.ndarray:
+def _paper_power_rule_literal(p: Point) -> np.ndarray:
     """§2's n·x^(n−1), evaluated as written (float64 power, no special case for n = 0)."""
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         return np.asarray(p.n * np.asarray(p.x, dtype=np.float64) ** (p.n - 1.0))
 
 
-def _seed_activation_dw_zero_at_kink(p: Point) -> np.ndarray:
+def _paper_activation_dw_zero_at_kink(p: Point) -> np.ndarray:
     """§5: ∂activation/∂w = 0ᵀ for w·x + b ≤ 0 (z = 0 included), xᵀ for z > 0."""
     z = p.w @ p.x + p.b
     return np.where(z > 0, 1.0, 0.0) * p.x
 
 
-def _seed_loss_value_one_sample(p: Point) -> np.ndarray:
+def _paper_loss_value_one_sample(p: Point) -> np.ndarray:
     """§6.1: with one input, '损失值' (the loss value) = 2 e₁ x₁ᵀ."""
     e1 = p.X[0] @ p.w + p.b - p.y[0]
     return 2.0 * e1 * p.X[0]
 
 
-def _seed_loss_dw_unindexed(p: Point) -> np.ndarray:
+def _paper_loss_dw_unindexed(p: Point) -> np.ndarray:
     """§6.1, read literally: (1/N) Σ_i [z_i > 0]·(−2 v xᵀ) with v and x not indexed (sample 1's)."""
     z = p.X @ p.w + p.b
     v1 = p.y[0] - max(0.0, float(z[0]))
@@ -164,7 +164,7 @@ ERRATA: tuple[Erratum, ...] = (
         right_statement="∂C/∂w = (2/N) Σ_i [z_i > 0]·e_i·x_iᵀ: the condition is per sample and stays inside the sum.",
         case_id="loss.relu_mse",
         arg="w",
-        wrong=_seed_loss_dw_unconditional,
+        wrong=_paper_loss_dw_unconditional,
         counterexample={
             "w": _f64(1.0, 0.5),
             "b": _scalar(0.0),
@@ -180,7 +180,7 @@ ERRATA: tuple[Erratum, ...] = (
         right_statement="∂C/∂b = (2/N) Σ_i [z_i > 0]·e_i.",
         case_id="loss.relu_mse",
         arg="b",
-        wrong=_seed_loss_db_unconditional,
+        wrong=_paper_loss_db_unconditional,
         counterexample={
             "w": _f64(1.0, 0.5),
             "b": _scalar(0.0),
@@ -199,7 +199,7 @@ ERRATA: tuple[Erratum, ...] = (
         right_statement="∂activation/∂b = [z > 0]: a scalar, 0 or 1.",
         case_id="neuron.activation",
         arg="b",
-        wrong=_seed_activation_db_as_vector,
+        wrong=_paper_activation_db_as_vector,
         counterexample={"w": _f64(1.0, 2.0), "x": _f64(3.0, -0.5), "b": _scalar(0.5)},
         precondition="z = w·x + b > 0 and x ≠ (1) (for n ≥ 2 even the shape differs)",
     ),
@@ -215,7 +215,7 @@ ERRATA: tuple[Erratum, ...] = (
         right_statement="df/dx = ∂f/∂x + Σ_i ∂f/∂u_i·∂u_i/∂x, every path once: 1 + 2x for y = x + x².",
         case_id="scalar.total_derivative",
         arg="x",
-        wrong=_seed_total_derivative_double_count,
+        wrong=_paper_total_derivative_double_count,
         counterexample={"x": _scalar(1.5)},
         precondition="∂f/∂u₁·∂u₁/∂x ≠ 0, i.e. x ≠ 0",
     ),
@@ -229,7 +229,7 @@ ERRATA: tuple[Erratum, ...] = (
         right_statement="its last diagonal entry is ∂/∂w_n (f_n(w_n) ○ g_n(x_n)); for w ⊗ x that is x_n, not w_n.",
         case_id="elementwise.mul",
         arg="w",
-        wrong=_seed_jw_last_entry_wrt_x,
+        wrong=_paper_jw_last_entry_wrt_x,
         counterexample={"w": _f64(2.0, 3.0), "x": _f64(5.0, 7.0)},
         precondition="w_n ≠ x_n (on y = w ⊗ x)",
     ),
@@ -245,7 +245,7 @@ ERRATA: tuple[Erratum, ...] = (
         ),
         case_id="reduction.dot",
         arg="w",
-        wrong=_seed_dot_jacobian_diag,
+        wrong=_paper_dot_jacobian_diag,
         counterexample={"w": _f64(1.0, 2.0), "x": _f64(3.0, 4.0)},
         precondition="n ≥ 2 and x ≠ 0",
         compare="dense",
@@ -260,7 +260,7 @@ ERRATA: tuple[Erratum, ...] = (
         right_statement="d(x⁰)/dx = d(1)/dx = 0 everywhere (the rule needs n ≠ 0 or x ≠ 0).",
         case_id="scalar.power",
         arg="x",
-        wrong=_seed_power_rule_literal,
+        wrong=_paper_power_rule_literal,
         counterexample={"x": _scalar(0.0)},
         params={"n": 0},
         precondition="n = 0 and |x| < 2⁻¹⁰²⁴ (x = ±0 or subnormal)",
@@ -279,7 +279,7 @@ ERRATA: tuple[Erratum, ...] = (
         ),
         case_id="neuron.activation",
         arg="w",
-        wrong=_seed_activation_dw_zero_at_kink,
+        wrong=_paper_activation_dw_zero_at_kink,
         counterexample={"w": _f64(1.0, 2.0), "x": _f64(3.0, -1.0), "b": _scalar(-1.0)},
         precondition="z = w·x + b = 0 exactly and x ≠ 0 (compared with the limit from z > 0, t = 1)",
         t=1.0,
@@ -297,7 +297,7 @@ ERRATA: tuple[Erratum, ...] = (
         ),
         case_id="loss.relu_mse",
         arg=None,
-        wrong=_seed_loss_value_one_sample,
+        wrong=_paper_loss_value_one_sample,
         counterexample={
             "w": _f64(1.0, 1.0),
             "b": _scalar(0.0),
@@ -321,7 +321,7 @@ ERRATA: tuple[Erratum, ...] = (
         ),
         case_id="loss.relu_mse",
         arg="w",
-        wrong=_seed_loss_dw_unindexed,
+        wrong=_paper_loss_dw_unindexed,
         counterexample={
             "w": _f64(1.0),
             "b": _scalar(0.0),
@@ -354,7 +354,7 @@ def _max_abs_difference(wrong: np.ndarray, right: np.ndarray) -> float:
 
 
 def demonstrate(erratum: Erratum, values: Mapping[str, np.ndarray] | None = None) -> dict[str, Any]:
-    """The seed's wrong value and the reference's right one at the counterexample (or at ``values``).
+    """The paper's wrong value and the reference's right one at the counterexample (or at ``values``).
 
     Returns ``id``, ``section``, ``case``, ``arg``, ``wrong``, ``right`` (arrays),
     ``shapes_match``, ``max_abs_diff`` (inf when the shapes do not broadcast or

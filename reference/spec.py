@@ -4,7 +4,7 @@ A :class:`Case` holds one catalog entry's whole story: the primal (written once,
 against an array namespace ``xp``), one :class:`Partial` per differentiable
 argument with its closed form in numerator layout and the magnitude that bounds
 its rounding error, the input domain, the kink locus with its subdifferential,
-and the seed section it comes from.
+and the paper's section it comes from.
 """
 
 from __future__ import annotations

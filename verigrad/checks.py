@@ -9,7 +9,7 @@ pytest suite and ``verigrad check`` both go through the runner.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,27 +18,14 @@ from hypothesis import strategies as st
 from verigrad import strategies as vs
 from verigrad import truth
 from verigrad.calls import ContractViolation, call_jvp, call_vjp
-from verigrad.diagnosis import Diagnosis, Evidence, diagnose_values
+from verigrad.compare import CONVENTION_SLACK, Outcome, compare, failed_outcome, operation_count, violation
+from verigrad.diagnosis import Diagnosis
 from verigrad.modes import diagnose_mode_mismatch
 from verigrad.oracles.protocol import error_estimate
 from verigrad.reference import Case, Structure
-from verigrad.tolerance import FLOAT64_U, Tolerance, bound_fraction
+from verigrad.tolerance import FLOAT64_U, Tolerance
 
-#: How far outside [0, 1] a fitted subgradient share may fall (rounding) and still be recorded as a convention.
-CONVENTION_SLACK = 1e-3
-
-
-@dataclass
-class Outcome:
-    """The result of one property on one example."""
-
-    passed: bool
-    message: str = ""
-    ulps: float = 0.0
-    bound_fraction: float = 0.0
-    diagnosis: Diagnosis | None = None
-    convention: float | None = None
-    evidence: dict[str, Any] = field(default_factory=dict)
+__all__ = ["CONVENTION_SLACK", "PROPERTIES", "Outcome", "Property", "Target"]
 
 
 @dataclass(frozen=True)
@@ -84,61 +71,11 @@ def _compare(
     sizes: dict[str, int],
     alternatives: dict[str, np.ndarray] | None = None,
     estimate: np.ndarray | float = 0.0,
+    **how: Any,
 ) -> Outcome:
-    """Engine value vs reference within ``bound`` plus the engine's own error ``estimate``;
-    at a kink, vs the closest subgradient.
-
-    Errors are reported in ulps of the term magnitude, or, for an engine that
-    estimates its own error (finite differences), of the scale at which that
-    estimate would be one rounding.
-    """
-    g = np.asarray(engine_value, dtype=np.float64)
-    bound = bound + estimate
-    magnitude = np.maximum(magnitude, np.asarray(estimate, dtype=np.float64) / target.tolerance.u)
+    """:func:`verigrad.compare.compare` with the reference at shares 0 and 1 (equal away from kinks)."""
     r0, r1 = (np.asarray(r, dtype=np.float64) for r in reference_at)
-    direction = r1 - r0
-    convention = None
-    reference = r0
-    if np.any(direction != 0):
-        # Least-squares share t of g ≈ r0 + t·direction, each entry weighted by its
-        # bound (so a large entry's rounding cannot tilt t at a small one), and
-        # scaled first so tiny values do not underflow.
-        weight = 1.0 / np.maximum(np.asarray(bound, dtype=np.float64), np.finfo(np.float64).tiny)
-        weight = np.broadcast_to(weight / np.max(weight), direction.shape)
-        unit = direction * weight
-        unit_scale = float(np.max(np.abs(unit)))
-        unit = unit / unit_scale
-        share = float(np.sum((g - r0) * weight / unit_scale * unit) / np.sum(unit * unit))
-        convention = share
-        reference = r0 + min(max(share, 0.0), 1.0) * direction
-    error = np.abs(g - reference)
-    fraction = bound_fraction(error, bound)
-    ulps = target.tolerance.ulps(error, reference, magnitude)
-    worst_fraction = float(np.max(fraction)) if fraction.size else 0.0
-    worst_ulps = float(np.max(ulps)) if ulps.size else 0.0
-    evidence = {"engine": g.tolist(), "reference": reference.tolist(), "bound": np.asarray(bound, dtype=np.float64).tolist()}
-    if worst_fraction <= 1.0:
-        # A share outside [0, 1] can pass only inside an engine's own (wide) error
-        # estimate, as finite differences straddling a jump do: that is no convention.
-        recorded = convention if convention is not None and -CONVENTION_SLACK <= convention <= 1 + CONVENTION_SLACK else None
-        return Outcome(True, ulps=worst_ulps, bound_fraction=worst_fraction, convention=recorded, evidence=evidence)
-    if convention is not None and not (0.0 <= convention <= 1.0):
-        index, ref_value, eng_value = Evidence(g, reference, bound, magnitude, target.dtype).worst()
-        diagnosis = Diagnosis(
-            "outside_subdifferential",
-            f"at the kink the engine's value corresponds to share t = {convention:.6g}, outside [0, 1]",
-            index=index, reference=ref_value, engine=eng_value, details={"t": convention},
-        )
-    else:
-        diagnosis = diagnose_values(
-            Evidence(g, reference, np.asarray(bound, dtype=np.float64), np.asarray(magnitude, dtype=np.float64), target.dtype, sizes, alternatives or {})
-        )
-    message = (
-        f"{diagnosis.kind}: {diagnosis.summary}; worst at index {diagnosis.index}: "
-        f"engine {diagnosis.engine!r}, reference {diagnosis.reference!r} "
-        f"({worst_ulps:.3g} ulps, {worst_fraction:.3g}× the bound)"
-    )
-    return Outcome(False, message, worst_ulps, worst_fraction, diagnosis, convention, evidence)
+    return compare(engine_value, r0, [r1 - r0], bound, magnitude, target.tolerance, sizes, alternatives, estimate, **how)
 
 
 def _estimate(result: np.ndarray) -> np.ndarray | float:
@@ -149,15 +86,14 @@ def _estimate(result: np.ndarray) -> np.ndarray | float:
     return np.nan_to_num(np.asarray(estimate, dtype=np.float64), nan=np.inf)
 
 
-def _violation(error: ContractViolation) -> Outcome:
-    return Outcome(False, f"{error.diagnosis.kind}: {error.diagnosis.summary}", float("inf"), float("inf"), error.diagnosis)
+_violation = violation
 
 
 def _vjp_bound(target: Target, ex: vs.Example, arg: str, cotangent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     case = target.case
     magnitude = truth.magnitude(case, arg, ex.values, ex.params, _kink_u(target)).vjp(np.abs(cotangent))
     out_size = int(np.prod(truth.out_shape(case, ex.values)))
-    k = truth.ops(case, arg, ex.values, ex.params) + truth.vjp_accumulation(case.partials[arg].structure, out_size) + 1
+    k = operation_count(truth.ops(case, arg, ex.values, ex.params), case.partials[arg].structure, "vjp", out_size, 0)
     return target.tolerance.bound(k, magnitude), magnitude
 
 
@@ -165,7 +101,7 @@ def _jvp_bound(target: Target, ex: vs.Example, arg: str, tangent: np.ndarray) ->
     case = target.case
     magnitude = truth.magnitude(case, arg, ex.values, ex.params, _kink_u(target)).jvp(np.abs(tangent))
     arg_size = int(np.size(ex.values[arg]))
-    k = truth.ops(case, arg, ex.values, ex.params) + truth.jvp_accumulation(case.partials[arg].structure, arg_size) + 1
+    k = operation_count(truth.ops(case, arg, ex.values, ex.params), case.partials[arg].structure, "jvp", 0, arg_size)
     return target.tolerance.bound(k, magnitude), magnitude
 
 
@@ -238,9 +174,8 @@ def check_adjoint(target: Target, ex: vs.Example) -> Outcome:
     estimate = float(np.sum(_estimate(pulled) * np.abs(v)) + np.sum(_estimate(pushed) * np.abs(u)))
     bound = np.asarray(float(np.sum(vjp_bound * np.abs(v)) + np.sum(jvp_bound * np.abs(u))) + 2 * u.size * v.size * FLOAT64_U * scale)
     outcome = _compare(target, np.asarray(left), (np.asarray(right), np.asarray(right)), bound, np.asarray(scale), ex.sizes,
-                       estimate=np.asarray(estimate))
+                       estimate=np.asarray(estimate), context=f"⟨u, J v⟩ = {left!r} (engine JVP) but ⟨Jᵀu, v⟩ = {right!r} (engine VJP): ")
     if not outcome.passed:
-        outcome.message = f"⟨u, J v⟩ = {left!r} (engine JVP) but ⟨Jᵀu, v⟩ = {right!r} (engine VJP): " + outcome.message
         _name_wrong_mode(target, ex, outcome, left, right, float(np.sum(jvp_bound * np.abs(u))) + estimate,
                          float(np.sum(vjp_bound * np.abs(v))) + estimate)
     outcome.convention = None
@@ -279,12 +214,12 @@ def check_structure(target: Target, ex: vs.Example) -> Outcome:
         i, j = (int(k) for k in np.argwhere(off != 0)[0])
         diagnosis = Diagnosis("structure", f"off-diagonal entry J[{i}, {j}] = {jac[i, j]!r} must be exactly 0",
                               index=[i, j], reference=0.0, engine=float(jac[i, j]))
-        return Outcome(False, f"structure: {diagnosis.summary}", float("inf"), float("inf"), diagnosis, evidence={"engine_jacobian": jac.tolist()})
+        return failed_outcome(diagnosis, {"engine_jacobian": jac.tolist()})
     if case.partials[arg].structure is Structure.IDENTITY and np.any(np.diag(jac) != 1):
         i = int(np.argwhere(np.diag(jac) != 1)[0][0])
         diagnosis = Diagnosis("structure", f"diagonal entry J[{i}, {i}] = {jac[i, i]!r} of an identity must be exactly 1",
                               index=[i, i], reference=1.0, engine=float(jac[i, i]))
-        return Outcome(False, f"structure: {diagnosis.summary}", float("inf"), float("inf"), diagnosis, evidence={"engine_jacobian": jac.tolist()})
+        return failed_outcome(diagnosis, {"engine_jacobian": jac.tolist()})
     return Outcome(True)
 
 
@@ -315,7 +250,7 @@ def check_deterministic(target: Target, ex: vs.Example) -> Outcome:
             diagnosis = Diagnosis("nondeterministic", f"two identical calls differ in the gradient of {name!r} at flat index {k}: "
                                   f"{float(np.ravel(a)[k])!r} then {float(np.ravel(b)[k])!r}", index=[k],
                                   reference=float(np.ravel(a)[k]), engine=float(np.ravel(b)[k]))
-            return Outcome(False, f"nondeterministic: {diagnosis.summary}", float("inf"), float("inf"), diagnosis)
+            return failed_outcome(diagnosis)
     return Outcome(True)
 
 
@@ -344,19 +279,10 @@ def check_aliased(target: Target, ex: vs.Example) -> Outcome:
         "missing_term": parts[first][0] if not np.allclose(parts[first][0], r0, rtol=0, atol=0) else parts[second][0],
         "double_counted": 2 * r0,
     }
-    outcome = _compare(target, total, (r0, r1), bound, m1 + m2, ex.sizes, alternatives, estimate)
-    if not outcome.passed and _on_kink(target, ex) and outcome.diagnosis is not None:
-        # Aliased operands of max sit on its tie: each partial alone may pick any
-        # share, but the shares must add to the whole derivative.
-        d = outcome.diagnosis
-        outcome.diagnosis = Diagnosis(
-            "outside_subdifferential",
-            f"at the kink the two partials add up to {d.engine!r} where the total derivative is {d.reference!r}: "
-            "the subgradient shares (t, 1 - t) must add up to 1",
-            index=d.index, reference=d.reference, engine=d.engine,
-        )
-        outcome.message = f"outside_subdifferential: {outcome.diagnosis.summary}"
-    return outcome
+    # Aliased operands of max sit on its tie: each partial alone may pick any share,
+    # but the shares must add to the whole derivative.
+    return _compare(target, total, (r0, r1), bound, m1 + m2, ex.sizes, alternatives, estimate,
+                    partials_at_tie=_on_kink(target, ex))
 
 
 def _on_kink(target: Target, ex: vs.Example) -> bool:

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shlex
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -26,21 +24,23 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from verigrad import expectations as expect
+from verigrad.catalogs import CatalogError, load_catalogs
 from verigrad.dtypes import KNOWN_DTYPES
+from verigrad.exhibits import fd_step_scan
 from verigrad.junit import write_junit
-from verigrad.oracles import DEFAULT_ENGINES, EngineLoadError, load_engine
-from verigrad.parallel import WorkerError, run_parallel
-from verigrad.records import RecordsError, RecordsWriter, Verdict, read_records
+from verigrad.oracles import DEFAULT_ENGINES, EngineLoadError
+from verigrad.parallel import WorkerError
+from verigrad.records import RecordsError, RecordsWriter, Verdict, read_records, rewrite_records
 from verigrad.reference import CASES
-from verigrad.runner import DTYPES, PROFILES, CheckSpec, groups, plan, run_group, shard
+from verigrad.runner import DTYPES, PROFILES, CheckSpec, groups, shard
+from verigrad.scale import check_at_scale, scale_plan
+from verigrad.session import Session, Settings
 from verigrad.summary import print_summary
 from verigrad.tolerance import MODES, PROBABILISTIC
 
 DEFAULT_RECORDS = Path("reports/records.jsonl")
 DEFAULT_REPORT = Path("reports/index.html")
 
-#: The library each built-in engine wraps, for the versions in the run header.
-ENGINE_PACKAGES = {"jax": "jax", "torch": "torch", "autograd": "autograd", "mygrad": "mygrad", "tinygrad": "tinygrad"}
 
 
 class UsageError(Exception):
@@ -98,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("engines", nargs="*", metavar="ENGINE",
                        help=f"built-in name or module:attribute (default: {' '.join(DEFAULT_ENGINES)})")
     check.add_argument("--cases", metavar="PATTERN", help="comma list of case-id globs, e.g. 'elementwise.*,loss.*'")
+    check.add_argument("--catalog", action="append", metavar="MODULE",
+                       help="a module defining CASES (your own verigrad.reference.Case rows), checked beside the built-in catalog")
     check.add_argument("--properties", metavar="NAMES", help="comma list of properties (default: all)")
     check.add_argument("--dtype", type=_dtypes, default=list(DTYPES), metavar="float64,float32")
     check.add_argument("--examples", type=_positive(int), metavar="N", help="examples per check (overrides the profile)")
@@ -119,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("-j", "--jobs", type=_jobs, default=1, metavar="N", help=jobs_help)
 
     commands.add_parser("cases", help="print the case ids, one per line")
-    commands.add_parser("errata", help="show each of the seed's mistakes with its counterexample")
+    commands.add_parser("errata", help="show each mistake of the paper (the seed document) with its counterexample")
 
     report = commands.add_parser("report", help="rebuild the summary (and HTML report) from records files")
     report.add_argument("records", nargs="+", metavar="RECORDS", help="records files; several (shards) are merged")
@@ -129,186 +131,165 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _versions(source_of: dict[str, str]) -> dict[str, str]:
-    """Python's, numpy's and each engine's version (by the engine's name)."""
-    versions = {"python": platform.python_version(), "numpy": np.__version__}
-    try:
-        versions["verigrad"] = metadata.version("verigrad")
-    except metadata.PackageNotFoundError:
-        pass
-    for name, source in source_of.items():
-        package = ENGINE_PACKAGES.get(source)
-        if package is None:
-            versions[name] = f"user engine ({source})"
-            continue
-        try:
-            versions[name] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
-
-
 def _progress(console: Console, total: int) -> Any:
     if console.is_terminal:
         return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console)
     return None
 
 
-def _write_report(
-    headers: list[dict[str, Any]], verdicts: list[Verdict], path: str, console: Console, engines: dict[str, Any] | None = None
-) -> None:
-    """The HTML report; with the run's engines at hand it draws their full Jacobians at failures."""
+def _write_report(headers: list[dict[str, Any]], verdicts: list[Verdict], path: str, console: Console) -> None:
+    """The HTML report, drawn from records alone."""
     from verigrad.report import write_report
 
-    written = write_report(headers, verdicts, path, engines=engines)
+    written = write_report(headers, verdicts, path)
     console.print(f"HTML report: {written}", markup=False)
 
 
+def _recorded(path: str, verdicts: list[Verdict]) -> tuple[list[dict[str, Any]], list[Verdict]]:
+    """The run as its records file holds it, verdicts in ``verdicts``' (plan) order: what ``verigrad report`` reads."""
+    headers, recorded = read_records([path])
+    position = {v.check_id: k for k, v in enumerate(verdicts)}
+    return headers, sorted(recorded, key=lambda v: position.get(v.check_id, len(position)))
+
+
 def command_check(args: argparse.Namespace, console: Console) -> int:
-    sources = args.engines or list(DEFAULT_ENGINES)
-    engines: dict[str, Any] = {}  # by the name each engine gives itself
-    source_of: dict[str, str] = {}
-    for source in sources:
-        try:
-            engine = load_engine(source, **({"device": args.device} if args.device else {}))
-        except EngineLoadError as error:
-            print(f"verigrad: error: {error}", file=sys.stderr)
-            return 2
-        name = str(engine.name)
-        if name in engines:
-            raise UsageError(f"engines {source_of[name]!r} and {source!r} both call themselves {name!r}")
-        engines[name], source_of[name] = engine, source
-    names = list(engines)
-    specs = None if args.scale else _property_specs(args, engines)
-    if specs is not None:  # whole checks, each with its engines together (they share its examples)
-        checks = groups(specs)
-        specs = [spec for group in (shard(checks, *args.shard) if args.shard else checks) for spec in group]
-    units = _scale_units(args, engines) if specs is None else _property_units(args, specs, engines, source_of)
-    if args.shard and specs is None:
-        units = shard(units, *args.shard)
-    if not units:
-        raise UsageError(f"no checks match --cases {args.cases!r}")
-    total = sum(len(unit.labels) for unit in units)
-    workers = min(args.jobs, len(units)) if specs is not None else 1  # --scale runs serially
+    try:
+        session = Session.load(args.engines or list(DEFAULT_ENGINES), _settings(args),
+                               {"device": args.device} if args.device else {})
+    except EngineLoadError as error:
+        print(f"verigrad: error: {error}", file=sys.stderr)
+        return 2
+    run = _plan_run(args, session)
     expectations = expect.parse(args.expect) if args.expect else []
     used: set[int] = set()
-    header = {
-        "started": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": shlex.join(["verigrad", *sys.argv[1:]]) if sys.argv else "verigrad check",
-        "engines": names,
-        "engine_sources": source_of,
-        "seed": args.seed if args.seed is not None else PROFILES[args.profile]["seed"],
-        "profile": args.profile,
-        "mode": args.mode,
-        "examples": args.examples or PROFILES[args.profile]["max_examples"],
-        "shard": list(args.shard) if args.shard else None,
-        "checks": total,
-        "scale": args.scale,
-        "jobs": workers,
-        "versions": _versions(source_of),
-    }
-    slots: list[Verdict | None] = [None] * total  # by plan position, whatever order they finish in
-    labels = [label for unit in units for label in unit.labels]
-    progress = _progress(console, total)
-    with RecordsWriter(args.records) as records:
-        records.write_header(header)
-        task = progress.add_task("checking", total=total) if progress else None
-        finished = 0
-
-        def record(index: int, verdict: Verdict) -> None:
-            nonlocal finished
-            expect.apply(expectations, verdict, used)
-            records.write(verdict)
-            slots[index] = verdict
-            finished += 1
-            if progress:
-                progress.update(task, advance=1, description=escape(labels[index]))
-            else:
-                mark = "ok" if verdict.as_expected else "UNEXPECTED"
-                print(f"[{finished}/{total}] {verdict.check_id} {verdict.status} ({mark})", flush=True)
-
-        if progress:
-            progress.start()
-        try:
-            if workers > 1:
-                options = {"device": args.device} if args.device else {}
-                results = run_parallel(
-                    specs,
-                    source_of,
-                    workers,
-                    options=options,
-                    profile=args.profile,
-                    seed=args.seed,
-                    max_examples=args.examples,
-                    timeout=args.timeout,
-                    mode=args.mode,
-                )
-                with closing(results):
-                    for index, verdict in results:
-                        record(index, verdict)
-            else:
-                index = 0
-                for unit in units:
-                    for verdict in unit.run():
-                        record(index, verdict)
-                        index += 1
-        except WorkerError as error:
-            raise UsageError(str(error)) from None
-        finally:
-            if progress:
-                progress.stop()
-    verdicts = [v for v in slots if v is not None]
+    header = _header(args, session, run)
+    verdicts = _run_and_record(args, session, run, header, expectations, used, console)
     print_summary(verdicts, console)
-    for stale in expect.unused(expectations, used, names):
+    for stale in expect.unused(expectations, used, session.names):
         console.print(f"warning: {args.expect}:{stale.line}: expectation '{stale.case} {stale.engine} {stale.dtype} "
                       f"{stale.verdict}' matched no check", markup=False)
     console.print(f"records: {args.records}", markup=False)
     if args.junit:
         console.print(f"JUnit XML: {write_junit(verdicts, args.junit)}", markup=False)
     if not args.no_report:
-        _write_report([header], verdicts, args.report, console, engines)
+        _write_report(*_recorded(args.records, verdicts), args.report, console)
     return 0 if all(v.as_expected for v in verdicts) else 1
 
 
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings(args.profile, args.seed, args.examples, args.timeout, args.mode)
+
+
 @dataclass(frozen=True)
-class Unit:
-    """Checks run together: one check on several engines (sharing examples), or one check at scale."""
+class PlannedRun:
+    """What a ``verigrad check`` runs: property checks in plan order, or (``--scale``) one call per scale check."""
 
     labels: list[str]
-    run: Callable[[], list[Verdict]]
+    specs: list[CheckSpec] | None = None
+    scale_checks: list[Callable[[], Verdict]] | None = None
+    jobs: int = 1
 
 
-def _property_specs(args: argparse.Namespace, engines: dict[str, Any]) -> list[CheckSpec]:
+def _plan_run(args: argparse.Namespace, session: Session) -> PlannedRun:
+    """The checks the options select (a shard takes whole checks) and how many workers run them."""
+    if args.scale:
+        planned = _scale_checks(args, session)
+        planned = shard(planned, *args.shard) if args.shard else planned
+        run = PlannedRun([label for label, _ in planned], scale_checks=[check for _, check in planned])
+    else:
+        checks = groups(_property_specs(args, session))  # each check with its engines (they share its examples)
+        specs = [spec for check in (shard(checks, *args.shard) if args.shard else checks) for spec in check]
+        run = PlannedRun([f"{spec.engine} {spec.dtype} {spec.case}" for spec in specs], specs,
+                         # --scale runs serially; so does --catalog (worker processes know only the built-in cases).
+                         jobs=min(args.jobs, len(groups(specs))) if specs and not args.catalog else 1)
+    if not run.labels:
+        raise UsageError(f"no checks match --cases {args.cases!r}")
+    return run
+
+
+def _header(args: argparse.Namespace, session: Session, run: PlannedRun) -> dict[str, Any]:
+    """The run header of the records file (see docs/reference/records.md)."""
+    return {
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": shlex.join(["verigrad", *sys.argv[1:]]) if sys.argv else "verigrad check",
+        "engines": session.names,
+        "engine_sources": session.source_of,
+        "seed": args.seed if args.seed is not None else PROFILES[args.profile]["seed"],
+        "profile": args.profile,
+        "mode": args.mode,
+        "examples": args.examples or PROFILES[args.profile]["max_examples"],
+        "shard": list(args.shard) if args.shard else None,
+        "checks": len(run.labels),
+        "scale": args.scale,
+        "jobs": run.jobs,
+        "versions": session.versions(),
+        "fd_steps": fd_step_scan(),
+    }
+
+
+def _run_and_record(
+    args: argparse.Namespace, session: Session, run: PlannedRun, header: dict[str, Any],
+    expectations: list[expect.Expectation], used: set[int], console: Console,
+) -> list[Verdict]:
+    """Run every check, recording each verdict as it is decided; the verdicts in plan order."""
+    labels = run.labels
+    slots: list[Verdict | None] = [None] * len(labels)  # by plan position, whatever order they finish in
+    progress = _progress(console, len(labels))
+    with RecordsWriter(args.records) as records:
+        records.write_header(header)
+        task = progress.add_task("checking", total=len(labels)) if progress else None
+        if progress:
+            progress.start()
+        try:
+            with closing(_verdicts(session, run)) as decided:
+                for finished, (index, verdict) in enumerate(decided, 1):
+                    expect.apply(expectations, verdict, used)
+                    records.write(verdict)
+                    slots[index] = verdict
+                    if progress:
+                        progress.update(task, advance=1, description=escape(labels[index]))
+                    else:
+                        mark = "ok" if verdict.as_expected else "UNEXPECTED"
+                        print(f"[{finished}/{len(labels)}] {verdict.check_id} {verdict.status} ({mark})", flush=True)
+        except WorkerError as error:
+            raise UsageError(str(error)) from None
+        finally:
+            if progress:
+                progress.stop()
+    decided_in_order = [v for v in slots if v is not None]
+    if run.jobs > 1 and len(decided_in_order) == len(labels):
+        # Workers finish out of order; once every check is in, the file holds them in plan order,
+        # so `verigrad report` draws the very page this command draws.
+        rewrite_records(args.records, header, decided_in_order)
+    return decided_in_order
+
+
+def _verdicts(session: Session, run: PlannedRun) -> Iterator[tuple[int, Verdict]]:
+    """(plan position, verdict) as each is decided (in worker processes with --jobs)."""
+    if run.specs is not None:
+        with closing(session.run(run.specs, run.jobs)) as results:
+            yield from results
+        return
+    for index, check in enumerate(run.scale_checks or ()):
+        yield index, check()
+
+
+def _property_specs(args: argparse.Namespace, session: Session) -> list[CheckSpec]:
     """Every property check the options select, in plan order."""
     properties = [p.strip() for p in args.properties.split(",")] if args.properties else None
     try:
-        return plan(list(engines), args.dtype, CASES, properties, args.cases)
-    except ValueError as error:
+        return session.plan(args.dtype, properties, args.cases, (*CASES, *load_catalogs(args.catalog)))
+    except (ValueError, CatalogError) as error:
         raise UsageError(str(error)) from None
 
 
-def _property_units(
-    args: argparse.Namespace, specs: list[CheckSpec], engines: dict[str, Any], source_of: dict[str, str]
-) -> list[Unit]:
-    """One unit per check, its engines sharing hypothesis's examples (the default run)."""
+def _scale_checks(args: argparse.Namespace, session: Session) -> list[tuple[str, Callable[[], Verdict]]]:
+    """(label, check) for one structure-aware check at size n per (case, argument, engine, dtype) (``--scale N``)."""
     return [
-        Unit([f"{spec.engine} {spec.dtype} {spec.case}" for spec in group],
-             partial(run_group, group, engines, args.profile, seed=args.seed, max_examples=args.examples,
-                     timeout=args.timeout, mode=args.mode, sources=source_of))
-        for group in groups(specs)
-    ]
-
-
-def _scale_units(args: argparse.Namespace, engines: dict[str, Any]) -> list[Unit]:
-    """One structure-aware check at size n per (case, argument, engine, dtype) (``--scale N``)."""
-    from verigrad.scale import check_at_scale, scale_plan
-
-    def one(case: str, arg: str, engine: str, dtype: str) -> list[Verdict]:
-        return [check_at_scale(case, arg, engines[engine], dtype, args.scale, args.seed or 0, args.mode, timeout=args.timeout)]
-
-    return [
-        Unit([f"{engine} {dtype} {case} n={args.scale}"], partial(one, case, arg, engine, dtype))
-        for case, arg, engine, dtype in scale_plan(list(engines), args.dtype, args.cases)
+        (f"{engine} {dtype} {case} n={args.scale}",
+         partial(check_at_scale, case, arg, session.engines[engine], dtype, args.scale, args.seed or 0, args.mode,
+                 timeout=args.timeout))
+        for case, arg, engine, dtype in scale_plan(session.names, args.dtype, args.cases)
     ]
 
 
@@ -319,13 +300,13 @@ def command_cases(args: argparse.Namespace, console: Console) -> int:
 
 
 def command_errata(args: argparse.Namespace, console: Console) -> int:
-    """Each seed erratum: where, what the seed says, what is right, and the numbers that tell them apart."""
+    """Each erratum of the paper: where, what the paper says, what is right, and the numbers that tell them apart."""
     from rich.table import Table
 
     from verigrad.reference import ERRATA, demonstrate
 
-    table = Table(title="the seed's errata, each shown by a counterexample", show_lines=True)
-    for column in ("erratum", "the seed says", "right", "counterexample", "seed's value", "right value"):
+    table = Table(title="the paper's errata, each shown by a counterexample", show_lines=True)
+    for column in ("erratum", "the paper says", "right", "counterexample", "paper's value", "right value"):
         table.add_column(column, overflow="fold")
     demonstrated = 0
     for erratum in ERRATA:

@@ -21,31 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from verigrad.records import KINDS
 from verigrad.tolerance import Tolerance
-
-#: Every diagnosis verigrad can give, with the one-line meaning shown in reports.
-KINDS: dict[str, str] = {
-    "wrong_sign": "the result is the negated derivative",
-    "scaled": "the result is the derivative times a constant factor",
-    "transposed": "the Jacobian is transposed (denominator layout where numerator is meant)",
-    "missing_term": "one path's contribution is missing (aliased or equal-valued inputs)",
-    "double_counted": "one path's contribution is counted twice",
-    "outside_subdifferential": "at a kink, the value lies outside the subdifferential",
-    "broadcast_not_reduced": "a broadcast argument's gradient was not summed back to its shape",
-    "dtype_changed": "the result's dtype differs from the primal's (upcast or downcast)",
-    "precision": "the error is far above the rounding bound for this dtype, yet small",
-    "non_finite": "the result holds NaN or Inf where the derivative is finite",
-    "nondeterministic": "two identical calls gave different results",
-    "mutated_input": "the engine modified the input arrays it was given",
-    "engine_raised": "the engine raised an exception",
-    "bad_return": "the engine returned something that is not one array per primal",
-    "wrong_shape": "the result has the wrong shape",
-    "structure": "entries that must be exactly zero (or one) are not",
-    "timeout": "the check did not finish within the time limit",
-    "crashed": "the worker process running the check died (e.g. a segfault in the engine)",
-    "unclassified": "the evidence fits none of the known kinds of mistake",
-    "mode_mismatch": "VJP and JVP disagree, and the closed form says which of the two is wrong",
-}
 
 #: Relative error (to the term magnitudes) under which a mismatch counts as a precision loss.
 PRECISION_RELATIVE = 1e-4

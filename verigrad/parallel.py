@@ -1,9 +1,9 @@
 """Property checks in worker processes (``verigrad check --jobs N``), verdicts yielded as they finish.
 
-Engines cannot be pickled, so every worker loads its own, once, from the sources
-the user gave (built-in names or ``module:attribute``, with the same options such
-as ``device``) and the parent's ``sys.path``, so an adapter in the current
-directory loads there too.  Workers are started with ``spawn``: the parent has
+Engines cannot be pickled, so every worker loads its own session, once, from the
+sources the user gave (built-in names or ``module:attribute``, with the same
+options such as ``device``; :meth:`verigrad.session.Session.load`) and the
+parent's ``sys.path``, so an adapter in the current directory loads there too.  Workers are started with ``spawn``: the parent has
 jax and torch loaded, and forking after their threads have started is unsafe.
 Each worker runs one check at a time on all its engines, which share the
 examples (:func:`~verigrad.runner.run_group`), on its main thread, where the
@@ -18,6 +18,12 @@ engine's checks, that engine's checks not yet run get the same verdict without
 running.  A worker that ignores the time limit (stuck in C code) is killed
 :data:`GRACE_SECONDS` after it, and its check is a timeout.  Workers ignore
 Ctrl-C: the parent stops them when it is interrupted (or the generator closed).
+
+Why not ``concurrent.futures`` or loky: in both, a worker that dies breaks the
+whole pool (``BrokenProcessPool`` / ``TerminatedWorkerError`` for every pending
+task), so which check killed it is unknown, and a single stuck worker cannot be
+killed; the engine-per-worker loading, the case-affine queue and the re-runs
+after a crash would have to be written around them all the same.
 """
 
 from __future__ import annotations
@@ -28,16 +34,17 @@ import sys
 import time
 import traceback
 from collections import Counter, deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from verigrad.compare import failed_verdict, new_verdict
 from verigrad.diagnosis import Diagnosis
-from verigrad.oracles import EngineLoadError, load_engine
-from verigrad.records import FAIL, Verdict
-from verigrad.runner import CheckSpec, group_key, run_group
+from verigrad.oracles import EngineLoadError
+from verigrad.records import Verdict
+from verigrad.runner import CheckSpec, group_key
 from verigrad.tolerance import PROBABILISTIC
 
 #: Worker deaths in one engine's checks after which its remaining checks are not run.
@@ -59,7 +66,7 @@ class _Worker:
     started: float = 0.0
     overdue: bool = False
     #: The rest of the checks of the case it is working through.
-    group: deque[list[int]] = field(default_factory=deque)
+    case_checks: deque[list[int]] = field(default_factory=deque)
 
 
 class _Queue:
@@ -79,171 +86,180 @@ class _Queue:
         by_case: dict[str, deque[list[int]]] = {}
         for check in checks.values():
             by_case.setdefault(specs[check[0]].case, deque()).append(check)
-        self.groups = deque(by_case.values())
+        self.cases = deque(by_case.values())
 
     def waiting(self, workers: list[_Worker]) -> int:
-        return sum(map(len, self.groups)) + sum(len(w.group) for w in workers)
+        return sum(map(len, self.cases)) + sum(len(w.case_checks) for w in workers)
 
     def next_for(self, worker: _Worker, workers: list[_Worker]) -> list[int] | None:
-        if not worker.group:
-            if self.groups:
-                worker.group = self.groups.popleft()
+        if not worker.case_checks:
+            if self.cases:
+                worker.case_checks = self.cases.popleft()
             else:
-                donor = max(workers, key=lambda w: len(w.group))
-                share = (len(donor.group) + 1) // 2
-                worker.group = deque(reversed([donor.group.pop() for _ in range(share)]))
-        return worker.group.popleft() if worker.group else None
+                donor = max(workers, key=lambda w: len(w.case_checks))
+                share = (len(donor.case_checks) + 1) // 2
+                worker.case_checks = deque(reversed([donor.case_checks.pop() for _ in range(share)]))
+        return worker.case_checks.popleft() if worker.case_checks else None
 
-    def put_back(self, group: deque[list[int]]) -> None:
-        if group:
-            self.groups.appendleft(group)
+    def put_back(self, checks: deque[list[int]]) -> None:
+        if checks:
+            self.cases.appendleft(checks)
 
     def drop_engine(self, engine: str, workers: list[_Worker]) -> list[int]:
         """Take every waiting check of this engine out of the queue; returns their indices."""
         dropped: list[int] = []
-        for group in [*self.groups, *(w.group for w in workers)]:
-            for check in group:
+        for checks in [*self.cases, *(w.case_checks for w in workers)]:
+            for check in checks:
                 dropped += [i for i in check if self.specs[i].engine == engine]
                 check[:] = [i for i in check if self.specs[i].engine != engine]
-            kept = [check for check in group if check]
-            group.clear()
-            group.extend(kept)
-        self.groups = deque(g for g in self.groups if g)
+            kept = [check for check in checks if check]
+            checks.clear()
+            checks.extend(kept)
+        self.cases = deque(g for g in self.cases if g)
         return dropped
 
 
 def run_parallel(
     specs: list[CheckSpec],
-    source_of: dict[str, str],
     jobs: int,
+    load_session: Callable[[], Any],
+    names: Sequence[str],
     *,
-    options: dict[str, Any] | None = None,
-    profile: str = "dev",
-    seed: int | None = None,
-    max_examples: int | None = None,
     timeout: float | None = None,
     mode: str = PROBABILISTIC,
 ) -> Iterator[tuple[int, Verdict]]:
     """``(index into specs, verdict)`` for every spec, in the order they finish, from ``jobs`` worker processes.
 
-    ``source_of`` maps each engine's name (as in ``spec.engine``) to how it was
-    loaded; ``options`` go to :func:`oracles.load_engine`.  Raises
-    :class:`WorkerError` when a worker cannot load its engines.  Close the
-    generator (or let it finish) to stop the workers.
+    Each worker calls ``load_session`` (picklable: a :class:`~verigrad.session.Session`
+    loader) once, and must get engines of these ``names``; ``timeout`` is the limit
+    per check and engine.  Raises :class:`WorkerError` when a worker cannot load its
+    engines.  Close the generator (or let it finish) to stop the workers.
     """
-    context = multiprocessing.get_context("spawn")
-    settings = {"profile": profile, "seed": seed, "max_examples": max_examples, "timeout": timeout, "mode": mode}
-    queue = _Queue(specs)
-    workers: list[_Worker] = []
-    crashes: Counter[str] = Counter()
-    remaining = len(specs)
+    pool = _Pool(specs, jobs, load_session, list(names), timeout, mode)
+    try:
+        yield from pool.run()
+    finally:
+        _stop(pool.workers)
 
-    def start() -> None:
-        ours, theirs = context.Pipe()
-        process = context.Process(
-            target=_work, args=(theirs, list(sys.path), source_of, options or {}, settings), daemon=True
-        )
+
+class _Pool:
+    """The workers of one run, the checks waiting for them, and the crash counts."""
+
+    def __init__(self, specs: list[CheckSpec], jobs: int, load_session: Callable[[], Any], names: list[str],
+                 timeout: float | None, mode: str) -> None:
+        self.specs, self.jobs, self.timeout, self.mode = specs, jobs, timeout, mode
+        self.worker_args = (list(sys.path), load_session, names)
+        self.context = multiprocessing.get_context("spawn")
+        self.queue = _Queue(specs)
+        self.workers: list[_Worker] = []
+        self.crashes: Counter[str] = Counter()
+        self.remaining = len(specs)
+
+    def run(self) -> Iterator[tuple[int, Verdict]]:
+        for _ in range(min(self.jobs, len(self.specs))):
+            self.start()
+        while self.remaining:
+            self.hand_out()
+            conns = [w.conn for w in self.workers] + [w.process.sentinel for w in self.workers]
+            wait(conns, timeout=_until_overdue(self.workers, self.timeout))
+            for worker in list(self.workers):
+                yield from self.receive(worker)
+                self.stop_if_overdue(worker)
+                if not worker.process.is_alive():
+                    yield from self.finish(worker)
+            self.replace_workers()
+
+    def start(self) -> None:
+        ours, theirs = self.context.Pipe()
+        process = self.context.Process(target=_work, args=(theirs, *self.worker_args), daemon=True)
         with _sigint_blocked():  # the child starts with Ctrl-C blocked, then ignores it
             process.start()
         theirs.close()
-        workers.append(_Worker(process, ours))
+        self.workers.append(_Worker(process, ours))
 
-    def finish(worker: _Worker) -> Iterator[tuple[int, Verdict]]:
+    def hand_out(self) -> None:
+        for worker in self.workers:
+            if worker.ready and worker.task is None:
+                worker.task, worker.started = self.queue.next_for(worker, self.workers), time.monotonic()
+                if worker.task is not None:
+                    worker.conn.send([self.specs[index] for index in worker.task])
+
+    def receive(self, worker: _Worker) -> Iterator[tuple[int, Verdict]]:
+        """Whatever the worker has sent: ready, a load error, a harness error, or its check's verdicts."""
+        while worker.task is not None or not worker.ready:
+            try:
+                if not worker.conn.poll():
+                    return
+                message = worker.conn.recv()
+            except (EOFError, OSError):
+                return
+            if message[0] == "ready":
+                worker.ready = True
+            elif message[0] == "load_error":
+                raise WorkerError(message[1])
+            elif message[0] == "error":
+                raise RuntimeError(f"{self.specs[worker.task[0]].id} raised in a worker process:\n{message[1]}")
+            else:
+                indices, worker.task = worker.task, None
+                self.remaining -= len(indices)
+                yield from zip(indices, message[1], strict=True)
+
+    def stop_if_overdue(self, worker: _Worker) -> None:
+        if self.timeout is not None and worker.task is not None and not worker.overdue:
+            if time.monotonic() - worker.started > _limit(worker, self.timeout):
+                worker.overdue = True
+                worker.process.kill()
+
+    def replace_workers(self) -> None:
+        waiting = self.queue.waiting(self.workers)
+        while waiting and len(self.workers) < min(self.jobs, waiting + sum(w.task is not None for w in self.workers)):
+            self.start()
+        if waiting and not self.workers:  # cannot happen: a finished worker is replaced while checks are waiting
+            raise WorkerError("no worker process left to run the remaining checks")
+
+    def finish(self, worker: _Worker) -> Iterator[tuple[int, Verdict]]:
         """A worker died: its check (if any) gets a verdict; too many deaths for one engine stop its checks."""
-        nonlocal remaining
         worker.process.join()
-        workers.remove(worker)
+        self.workers.remove(worker)
         worker.conn.close()
-        queue.put_back(worker.group)
+        self.queue.put_back(worker.case_checks)
         exit_text = _describe_exit(worker.process.exitcode)
         if not worker.ready:
             raise WorkerError(f"a worker process ended ({exit_text}) before loading the engines")
         if worker.task is None:
             return
         if len(worker.task) > 1:  # engines shared the check: re-run each alone to find the one at fault
-            queue.put_back(deque([index] for index in worker.task))
+            self.queue.put_back(deque([index] for index in worker.task))
             return
         (index,) = worker.task
-        spec = specs[index]
+        spec = self.specs[index]
         if worker.overdue:
-            summary = f"{spec.engine}: no result within {timeout:g} s; the worker ignored the limit and was stopped"
-            yield index, _failed(spec, "timeout", summary, mode)
+            summary = f"{spec.engine}: no result within {self.timeout:g} s; the worker ignored the limit and was stopped"
+            yield index, _failed(spec, "timeout", summary, self.mode)
         else:
-            crashes[spec.engine] += 1
-            yield index, _failed(spec, "crashed", f"the worker process running this check died ({exit_text})", mode)
-        remaining -= 1
-        if crashes[spec.engine] >= CRASH_LIMIT:
-            skipped = queue.drop_engine(spec.engine, workers)
+            self.crashes[spec.engine] += 1
+            yield index, _failed(spec, "crashed", f"the worker process running this check died ({exit_text})", self.mode)
+        self.remaining -= 1
+        if self.crashes[spec.engine] >= CRASH_LIMIT:
+            skipped = self.queue.drop_engine(spec.engine, self.workers)
             for index in skipped:
                 summary = f"not run: {spec.engine}'s checks killed {CRASH_LIMIT} worker processes"
-                yield index, _failed(specs[index], "crashed", summary, mode)
-            remaining -= len(skipped)
-
-    try:
-        for _ in range(min(jobs, len(specs))):
-            start()
-        while remaining:
-            for worker in workers:
-                if worker.ready and worker.task is None:
-                    worker.task, worker.started = queue.next_for(worker, workers), time.monotonic()
-                    if worker.task is not None:
-                        worker.conn.send([specs[index] for index in worker.task])
-            wait(
-                [w.conn for w in workers] + [w.process.sentinel for w in workers],
-                timeout=_until_overdue(workers, timeout),
-            )
-            for worker in list(workers):
-                while worker.task is not None or not worker.ready:
-                    try:
-                        if not worker.conn.poll():
-                            break
-                        message = worker.conn.recv()
-                    except (EOFError, OSError):
-                        break
-                    if message[0] == "ready":
-                        worker.ready = True
-                    elif message[0] == "load_error":
-                        raise WorkerError(message[1])
-                    elif message[0] == "error":
-                        raise RuntimeError(f"{specs[worker.task[0]].id} raised in a worker process:\n{message[1]}")
-                    else:
-                        indices, worker.task = worker.task, None
-                        remaining -= len(indices)
-                        yield from zip(indices, message[1], strict=True)
-                if timeout is not None and worker.task is not None and not worker.overdue:
-                    if time.monotonic() - worker.started > _limit(worker, timeout):
-                        worker.overdue = True
-                        worker.process.kill()
-                if not worker.process.is_alive():
-                    yield from finish(worker)
-            waiting = queue.waiting(workers)
-            while waiting and len(workers) < min(jobs, waiting + sum(w.task is not None for w in workers)):
-                start()
-            if waiting and not workers:  # cannot happen: a finished worker is replaced while checks are waiting
-                raise WorkerError("no worker process left to run the remaining checks")
-    finally:
-        _stop(workers)
+                yield index, _failed(self.specs[index], "crashed", summary, self.mode)
+            self.remaining -= len(skipped)
 
 
-def _work(
-    conn: Connection, sys_path: list[str], source_of: dict[str, str], options: dict[str, Any], settings: dict[str, Any]
-) -> None:
-    """A worker's life: load the engines, then run the checks it is sent until told to stop."""
+def _work(conn: Connection, sys_path: list[str], load_session: Callable[[], Any], names: list[str]) -> None:
+    """A worker's life: load the session's engines, then run the checks it is sent until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     for entry in reversed(sys_path):
         if entry not in sys.path:
             sys.path.insert(0, entry)
-    engines: dict[str, Any] = {}
     try:
-        for name, source in source_of.items():
-            engine = load_engine(source, **options)
-            if str(engine.name) != name:
-                raise EngineLoadError(
-                    f"engine {source!r} calls itself {engine.name!r} in a worker, {name!r} in the parent"
-                )
-            engines[name] = engine
+        session = load_session()
+        if list(session.engines) != names:
+            raise EngineLoadError(f"the engines call themselves {list(session.engines)} in a worker, {names} in the parent")
     except Exception as error:  # EngineLoadError, or anything else that stops an engine loading here
         text = str(error) if isinstance(error, EngineLoadError) else f"{type(error).__name__}: {error}"
         conn.send(("load_error", f"in a worker process: {text}"))
@@ -257,7 +273,7 @@ def _work(
         if task is None:
             return
         try:
-            verdicts = run_group(task, engines, sources=source_of, **settings)
+            verdicts = session.run_check_group(task)
         except Exception:  # a harness bug: the parent raises it, as a serial run would
             conn.send(("error", traceback.format_exc()))
             return
@@ -265,19 +281,8 @@ def _work(
 
 
 def _failed(spec: CheckSpec, kind: str, summary: str, mode: str) -> Verdict:
-    diagnosis = Diagnosis(kind, summary)
-    return Verdict(
-        spec.id,
-        spec.property,
-        spec.case,
-        spec.subject,
-        spec.engine,
-        spec.dtype,
-        FAIL,
-        message=f"{kind}: {summary}",
-        diagnosis=diagnosis.to_dict(),
-        mode=mode,
-    )
+    verdict = new_verdict(spec.property, spec.case, spec.subject, spec.engine, spec.dtype, mode)
+    return failed_verdict(verdict, Diagnosis(kind, summary))
 
 
 def _describe_exit(code: int | None) -> str:

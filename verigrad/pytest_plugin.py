@@ -9,13 +9,26 @@ per case × argument × engine × dtype for the property its name says
 Options (group "verigrad"): ``--engine`` (repeatable; built-in name or
 module:attribute), ``--verigrad-dtype``, ``--verigrad-profile``,
 ``--verigrad-seed``, ``--verigrad-examples``, ``--verigrad-mode``,
-``--verigrad-expect``, ``--verigrad-records``, ``--verigrad-report``.  The profile
-may also come from the ``VERIGRAD_PROFILE`` environment variable.
+``--verigrad-expect``, ``--verigrad-records``, ``--verigrad-report``,
+``--verigrad-catalog`` (a module of your own cases, repeatable), ``--verigrad-full``.
+The profile may also come from the ``VERIGRAD_PROFILE`` environment variable.
+
+Your own functions: the ``verigrad_gradients`` fixture is ``assert_gradients``
+with this run's seed, examples, mode and records (see ``verigrad.api``).
+
+The ini option ``verigrad_selection = quick`` (this repository's pyproject sets it)
+runs only the covering selection of :mod:`verigrad.selection` and deselects the
+rest, saying how many at collection and in the summary; ``--verigrad-full``
+runs every check whatever the ini option says.  Other parametrized tests opt in
+with the marker ``verigrad_cover("case_params", rotate="engine")``: under the
+quick selection each value of the first named parameter an item has runs with
+one value of ``rotate``, taken in turn.
 """
 
 from __future__ import annotations
 
 import os
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,15 +36,22 @@ from typing import Any
 import pytest
 
 from verigrad import expectations as expect
+from verigrad.catalogs import CatalogError, load_catalogs
+from verigrad.compare import supports
 from verigrad.dtypes import KNOWN_DTYPES
-from verigrad.oracles import DEFAULT_ENGINES, EngineLoadError, load_engine
+from verigrad.exhibits import fd_step_scan
+from verigrad.oracles import DEFAULT_ENGINES, EngineLoadError
 from verigrad.records import RecordsWriter, Verdict, read_records
-from verigrad.runner import DTYPES, PROFILES, CheckSpec, plan, run_check
+from verigrad.reference import CASES
+from verigrad.runner import DTYPES, PROFILES, CheckSpec
+from verigrad.selection import quick_selection
+from verigrad.session import Session, Settings
 from verigrad.tolerance import MODES, PROBABILISTIC
 
 DEFAULT_RECORDS = "reports/pytest-records.jsonl"
 DEFAULT_REPORT = "reports/index.html"
 PREFIX = "test_"
+SELECTIONS = ("full", "quick")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -47,13 +67,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--verigrad-timeout", type=float, default=60.0, metavar="SECONDS")
     group.addoption("--verigrad-expect", default=None, metavar="FILE",
                     help="expected outcomes file (default: the verigrad_expect ini option)")
+    parser.addini("verigrad_engines", "engines under test when no --engine is given (default: "
+                  f"{' '.join(DEFAULT_ENGINES)})", type="args", default=list(DEFAULT_ENGINES))
     parser.addini("verigrad_expect", "expected outcomes file used when --verigrad-expect is not given", default="")
     group.addoption("--verigrad-records", default=DEFAULT_RECORDS, metavar="PATH")
+    group.addoption("--verigrad-catalog", action="append", default=[], metavar="MODULE",
+                    help="a module defining CASES (your own cases), checked beside the built-in catalog (repeatable)")
     group.addoption("--verigrad-report", nargs="?", const=DEFAULT_REPORT, default=None, metavar="PATH",
                     help=f"write the HTML report (default path {DEFAULT_REPORT})")
+    group.addoption("--verigrad-full", action="store_true",
+                    help="run every engine check, not only the quick selection that the verigrad_selection ini option asks for")
+    parser.addini("verigrad_selection", "engine checks a run keeps: 'full' (all) or 'quick' (one per case × property, "
+                  "covering every case, property, engine and dtype; see verigrad.selection)", default="full")
 
 
-class _Session:
+class _PluginState:
     """Per-process state: loaded engines, expectations, the records writer."""
 
     def __init__(self, config: pytest.Config) -> None:
@@ -66,7 +94,17 @@ class _Session:
         bad = [d for d in self.dtypes if d not in KNOWN_DTYPES]
         if bad:
             raise pytest.UsageError(f"--verigrad-dtype: unknown {bad}; use {', '.join(KNOWN_DTYPES)}")
-        self.sources = option("--engine") or list(DEFAULT_ENGINES)
+        self.sources = option("--engine") or list(config.getini("verigrad_engines")) or list(DEFAULT_ENGINES)
+        try:
+            self.cases = (*CASES, *load_catalogs(option("--verigrad-catalog")))
+        except CatalogError as error:
+            raise pytest.UsageError(str(error)) from None
+        self.session: Session | None = None
+        self.selection = "full" if option("--verigrad-full") else (config.getini("verigrad_selection") or "full")
+        if self.selection not in SELECTIONS:
+            raise pytest.UsageError(f"verigrad_selection = {self.selection!r}: use one of {', '.join(SELECTIONS)}")
+        self.selected: tuple[int, int] | None = None  # (kept, collected) engine checks, once known
+        self.covered: tuple[int, int] | None = None  # (kept, collected) items marked verigrad_cover
         self.engines_by_name: dict[str, Any] | None = None
         self.source_of: dict[str, str] = {}
         path = option("--verigrad-expect") or config.getini("verigrad_expect") or None
@@ -92,27 +130,31 @@ class _Session:
             "seed": option("--verigrad-seed"),
             "profile": self.profile,
             "mode": option("--verigrad-mode"),
+            "fd_steps": fd_step_scan(),
         }
 
     def resolve(self) -> dict[str, Any]:
         """Load every engine once, keyed by the name it gives itself; a load failure is a usage error."""
-        if self.engines_by_name is None:
-            engines: dict[str, Any] = {}
-            for source in self.sources:
-                try:
-                    engine = load_engine(source)
-                except EngineLoadError as error:
-                    raise pytest.UsageError(str(error)) from None
-                name = str(engine.name)
-                if name in engines:
-                    raise pytest.UsageError(f"engines {self.source_of[name]!r} and {source!r} both call themselves {name!r}")
-                engines[name], self.source_of[name] = engine, source
-            self.engines_by_name = engines
-        return self.engines_by_name
+        if self.session is None:
+            option = self.config.getoption
+            settings = Settings(self.profile, option("--verigrad-seed"), option("--verigrad-examples"),
+                                option("--verigrad-timeout"), option("--verigrad-mode"))
+            try:
+                self.session = Session.load(self.sources, settings)
+            except EngineLoadError as error:
+                raise pytest.UsageError(str(error)) from None
+            self.engines_by_name, self.source_of = self.session.engines, self.session.source_of
+        return self.session.engines
 
     @property
     def engine_names(self) -> list[str]:
         return list(self.resolve())
+
+    def quick_ids(self) -> set[str]:
+        """The ids of the quick selection over every property, whichever of them this run collects."""
+        engines = self.resolve()
+        specs = self.session.plan(self.dtypes, cases=self.cases)
+        return {spec.id for spec in quick_selection(specs, lambda spec: supports(engines[spec.engine], spec.dtype))}
 
     def record(self, verdict: Verdict) -> None:
         if self.writer is None:
@@ -121,12 +163,15 @@ class _Session:
         self.writer.write(verdict)
 
 
-_KEY = pytest.StashKey[_Session]()
+_KEY = pytest.StashKey[_PluginState]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.stash[_KEY] = _Session(config)
+    config.stash[_KEY] = _PluginState(config)
     config.addinivalue_line("markers", "verigrad: a verigrad property check")
+    config.addinivalue_line("markers", "verigrad_full_only: deselected by the quick selection (runs with --verigrad-full)")
+    config.addinivalue_line("markers", "verigrad_cover(*params, rotate): under the quick selection, each value of the "
+                            "first of params an item has runs with one value of rotate, taken in turn")
 
 
 def _property_of(function_name: str) -> str:
@@ -136,30 +181,128 @@ def _property_of(function_name: str) -> str:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "verigrad_check" not in metafunc.fixturenames:
         return
-    session = metafunc.config.stash[_KEY]
-    names = list(session.resolve())  # fail fast, at collection, with one clear line
-    specs = plan(names, session.dtypes, properties=[_property_of(metafunc.function.__name__)])
+    state = metafunc.config.stash[_KEY]
+    state.resolve()  # fail fast, at collection, with one clear line
+    specs = state.session.plan(state.dtypes, properties=[_property_of(metafunc.function.__name__)], cases=state.cases)
     ids = [spec.id.split("[", 1)[1][:-1] for spec in specs]
     metafunc.parametrize("verigrad_spec", specs, ids=ids)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under ``verigrad_selection = quick``, deselect the checks outside the quick selection (never one named by id)."""
+    session = config.stash[_KEY]
+    checks = [item for item in items if "verigrad_spec" in getattr(getattr(item, "callspec", None), "params", {})]
+    covered = _rotations(items)
+    # Tests that run only in full runs (findings/ reproductions: minutes of engine time) are never the quick turn.
+    covered.update({item: False for item in items if item.get_closest_marker("verigrad_full_only")})
+    if not checks and not covered:
+        return
+    dropped: list[pytest.Item] = []
+    uncovered: list[pytest.Item] = []
+    if session.selection == "quick":
+        keep = session.quick_ids()
+        named = set(config.args)
+        dropped = [item for item in checks if item.callspec.params["verigrad_spec"].id not in keep and item.nodeid not in named]
+        uncovered = [item for item, chosen in covered.items() if not chosen and item.nodeid not in named]
+    if dropped or uncovered:
+        gone = set(map(id, dropped + uncovered))
+        items[:] = [item for item in items if id(item) not in gone]
+        config.hook.pytest_deselected(items=dropped + uncovered)
+    session.selected = (len(checks) - len(dropped), len(checks)) if checks else None
+    session.covered = (len(covered) - len(uncovered), len(covered)) if covered else None
+    workeroutput = getattr(config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: the controller prints the counts
+        workeroutput["verigrad_selected"] = [session.selected, session.covered]
+
+
+def _rotations(items: list[pytest.Item]) -> dict[pytest.Item, bool]:
+    """Items marked ``verigrad_cover``: whether each is the turn of its group's value (see the module docstring).
+
+    The k-th distinct value of a group parameter (in collection order) takes the
+    (k mod n)-th of the n values of ``rotate``, so every value of each is run.
+    """
+    marked = []
+    for item in items:
+        mark = item.get_closest_marker("verigrad_cover")
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        group = next((name for name in (mark.args if mark else ()) if name in params), None)
+        rotate = mark.kwargs.get("rotate") if mark else None
+        if group is not None and rotate in params:
+            marked.append((item, (group, _identity(params[group])), _identity(params[rotate])))
+    values = list(dict.fromkeys(value for _, _, value in marked))  # in collection order
+    turns: dict[tuple[str, Any], Any] = {}
+    per_group: Counter[str] = Counter()
+    for _, key, _ in marked:
+        if key not in turns:
+            turns[key] = values[per_group[key[0]] % len(values)]
+            per_group[key[0]] += 1
+    return {item: value == turns[key] for item, key, value in marked}
+
+
+def _identity(value: Any) -> Any:
+    """A parameter value as a dict key: itself if hashable, else the object (the same object in every item)."""
+    try:
+        hash(value)
+    except TypeError:
+        return ("object", id(value))
+    return value
+
+
+def _selection_line(session: _PluginState) -> str | None:
+    if session.selected is None and session.covered is None:
+        return None
+    kept, collected = session.selected or (0, 0)
+    covered_kept, covered = session.covered or (0, 0)
+    if session.selection == "full" or (kept, covered_kept) == (collected, covered):
+        parts = [f"{collected} engine checks" if collected else "", f"{covered} items marked verigrad_cover" if covered else ""]
+        return f"verigrad: all {' and '.join(filter(None, parts))} collected"
+    parts = [
+        f"{kept} of {collected} engine checks (every case, property, engine and dtype at least once)" if collected else "",
+        f"{covered_kept} of {covered} items marked verigrad_cover (taken in turn) or verigrad_full_only" if covered else "",
+    ]
+    left = collected - kept + covered - covered_kept
+    return (f"verigrad: quick selection, {', and '.join(filter(None, parts))}; "
+            f"the other {left} are deselected: run them with --verigrad-full")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    session = config.stash[_KEY]
+    if session.selection == "quick":
+        return "verigrad: engine checks: the quick selection (verigrad_selection = quick); --verigrad-full runs all"
+    return "verigrad: engine checks: all"
+
+
+def pytest_report_collectionfinish(config: pytest.Config) -> str | None:
+    return _selection_line(config.stash[_KEY])
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """xdist's controller: every worker collected the same items, so any worker's counts are the run's."""
+    counts = getattr(node, "workeroutput", {}).get("verigrad_selected")
+    if counts is not None:
+        session = node.config.stash[_KEY]
+        session.selected, session.covered = (tuple(c) if c else None for c in counts)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    line = _selection_line(config.stash[_KEY])
+    if line:
+        terminalreporter.write_line(line)
 
 
 class CheckRunner:
     """What a suite test gets: run its check, record the verdict, assert it is as expected."""
 
-    def __init__(self, spec: CheckSpec, session: _Session) -> None:
+    def __init__(self, spec: CheckSpec, state: _PluginState) -> None:
         self.spec = spec
-        self.session = session
+        self.state = state
 
     def run(self) -> Verdict:
-        option = self.session.config.getoption
-        verdict = run_check(
-            self.spec, self.session.resolve()[self.spec.engine], self.session.profile,
-            seed=option("--verigrad-seed"), max_examples=option("--verigrad-examples"),
-            timeout=option("--verigrad-timeout"), mode=option("--verigrad-mode"),
-            source=self.session.source_of[self.spec.engine],
-        )
-        expect.apply(self.session.expectations, verdict, self.session.used)
-        self.session.record(verdict)
+        self.state.resolve()
+        verdict = self.state.session.run_one(self.spec)
+        expect.apply(self.state.expectations, verdict, self.state.used)
+        self.state.record(verdict)
         return verdict
 
     def assert_as_expected(self) -> Verdict:
@@ -181,6 +324,35 @@ def verigrad_check(request: pytest.FixtureRequest, verigrad_spec: CheckSpec) -> 
     return CheckRunner(verigrad_spec, request.config.stash[_KEY])
 
 
+@pytest.fixture
+def verigrad_gradients(request: pytest.FixtureRequest) -> Any:
+    """``assert_gradients`` for your own functions, with this run's options and records.
+
+    ``verigrad_gradients(fn, inputs, engine="torch", **options)`` runs
+    :func:`verigrad.check_function` (``--verigrad-seed``, ``--verigrad-examples``
+    and ``--verigrad-mode`` as defaults), writes its verdicts to the run's
+    records (and so to ``--verigrad-report``), and fails the test with each
+    failure's diagnosis and reproduction.
+    """
+    from verigrad.api import check_function, failure_report
+
+    state = request.config.stash[_KEY]
+    option = request.config.getoption
+
+    def check(fn: Any, inputs: Any, engine: Any = "torch", **options: Any) -> Any:
+        defaults = {"seed": option("--verigrad-seed"), "mode": option("--verigrad-mode")}
+        if option("--verigrad-examples") is not None:
+            defaults["examples"] = option("--verigrad-examples")
+        result = check_function(fn, inputs, engine, **{**defaults, **options})
+        for verdict in result.verdicts:
+            state.record(verdict)
+        if not result.passed:
+            pytest.fail(failure_report(result, fn), pytrace=False)
+        return result
+
+    return check
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = session.config.stash.get(_KEY, None)
     if state is None:
@@ -192,7 +364,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     parts = sorted(state.final_records.parent.glob(f"{state.final_records.stem}.gw*{state.final_records.suffix}"))
     if parts:
         _merge(parts, state.final_records)
-    for stale in expect.unused(state.expectations, state.used, list(state.engines_by_name or {})):
+    deselected = any(counts is not None and counts[0] < counts[1] for counts in (state.selected, state.covered))
+    for stale in [] if deselected else expect.unused(state.expectations, state.used, list(state.engines_by_name or {})):
         print(f"\nverigrad: warning: expectation line {stale.line} ({stale.case} {stale.engine}) matched no check")
     report = session.config.getoption("--verigrad-report")
     if report and state.final_records.exists():

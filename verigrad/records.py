@@ -3,8 +3,11 @@
 A run killed half-way keeps every finished verdict; ``verigrad report`` rebuilds
 the summary (and the HTML report) from the file.  Line types (``"kind"``):
 
-``run``      the header: date, command, seed, profile, mode, versions
+``run``      the header: schema version, date, command, seed, profile, mode, versions
 ``verdict``  one check's verdict (:class:`Verdict`)
+
+Everything the HTML report shows comes from these records (and the static
+reference: formulas, errata); docs/reference/records.md describes each field.
 """
 
 from __future__ import annotations
@@ -20,6 +23,34 @@ PASS = "pass"
 FAIL = "fail"
 SKIP = "skip"
 STATUSES = (PASS, FAIL, SKIP)
+#: The records schema this verigrad writes and reads (the ``schema`` of a run header).
+#: 2: failing verdicts carry their Jacobians (``evidence.jacobian``), headers the fd step scan.
+SCHEMA_VERSION = 2
+
+#: Every diagnosis verigrad can give (a verdict's ``diagnosis.kind``), with the one-line meaning shown in reports.
+KINDS: dict[str, str] = {
+    "wrong_sign": "the result is the negated derivative",
+    "scaled": "the result is the derivative times a constant factor",
+    "transposed": "the Jacobian is transposed (denominator layout where numerator is meant)",
+    "missing_term": "one path's contribution is missing (aliased or equal-valued inputs)",
+    "double_counted": "one path's contribution is counted twice",
+    "outside_subdifferential": "at a kink, the value lies outside the subdifferential",
+    "broadcast_not_reduced": "a broadcast argument's gradient was not summed back to its shape",
+    "dtype_changed": "the result's dtype differs from the primal's (upcast or downcast)",
+    "precision": "the error is far above the rounding bound for this dtype, yet small",
+    "non_finite": "the result holds NaN or Inf where the derivative is finite",
+    "nondeterministic": "two identical calls gave different results",
+    "mutated_input": "the engine modified the input arrays it was given",
+    "engine_raised": "the engine raised an exception",
+    "bad_return": "the engine returned something that is not one array per primal",
+    "wrong_shape": "the result has the wrong shape",
+    "structure": "entries that must be exactly zero (or one) are not",
+    "timeout": "the check did not finish within the time limit",
+    "crashed": "the worker process running the check died (e.g. a segfault in the engine)",
+    "unclassified": "the evidence fits none of the known kinds of mistake",
+    "mode_mismatch": "VJP and JVP disagree, and the closed form says which of the two is wrong",
+}
+
 
 
 @dataclass
@@ -103,7 +134,9 @@ class RecordsWriter:
         self._file: IO[str] = self.path.open("a" if append else "w", encoding="utf-8")
 
     def write_header(self, header: dict[str, Any]) -> None:
-        self._write(json.dumps(json_safe({"kind": "run", **header}), ensure_ascii=False))
+        """A run header, stamped with :data:`SCHEMA_VERSION`."""
+        fields = {k: v for k, v in header.items() if k not in ("kind", "schema")}
+        self._write(json.dumps(json_safe({"kind": "run", "schema": SCHEMA_VERSION, **fields}), ensure_ascii=False))
 
     def write(self, verdict: Verdict) -> None:
         self._write(verdict.to_json())
@@ -122,6 +155,17 @@ class RecordsWriter:
         self.close()
 
 
+def rewrite_records(path: str | Path, header: dict[str, Any], verdicts: Iterable[Verdict]) -> None:
+    """Replace a finished run's records file by the same records in the given order (atomically)."""
+    path = Path(path)
+    temporary = path.with_name(path.name + ".tmp")
+    with RecordsWriter(temporary) as writer:
+        writer.write_header(header)
+        for verdict in verdicts:
+            writer.write(verdict)
+    temporary.replace(path)
+
+
 class RecordsError(Exception):
     """A records file could not be read; the message names the file and line."""
 
@@ -129,8 +173,9 @@ class RecordsError(Exception):
 def read_records(paths: Iterable[str | Path]) -> tuple[list[dict[str, Any]], list[Verdict]]:
     """Headers and verdicts from one or more records files (shards merge in order).
 
-    A truncated last line (a run killed mid-write) is skipped; any other bad line
-    is an error naming the file and line number.
+    A truncated last line (a run killed mid-write) is skipped; any other bad line,
+    and a run header of another :data:`SCHEMA_VERSION`, is an error naming the file
+    and line number.
     """
     headers: list[dict[str, Any]] = []
     verdicts: list[Verdict] = []
@@ -151,6 +196,7 @@ def read_records(paths: Iterable[str | Path]) -> tuple[list[dict[str, Any]], lis
             if not isinstance(data, dict) or "kind" not in data:
                 raise RecordsError(f"{path}:{number}: a record must be an object with a 'kind'")
             if data["kind"] == "run":
+                _check_schema(data, f"{path}:{number}")
                 headers.append(data)
             elif data["kind"] == "verdict":
                 try:
@@ -158,6 +204,15 @@ def read_records(paths: Iterable[str | Path]) -> tuple[list[dict[str, Any]], lis
                 except TypeError as error:
                     raise RecordsError(f"{path}:{number}: incomplete verdict ({error})") from None
     return headers, verdicts
+
+
+def _check_schema(header: dict[str, Any], where: str) -> None:
+    version = header.get("schema", 1)  # headers before version 2 had no schema field
+    if version != SCHEMA_VERSION:
+        raise RecordsError(
+            f"{where}: records of schema version {version!r}; this verigrad reads version {SCHEMA_VERSION} "
+            "(re-run the check with this verigrad to get records it can read)"
+        )
 
 
 def iter_lines(verdicts: Iterable[Verdict]) -> Iterator[str]:

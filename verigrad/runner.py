@@ -14,14 +14,25 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis.errors import Flaky
 
+from verigrad import exhibits
 from verigrad import strategies as vs
 from verigrad.calls import CheckTimeout, time_limit
 from verigrad.checks import PROPERTIES, Outcome, Target
+from verigrad.compare import DISTRIBUTION_SAMPLES as DISTRIBUTION_SAMPLES  # re-exported
+from verigrad.compare import (
+    check_id,
+    failed_verdict,
+    new_verdict,
+    record_failure,
+    summarize,
+    timed_out,
+    unsupported,
+)
+from verigrad.compare import supports as supports  # re-exported
 from verigrad.diagnosis import Diagnosis
-from verigrad.dtypes import DEFAULT_DTYPES, skip_if_unsupported
-from verigrad.records import FAIL, PASS, SKIP, Verdict
+from verigrad.dtypes import DEFAULT_DTYPES
+from verigrad.records import PASS, Verdict
 from verigrad.reference import CASES, Case, get_case
-from verigrad.second_order import missing_methods
 from verigrad.tolerance import PROBABILISTIC
 
 #: Hypothesis profiles: ``dev`` is quick and random (a new seed each run); ``ci`` is
@@ -32,8 +43,6 @@ PROFILES: dict[str, dict[str, Any]] = {
 }
 DTYPES = DEFAULT_DTYPES
 T = TypeVar("T")
-#: How many per-example errors a verdict keeps for the report's distribution plot.
-DISTRIBUTION_SAMPLES = 200
 
 
 @dataclass(frozen=True)
@@ -55,7 +64,7 @@ class CheckSpec:
 
     @property
     def id(self) -> str:
-        return f"{self.property}[{self.case}-{self.subject}-{self.engine}-{self.dtype}]"
+        return check_id(self.property, self.case, self.subject, self.engine, self.dtype)
 
 
 def plan(
@@ -104,30 +113,25 @@ class _Falsified(Exception):
 
 
 class FunctionCache:
-    """One bound primal per (case, engine, params), so engines can cache compiled code by identity.
+    """One bound primal per (case, namespace, params), so engines can cache compiled code by its identity.
 
-    Entries hold their engine, so an engine's id cannot be reused by another
-    engine while its functions are cached.
+    Keyed by the engine's namespace, not the engine: wrappers (mutants) share their
+    base's namespace and so its compiled code.  Entries hold their namespace, so a
+    recycled id() never returns another namespace's function.
     """
 
     def __init__(self) -> None:
         self._cache: dict[tuple[Any, ...], tuple[Any, Callable[..., Any]]] = {}
 
-    def get(self, case: Case, engine: Any, params: dict[str, Any]) -> Callable[..., Any]:
-        key = (case.id, id(engine), tuple(sorted(params.items())))
+    def get(self, case: Case, engine: Any, params: Mapping[str, Any]) -> Callable[..., Any]:
+        key = (case.id, id(engine.xp), tuple(sorted(params.items())))
         entry = self._cache.get(key)
-        if entry is None or entry[0] is not engine:
-            entry = self._cache[key] = (engine, case.bind(engine.xp, **params))
+        if entry is None or entry[0] is not engine.xp:
+            entry = self._cache[key] = (engine.xp, case.bind(engine.xp, **params))
         return entry[1]
 
 
 FUNCTIONS = FunctionCache()
-
-
-def supports(engine: Any, dtype: str) -> bool:
-    """Engines may declare ``supported_dtypes``; the protocol does not require it."""
-    declared = getattr(engine, "supported_dtypes", None)
-    return declared is None or dtype in tuple(str(d) for d in declared)
 
 
 @dataclass
@@ -206,24 +210,7 @@ def _hypothesis_run(
 
 
 def _new_verdict(spec: CheckSpec, mode: str) -> Verdict:
-    return Verdict(spec.id, spec.property, spec.case, spec.subject, spec.engine, spec.dtype, PASS, mode=mode)
-
-
-def _skipped(spec: CheckSpec, engine: Any, mode: str) -> Verdict | None:
-    reason = missing_methods(spec.property, engine)
-    if supports(engine, spec.dtype) and reason is None:
-        return None
-    verdict = _new_verdict(spec, mode)
-    verdict.status, verdict.message = SKIP, reason or f"{spec.engine} does not support {spec.dtype}"
-    declared = getattr(engine, "dtype_reasons", {}).get(spec.dtype) if reason is None else None
-    if declared:
-        verdict.message += f": {declared}"
-    return verdict
-
-
-def _timed_out(verdict: Verdict, engine: str, error: CheckTimeout) -> None:
-    diagnosis = Diagnosis("timeout", f"{engine}: {error} (limit per check)")
-    verdict.status, verdict.message, verdict.diagnosis = FAIL, f"timeout: {diagnosis.summary}", diagnosis.to_dict()
+    return new_verdict(spec.property, spec.case, spec.subject, spec.engine, spec.dtype, mode)
 
 
 def run_check(
@@ -242,10 +229,9 @@ def run_check(
     ``source`` is how the engine was named when loaded (``module:attribute``), for
     the reproduction snippet; it defaults to ``spec.engine``.
     """
-    skipped = _skipped(spec, engine, mode)
-    if skipped:
-        return skipped
     verdict = _new_verdict(spec, mode)
+    if unsupported(verdict, engine):
+        return verdict
     member = _Member(spec, engine)
     test = _hypothesis_run([member], profile, seed, max_examples, mode, stop_at_failure=True)
     started = time.perf_counter()
@@ -254,16 +240,15 @@ def run_check(
             test()
     except _Falsified as failure:
         _fail(verdict, failure.outcome, failure.example, spec, source or spec.engine)
+        _exhibit(verdict, failure.outcome, failure.example, spec, engine, exhibits.seconds_left(timeout, started))
     except CheckTimeout as error:
-        _timed_out(verdict, spec.engine, error)
+        timed_out(verdict, error)
     except Flaky as error:
         failing = next((o for o in reversed(member.outcomes) if not o.passed), None)
         diagnosis = Diagnosis("nondeterministic", f"a failure did not reproduce when re-run: {type(error).__name__}")
-        verdict.status = FAIL
-        verdict.message = f"nondeterministic: {diagnosis.summary}" + (f"; first failure: {failing.message}" if failing else "")
-        verdict.diagnosis = diagnosis.to_dict()
+        failed_verdict(verdict, diagnosis, f"nondeterministic: {diagnosis.summary}" + (f"; first failure: {failing.message}" if failing else ""))
     verdict.seconds = time.perf_counter() - started
-    _summarize(verdict, member.outcomes)
+    summarize(verdict, member.outcomes)
     return verdict
 
 
@@ -302,7 +287,7 @@ def run_group(
     if len({group_key(s) for s in specs}) != 1:
         raise ValueError("run_group: the specs must differ only in their engine")
     sources = sources or {}
-    verdicts = {s.engine: _skipped(s, engines[s.engine], mode) for s in specs}
+    verdicts = {s.engine: unsupported(_new_verdict(s, mode), engines[s.engine]) for s in specs}
     members = [_Member(s, engines[s.engine], timeout) for s in specs if verdicts[s.engine] is None]
     seed = PROFILES[profile]["seed"] if seed is None else seed
     if seed is None:
@@ -319,45 +304,37 @@ def run_group(
             if verdict.status == PASS:  # the failure did not recur alone: report it as found, unshrunk
                 verdict = _new_verdict(spec, mode)
                 _fail(verdict, *member.failure, spec, source)
+                _exhibit(verdict, *member.failure, spec, member.engine, member.budget)
                 verdict.message += " (not shrunk: it did not recur when this engine was re-run alone)"
                 verdict.seconds = member.seconds
             verdicts[spec.engine] = verdict
             continue
         verdict = _new_verdict(spec, mode)
         if member.timed_out is not None:
-            _timed_out(verdict, spec.engine, member.timed_out)
+            timed_out(verdict, member.timed_out)
         verdict.seconds = member.seconds
-        _summarize(verdict, member.outcomes)
+        summarize(verdict, member.outcomes)
         verdicts[spec.engine] = verdict
     return [verdicts[s.engine] for s in specs]
 
 
-def _summarize(verdict: Verdict, outcomes: list[Outcome]) -> None:
-    verdict.examples = len(outcomes)
-    finite_ulps = [o.ulps for o in outcomes if np.isfinite(o.ulps)]
-    finite_fractions = [o.bound_fraction for o in outcomes if np.isfinite(o.bound_fraction)]
-    if verdict.status == PASS:
-        verdict.max_ulps = max(finite_ulps, default=0.0)
-        verdict.max_bound_fraction = max(finite_fractions, default=0.0)
-    verdict.ulps = [round(v, 4) for v in finite_ulps[:DISTRIBUTION_SAMPLES]]
-    verdict.bound_fractions = [round(v, 6) for v in finite_fractions[:DISTRIBUTION_SAMPLES]]
-    conventions = sorted({round(o.convention, 6) for o in outcomes if o.convention is not None and o.passed})
-    if conventions and verdict.status == PASS:
-        # An engine's subgradient choice is one number when it follows one convention.
-        verdict.convention = conventions[0] if len(conventions) == 1 else float(np.median(conventions))
-
-
 def _fail(verdict: Verdict, outcome: Outcome, example: vs.Example, spec: CheckSpec, source: str) -> None:
-    verdict.status = FAIL
-    verdict.message = outcome.message
-    verdict.max_ulps = outcome.ulps
-    verdict.max_bound_fraction = outcome.bound_fraction
-    verdict.diagnosis = outcome.diagnosis.to_dict() if outcome.diagnosis else None
-    verdict.convention = outcome.convention
+    record_failure(verdict, outcome)
     verdict.counterexample = counterexample(example)
     verdict.reproduction = reproduction(spec, example, source)
-    verdict.evidence = outcome.evidence or None
-    skip_if_unsupported(verdict)
+
+
+def _exhibit(verdict: Verdict, outcome: Outcome, example: vs.Example, spec: CheckSpec, engine: Any,
+             seconds: float | None) -> None:
+    """Store what the report draws of this failure: the Jacobians at the counterexample."""
+    case = get_case(spec.case)
+    exhibit = exhibits.jacobian_exhibit(
+        case, spec.arg, engine, FUNCTIONS.get(case, engine, example.params), example.values, example.params,
+        outcome.convention, at_kink=spec.property == "kink", engine_jacobian=(outcome.evidence or {}).get("engine_jacobian"),
+        seconds=seconds,
+    )
+    if exhibit is not None:
+        verdict.evidence = {**(verdict.evidence or {}), "jacobian": exhibit}
 
 
 def _array_literal(array: np.ndarray) -> str:

@@ -65,8 +65,8 @@ reproduces a check exactly; hypothesis draws it in the tests.
 Entry points: :func:`check_at_scale` (one check, a :class:`~verigrad.records.Verdict`),
 :func:`scale_plan` / :func:`run_scale` (many, for ``verigrad check --scale N``).
 
-The module also holds deliberately wrong engines (:class:`SingleEntryEngine`,
-:class:`DegradedEngine`) that wrap a correct one, to measure what the checks catch.
+Deliberately wrong engines that measure what these checks catch
+(:class:`SingleEntryEngine`, :class:`DegradedEngine`) are in :mod:`verigrad.oracles.mutants`.
 """
 
 from __future__ import annotations
@@ -82,8 +82,23 @@ import numpy as np
 
 from verigrad import truth
 from verigrad.calls import CheckTimeout, ContractViolation, call_jvp, call_vjp, time_limit
-from verigrad.diagnosis import Diagnosis, Evidence, diagnose_values
-from verigrad.records import FAIL, PASS, SKIP, Verdict
+from verigrad.compare import (
+    Outcome,
+    compare,
+    failed_verdict,
+    new_verdict,
+    operation_count,
+    record_failure,
+    skipped_verdict,
+    summarize,
+    timed_out,
+    unsupported,
+)
+from verigrad.diagnosis import Diagnosis
+from verigrad.oracles.mutants import DegradedEngine as DegradedEngine  # re-exported
+from verigrad.oracles.mutants import SingleEntryEngine as SingleEntryEngine  # re-exported
+from verigrad.oracles.mutants import round_to_bfloat16 as round_to_bfloat16  # re-exported
+from verigrad.records import Verdict
 from verigrad.reference import (
     CASES,
     NONZERO,
@@ -96,8 +111,10 @@ from verigrad.reference import (
     resolve_shape,
 )
 from verigrad.reference.shapes import symbols
+from verigrad.runner import FUNCTIONS
+from verigrad.session import load_one
 from verigrad.strategies import VALUE_RANGE
-from verigrad.tolerance import FLOAT64_U, PROBABILISTIC, Tolerance, bound_fraction
+from verigrad.tolerance import FLOAT64_U, PROBABILISTIC, Tolerance
 
 __all__ = [
     "DEFAULT_PROBES",
@@ -123,7 +140,7 @@ FULL_JACOBIAN_CALLS = 64
 #: Dense closed forms larger than this many entries are not evaluated (they would need out·arg memory).
 DENSE_ENTRY_LIMIT = 20_000_000
 #: Kink variables within their rounding blur that get a share each; any beyond share the last one.
-MAX_KINK_GROUPS = 8
+MAX_KINK_SHARES = 8
 #: The case families ``verigrad check --scale`` runs by default (their arguments scale with n).
 SCALE_FAMILIES = ("vector.*", "elementwise.*", "scalar_expansion.*", "reduction.*", "neuron.*", "loss.relu_mse", "chain.matvec_sin", "loss.gd_step")
 #: Result entries kept in a verdict's evidence (the worst ones).
@@ -210,17 +227,17 @@ class _SharePoint(Point):
 
 @dataclass
 class _Reference:
-    """The closed-form Jacobian at t = 0 and, per near-kink group, the Jacobian with that group at t = 1."""
+    """The closed-form Jacobian at t = 0 and, per near-kink share, the Jacobian with that share's variables at t = 1."""
 
     base: StructuredJacobian
-    groups: list[StructuredJacobian]
+    kink_jacobians: list[StructuredJacobian]
     magnitude: StructuredJacobian
     ops: float
     near_kink: int = 0
 
     def apply(self, method: str, probe: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
         r0 = np.asarray(getattr(self.base, method)(probe), dtype=np.float64)
-        return r0, [np.asarray(getattr(j, method)(probe), dtype=np.float64) - r0 for j in self.groups]
+        return r0, [np.asarray(getattr(j, method)(probe), dtype=np.float64) - r0 for j in self.kink_jacobians]
 
 
 def _reference(case: Case, arg: str, values: Mapping[str, np.ndarray], params: Mapping[str, Any], u_kink: float) -> _Reference:
@@ -230,7 +247,7 @@ def _reference(case: Case, arg: str, values: Mapping[str, np.ndarray], params: M
     base = truth.jacobian(case, arg, values, params, 0.0, u_kink)
     magnitude = truth.magnitude(case, arg, values, params, u_kink)
     ops = truth.ops(case, arg, values, params)
-    groups: list[StructuredJacobian] = []
+    kink_jacobians: list[StructuredJacobian] = []
     near = np.zeros(0, dtype=np.int64)
     if case.kink is not None:
         p = truth.point(case, values, params, 0.0, u_kink)
@@ -238,19 +255,19 @@ def _reference(case: Case, arg: str, values: Mapping[str, np.ndarray], params: M
         z = np.asarray(z, dtype=np.float64)
         blur = np.broadcast_to(z_ops * u_kink * np.asarray(z_magnitude, dtype=np.float64), z.shape)
         near = np.flatnonzero(np.abs(z) <= blur)
-        chunks = [near[i : i + 1] for i in range(min(near.size, MAX_KINK_GROUPS - 1))]
-        if near.size >= MAX_KINK_GROUPS:
-            chunks.append(near[MAX_KINK_GROUPS - 1 :])
+        chunks = [near[i : i + 1] for i in range(min(near.size, MAX_KINK_SHARES - 1))]
+        if near.size >= MAX_KINK_SHARES:
+            chunks.append(near[MAX_KINK_SHARES - 1 :])
         arrays = {name: np.asarray(v, dtype=np.float64) for name, v in values.items()}
         for chunk in chunks:
             share = np.zeros(z.size)
             share[chunk] = 1.0
             try:
-                groups.append(partial.jacobian(_SharePoint({**arrays, **params}, share, u_kink), out, arg_shape))
+                kink_jacobians.append(partial.jacobian(_SharePoint({**arrays, **params}, share, u_kink), out, arg_shape))
             except ValueError:  # the closed form steps on another variable: one share for all
-                groups = [truth.jacobian(case, arg, values, params, 1.0, u_kink)]
+                kink_jacobians = [truth.jacobian(case, arg, values, params, 1.0, u_kink)]
                 break
-    return _Reference(base, groups, magnitude, ops, int(near.size))
+    return _Reference(base, kink_jacobians, magnitude, ops, int(near.size))
 
 
 # ------------------------------------------------------------------ comparison
@@ -270,32 +287,14 @@ class ProbeResult:
     engine: float | None = None
     reference: float | None = None
     bound: float | None = None
-    shares: list[float] = field(default_factory=list)
+    shares: list[float | None] = field(default_factory=list)
     diagnosis: Diagnosis | None = None
+    message: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        data = {k: v for k, v in self.__dict__.items() if k != "diagnosis"}
+        data = {k: v for k, v in self.__dict__.items() if k not in ("diagnosis", "message")}
         data["diagnosis"] = self.diagnosis.kind if self.diagnosis else None
         return data
-
-
-def _fit_shares(g: np.ndarray, r0: np.ndarray, directions: list[np.ndarray]) -> tuple[np.ndarray, list[float]]:
-    """The subgradient closest to g: r0 + Σ t_c d_c with t_c ∈ [0, 1] (least squares, then clipped)."""
-    live = [(c, d) for c, d in enumerate(directions) if np.any(d != 0)]
-    shares = [0.0] * len(directions)
-    if not live:
-        return r0, shares
-    scales = [float(np.max(np.abs(d))) for _, d in live]
-    columns = np.stack([np.ravel(d) / s for (_, d), s in zip(live, scales, strict=True)], axis=1)
-    residual = np.ravel(g - r0)
-    gram = columns.T @ columns
-    fitted = np.linalg.lstsq(gram, columns.T @ residual, rcond=None)[0]
-    reference = r0.copy()
-    for (c, d), s, t in zip(live, scales, fitted, strict=True):
-        share = float(t) / s
-        shares[c] = share
-        reference = reference + min(max(share, 0.0), 1.0) * d
-    return reference, shares
 
 
 def _compare(
@@ -309,22 +308,11 @@ def _compare(
     tolerance: Tolerance,
     sizes: dict[str, int],
 ) -> ProbeResult:
-    g = np.asarray(engine_value, dtype=np.float64)
-    reference, shares = _fit_shares(g, r0, kink_directions)
-    error = np.abs(g - reference)
-    fraction = bound_fraction(error, bound)
-    flat = int(np.argmax(fraction)) if fraction.size else 0
-    worst_fraction = float(np.ravel(fraction)[flat]) if fraction.size else 0.0
-    ulps = tolerance.ulps(np.ravel(error)[flat], np.ravel(reference)[flat], np.ravel(magnitude)[flat]) if fraction.size else 0.0
-    index = [int(i) for i in np.unravel_index(flat, np.shape(g))] if np.ndim(g) else []
-    result = ProbeResult(
-        direction, label, worst_fraction <= 1.0, worst_fraction, float(ulps), int(np.size(g)), index,
-        float(np.ravel(g)[flat]), float(np.ravel(reference)[flat]), float(np.ravel(bound)[flat]), shares,
-    )
-    if not result.passed:
-        result.diagnosis = diagnose_values(Evidence(g, reference, np.asarray(bound, dtype=np.float64),
-                                                    np.asarray(magnitude, dtype=np.float64), tolerance.dtype, sizes))
-    return result
+    outcome = compare(engine_value, r0, kink_directions, bound, magnitude, tolerance, sizes,
+                      where=f"{direction} with {label} probe")
+    engine, reference, bound_at = outcome.worst or (None, None, None)
+    return ProbeResult(direction, label, outcome.passed, outcome.bound_fraction, outcome.ulps, int(np.size(engine_value)),
+                       outcome.index, engine, reference, bound_at, outcome.shares, outcome.diagnosis, outcome.message)
 
 
 def _probe_plan(structure: Structure, direction: str, out_size: int, arg_size: int, probes: int, full: int) -> list[str]:
@@ -348,11 +336,7 @@ def _run_probes(
     arg_shape = np.shape(values[arg])
     shape = out if direction == VJP else arg_shape
     size = int(np.prod(shape))
-    structure = case.partials[arg].structure
-    if direction == VJP:
-        k = ref.ops + truth.vjp_accumulation(structure, int(np.prod(out))) + 1
-    else:
-        k = ref.ops + truth.jvp_accumulation(structure, int(np.prod(arg_shape))) + 1
+    k = operation_count(ref.ops, case.partials[arg].structure, direction, int(np.prod(out)), int(np.prod(arg_shape)))
     probes: list[tuple[str, np.ndarray]] = []
     for kind in plan:
         if kind == "ones":
@@ -378,28 +362,8 @@ def _run_probes(
 
 
 def _engine(engine: Any) -> Any:
-    if isinstance(engine, str):
-        from verigrad.oracles import load_engine
-
-        return load_engine(engine)
-    return engine
-
-
-_FUNCTIONS: dict[tuple[Any, ...], tuple[Any, Callable[..., Any]]] = {}
-
-
-def _bound_fn(case: Case, engine: Any, params: Mapping[str, Any]) -> Callable[..., Any]:
-    """One bound primal per (case, namespace, params), so engines can cache compiled code by its identity.
-
-    Keyed by the namespace, not the engine: wrappers (mutants) share their base's
-    namespace and so its compiled code.  The namespace is kept with the function,
-    so a recycled id() never returns another namespace's function.
-    """
-    key = (case.id, id(engine.xp), tuple(sorted(params.items())))
-    cached = _FUNCTIONS.get(key)
-    if cached is None or cached[0] is not engine.xp:
-        cached = _FUNCTIONS[key] = (engine.xp, case.bind(engine.xp, **params))
-    return cached[1]
+    """An engine object as given, or loaded by its name (:func:`verigrad.session.load_one`)."""
+    return load_one(engine)[1] if isinstance(engine, str) else engine
 
 
 def check_at_scale(
@@ -473,76 +437,86 @@ def check_values(
         raise ValueError(f"unknown directions {sorted(unknown)}; use {DIRECTIONS}")
     engine = _engine(engine)
     values = {a.name: np.asarray(values[a.name]) for a in case.args}
-    dtype = np.dtype(values[arg].dtype)
-    tolerance = Tolerance(dtype, mode)
-    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-    params = dict(params) if params is not None else {name: choices[0] for name, choices in case.params.items()}
-    sizes = truth.sizes_of(case, values)
-    name = getattr(engine, "name", type(engine).__name__)
-    suffix = f"-{label}" if label else ""
-    verdict = Verdict(f"scale[{case.id}-{arg}-{name}-{dtype}{suffix}]", "scale", case.id, arg, name, str(dtype), PASS, mode=mode)
-    verdict.counterexample = {"sizes": sizes, "dtype": str(dtype), "params": params}
-    out = truth.out_shape(case, values)
-    out_size, arg_size = int(np.prod(out)), int(np.size(values[arg]))
-    structure = case.partials[arg].structure
-    verdict.evidence = {"scale": {"sizes": sizes, "structure": structure.value, "jacobian": [out_size, arg_size]}}
-    declared = getattr(engine, "supported_dtypes", None)
-    if declared is not None and str(dtype) not in tuple(str(d) for d in declared):
-        verdict.status, verdict.message = SKIP, f"{name} does not support {dtype}"
-        return verdict
-    if structure is Structure.DENSE and out_size * arg_size > DENSE_ENTRY_LIMIT:
-        verdict.status = SKIP
-        verdict.message = (f"dense Jacobian {out_size}×{arg_size}: its closed form would hold {out_size * arg_size:.3g} entries "
-                           f"(limit {DENSE_ENTRY_LIMIT:.3g}); use a smaller n")
+    run = _ScaleRun(case, arg, engine, values, Tolerance(np.dtype(values[arg].dtype), mode),
+                    dict(params) if params is not None else {name: choices[0] for name, choices in case.params.items()},
+                    probes, directions, full_jacobian_calls)
+    verdict = new_verdict("scale", case.id, arg, getattr(engine, "name", type(engine).__name__), str(run.tolerance.dtype),
+                          mode, label)
+    verdict.counterexample = {"sizes": run.sizes, "dtype": verdict.dtype, "params": run.params}
+    verdict.evidence = {"scale": {"sizes": run.sizes, "structure": run.structure.value, "jacobian": [run.out_size, run.arg_size]}}
+    if unsupported(verdict, engine) or _too_large(verdict, run):
         return verdict
     started = time.perf_counter()
-    results: list[ProbeResult] = []
-    near_kink = 0
     try:
         with time_limit(timeout):
-            ref = _reference(case, arg, values, params, max(tolerance.u, FLOAT64_U))
-            near_kink = ref.near_kink
-            fn = _bound_fn(case, engine, params)
-            for direction in directions:
-                plan = _probe_plan(structure, direction, out_size, arg_size, probes, full_jacobian_calls)
-                for result in _run_probes(case, arg, engine, fn, values, ref, tolerance, direction, plan, rng, sizes):
-                    results.append(result)
-                    if not result.passed:
-                        break
-                if results and not results[-1].passed:
-                    break
+            run.run(rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng))
     except ContractViolation as error:
-        verdict.status, verdict.message = FAIL, f"{error.diagnosis.kind}: {error.diagnosis.summary}"
-        verdict.diagnosis = error.diagnosis.to_dict()
+        failed_verdict(verdict, error.diagnosis)
         verdict.max_ulps = verdict.max_bound_fraction = math.inf
     except CheckTimeout as error:
-        diagnosis = Diagnosis("timeout", f"{name}: {error} (limit per check)")
-        verdict.status, verdict.message, verdict.diagnosis = FAIL, f"timeout: {diagnosis.summary}", diagnosis.to_dict()
+        timed_out(verdict, error)
     verdict.seconds = time.perf_counter() - started
-    verdict.examples = len(results)
-    verdict.ulps = [round(r.ulps, 4) for r in results]
-    verdict.bound_fractions = [round(r.bound_fraction, 6) for r in results]
-    if verdict.status == PASS and results:
-        verdict.max_ulps = max(r.ulps for r in results)
-        verdict.max_bound_fraction = max(r.bound_fraction for r in results)
+    return _conclude(verdict, run)
+
+
+@dataclass
+class _ScaleRun:
+    """One scale check's inputs and the probe results it collects."""
+
+    case: Case
+    arg: str
+    engine: Any
+    values: dict[str, np.ndarray]
+    tolerance: Tolerance
+    params: dict[str, Any]
+    probes: int
+    directions: tuple[str, ...]
+    full_jacobian_calls: int
+    results: list[ProbeResult] = field(default_factory=list)
+    near_kink: int = 0
+
+    def __post_init__(self) -> None:
+        self.sizes = truth.sizes_of(self.case, self.values)
+        self.out_size = int(np.prod(truth.out_shape(self.case, self.values)))
+        self.arg_size = int(np.size(self.values[self.arg]))
+        self.structure = self.case.partials[self.arg].structure
+
+    def run(self, rng: np.random.Generator) -> None:
+        """Probe each direction in turn; the first failing probe ends the check."""
+        ref = _reference(self.case, self.arg, self.values, self.params, max(self.tolerance.u, FLOAT64_U))
+        self.near_kink = ref.near_kink
+        fn = FUNCTIONS.get(self.case, self.engine, self.params)
+        for direction in self.directions:
+            plan = _probe_plan(self.structure, direction, self.out_size, self.arg_size, self.probes, self.full_jacobian_calls)
+            for result in _run_probes(self.case, self.arg, self.engine, fn, self.values, ref, self.tolerance, direction,
+                                      plan, rng, self.sizes):
+                self.results.append(result)
+                if not result.passed:
+                    return
+
+
+def _too_large(verdict: Verdict, run: _ScaleRun) -> Verdict | None:
+    """The verdict as a skip when a dense closed form would not fit in memory, else None."""
+    entries = run.out_size * run.arg_size
+    if run.structure is not Structure.DENSE or entries <= DENSE_ENTRY_LIMIT:
+        return None
+    return skipped_verdict(verdict, f"dense Jacobian {run.out_size}×{run.arg_size}: its closed form would hold {entries:.3g} "
+                                    f"entries (limit {DENSE_ENTRY_LIMIT:.3g}); use a smaller n")
+
+
+def _conclude(verdict: Verdict, run: _ScaleRun) -> Verdict:
+    """The probes' errors, the first failure (if any), the kink convention and what the check guarantees."""
+    results = run.results
     failing = next((r for r in results if not r.passed), None)
     if failing is not None:
-        diagnosis = failing.diagnosis or Diagnosis("unclassified", "the values differ in a way no known mistake explains")
-        verdict.status = FAIL
-        verdict.max_ulps, verdict.max_bound_fraction = failing.ulps, failing.bound_fraction
-        verdict.diagnosis = diagnosis.to_dict()
-        verdict.message = (
-            f"{diagnosis.kind}: {diagnosis.summary}; {failing.direction} with {failing.probe} probe, worst at index "
-            f"{failing.index}: engine {failing.engine!r}, reference {failing.reference!r} "
-            f"({failing.ulps:.3g} ulps, {failing.bound_fraction:.3g}× the bound)"
-        )
-    shares = [t for r in results if r.passed for t in r.shares]
-    if shares:
-        verdict.convention = float(np.median(shares))
+        record_failure(verdict, Outcome(False, failing.message, failing.ulps, failing.bound_fraction, failing.diagnosis))
+    summarize(verdict, [Outcome(r.passed, ulps=r.ulps, bound_fraction=r.bound_fraction) for r in results])
+    shares = [t for r in results if r.passed for t in r.shares if t is not None]
+    verdict.convention = float(np.median(shares)) if shares else None
     verdict.evidence["scale"].update({
-        "near_kink": near_kink,
+        "near_kink": run.near_kink,
         "probes": [r.to_dict() for r in results],
-        "guarantee": guarantee(structure, out_size, arg_size, probes, directions, full_jacobian_calls),
+        "guarantee": guarantee(run.structure, run.out_size, run.arg_size, run.probes, run.directions, run.full_jacobian_calls),
     })
     return verdict
 
@@ -604,97 +578,3 @@ def run_scale(
     loaded = dict(engines) if isinstance(engines, Mapping) else {name: _engine(name) for name in engines}
     for case_id, arg, name, dtype in scale_plan(list(loaded), tuple(dtypes), case_pattern):
         yield check_at_scale(case_id, arg, loaded[name], dtype, n, seed, mode, probes=probes, timeout=timeout)
-
-
-# -------------------------------------------------------------------- mutants
-
-
-def _flat_add(array: np.ndarray, index: int, amount: float) -> np.ndarray:
-    out = np.array(array, copy=True)
-    flat = out.reshape(-1)
-    flat[index] = flat[index] + amount
-    return out
-
-
-class SingleEntryEngine:
-    """A deliberately wrong engine: ``base`` with ONE Jacobian entry J_ij of primal ``arg`` changed.
-
-    J_ij becomes J_ij·(1 + delta) + absolute, consistently in the VJP (entry j gets
-    (delta·J_ij + absolute)·u_i more) and the JVP (entry i gets (…)·v_j more).  It knows
-    no cases: J_ij comes from ``base`` itself (a VJP with the basis cotangent e_i),
-    and i, j are flat indices into the output and the argument.  With delta = 0,
-    ``absolute`` injects an off-diagonal entry where J_ij = 0.
-    """
-
-    def __init__(self, base: Any, arg: int, i: int, j: int, delta: float = 0.0, absolute: float = 0.0) -> None:
-        self.base, self.arg, self.i, self.j = base, arg, i, j
-        self.delta, self.absolute = float(delta), float(absolute)
-        self.name = f"{getattr(base, 'name', 'engine')}+entry"
-        self.xp = base.xp
-
-    def _change(self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...], out_shape: tuple[int, ...], dtype: np.dtype) -> float:
-        if self.delta == 0.0:
-            return self.absolute
-        e_i = _basis(int(np.prod(out_shape)), self.i, out_shape, dtype)
-        entry = float(np.ravel(self.base.vjp(fn, primals, e_i)[self.arg])[self.j])
-        return self.delta * entry + self.absolute
-
-    def vjp(self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...], cotangent: np.ndarray) -> tuple[np.ndarray, ...]:
-        cotangent = np.asarray(cotangent)
-        grads = list(self.base.vjp(fn, primals, cotangent))
-        change = self._change(fn, primals, cotangent.shape, cotangent.dtype)
-        grads[self.arg] = _flat_add(grads[self.arg], self.j, change * float(np.ravel(cotangent)[self.i]))
-        return tuple(grads)
-
-    def jvp(self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...], tangents: tuple[np.ndarray, ...]) -> np.ndarray:
-        out = np.asarray(self.base.jvp(fn, primals, tangents))
-        change = self._change(fn, primals, out.shape, out.dtype)
-        return _flat_add(out, self.i, change * float(np.ravel(tangents[self.arg])[self.j]))
-
-
-def round_to_bfloat16(array: np.ndarray) -> np.ndarray:
-    """Round to the nearest bfloat16 (ties to even), returned in the array's own dtype."""
-    array = np.asarray(array)
-    bits = np.asarray(array, dtype=np.float32).view(np.uint32).astype(np.uint64)
-    bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
-    return bits.astype(np.uint32).view(np.float32).astype(array.dtype)
-
-
-class DegradedEngine:
-    """A deliberately imprecise engine: ``base`` on inputs rounded to a low precision, or with noise added.
-
-    ``kind``: ``"bfloat16"`` / ``"float16"`` round every floating primal to that format
-    before differentiating (what a bf16/fp16 matmul with float32 accumulation
-    does to its operands); ``"noise"`` multiplies each result entry by (1 + ε·ξ), ξ
-    standard normal from ``numpy.random.default_rng(seed)``.  Results keep the
-    primals' dtype, so only the values are wrong, by a few parts in a thousand.
-    """
-
-    def __init__(self, base: Any, kind: str = "bfloat16", epsilon: float = 4e-3, seed: int = 0) -> None:
-        if kind not in ("bfloat16", "float16", "noise"):
-            raise ValueError(f"unknown degradation {kind!r}")
-        self.base, self.kind, self.epsilon = base, kind, float(epsilon)
-        self._rng = np.random.default_rng(seed)
-        self.name = f"{getattr(base, 'name', 'engine')}~{kind}"
-        self.xp = base.xp
-
-    def _round(self, primals: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
-        if self.kind == "noise":
-            return tuple(primals)
-        if self.kind == "bfloat16":
-            return tuple(round_to_bfloat16(p) if np.asarray(p).dtype.kind == "f" else p for p in primals)
-        return tuple(np.asarray(p).astype(np.float16).astype(np.asarray(p).dtype) if np.asarray(p).dtype.kind == "f" else p
-                     for p in primals)
-
-    def _noise(self, value: np.ndarray) -> np.ndarray:
-        value = np.asarray(value)
-        if self.kind != "noise":
-            return value
-        factor = 1.0 + self.epsilon * self._rng.standard_normal(value.shape)
-        return (value.astype(np.float64) * factor).astype(value.dtype)
-
-    def vjp(self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...], cotangent: np.ndarray) -> tuple[np.ndarray, ...]:
-        return tuple(self._noise(g) for g in self.base.vjp(fn, self._round(primals), cotangent))
-
-    def jvp(self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...], tangents: tuple[np.ndarray, ...]) -> np.ndarray:
-        return self._noise(self.base.jvp(fn, self._round(primals), tangents))

@@ -27,19 +27,10 @@ from verigrad import strategies as vs
 from verigrad import truth
 from verigrad.calls import ContractViolation, _check_array, _guarded_call
 from verigrad.checks import PROPERTIES, Outcome, Property, Target, _compare, _kink_u, _violation
+from verigrad.compare import REQUIRED_METHODS as REQUIRED_METHODS  # re-exported
+from verigrad.compare import missing_methods as missing_methods  # re-exported
 from verigrad.reference import Case
 from verigrad.reference.hessians import HESSIANS, block, hvp
-
-#: property -> the optional engine methods it needs.
-REQUIRED_METHODS: dict[str, tuple[str, ...]] = {"hvp": ("hvp",), "hvp_modes": ("hvp", "hvp_reverse")}
-
-
-def missing_methods(prop: str, engine: Any) -> str | None:
-    """Why ``engine`` cannot run ``prop`` (a skip reason), or None."""
-    missing = [m for m in REQUIRED_METHODS.get(prop, ()) if not hasattr(engine, m)]
-    if not missing:
-        return None
-    return f"{engine.name} has no {' or '.join(missing)} method (optional in the Engine protocol)"
 
 
 def has_hessian(case: Case, arg: str | None = None) -> bool:

@@ -21,10 +21,10 @@ def counts_table(verdicts: list[Verdict]) -> Table:
     table = Table(title="verigrad: verdicts by engine and dtype", show_lines=False)
     for column in ("engine", "dtype", "checks", "pass", "fail", "skip", "unexpected", "max ulps (pass)", "max bound fraction (pass)"):
         table.add_column(column, justify="right" if column not in ("engine", "dtype") else "left")
-    groups: dict[tuple[str, str], list[Verdict]] = defaultdict(list)
+    by_column: dict[tuple[str, str], list[Verdict]] = defaultdict(list)
     for verdict in verdicts:
-        groups[(verdict.engine, verdict.dtype)].append(verdict)
-    for (engine, dtype), items in groups.items():
+        by_column[(verdict.engine, verdict.dtype)].append(verdict)
+    for (engine, dtype), items in by_column.items():
         status = Counter(v.status for v in items)
         unexpected = sum(1 for v in items if not v.as_expected)
         passed = [v for v in items if v.status == PASS]

@@ -64,6 +64,7 @@ class Broken(TinyTorch):
 def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from verigrad.reference import get_case
 
+    from verigrad.exhibits import fd_step_scan
     from verigrad.records import FAIL
     from verigrad.report import write_report
     from verigrad.runner import plan, run_check
@@ -78,9 +79,9 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
             verdict.expected, verdict.expectation_reason = FAIL, "known: negates at the kink"
     assert any(v.status == "fail" for v in verdicts) and any(v.status == "pass" for v in verdicts)
     header = {"started": "2026-01-01T00:00:00+00:00", "command": "pytest tests/browser", "seed": 1, "profile": "dev",
-              "mode": "probabilistic", "versions": {"python": "3", "numpy": np.__version__, "tinytorch": torch.__version__}}
-    return write_report([header], verdicts, tmp_path_factory.mktemp("browser") / "index.html", engines=engines,
-                        engine_load_budget=10.0)
+              "mode": "probabilistic", "versions": {"python": "3", "numpy": np.__version__, "tinytorch": torch.__version__},
+              "fd_steps": fd_step_scan()}
+    return write_report([header], verdicts, tmp_path_factory.mktemp("browser") / "index.html")
 
 
 @pytest.fixture(scope="module")

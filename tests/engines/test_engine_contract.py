@@ -35,7 +35,11 @@ KNOWN_INACCURATE: dict[tuple[str, str], str] = {
 REFERENCE_RUNS = ((np.float64, 0), (np.float32, 0), (np.float64, 1))
 
 # torch loads its forward-AD decompositions through the deprecated torch.jit.script.
-pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning"),
+    # The quick selection (pyproject's verigrad_selection) runs each case on one engine, engines in turn.
+    pytest.mark.verigrad_cover("case_params", "aliased", rotate="engine"),
+]
 
 
 def _param_sets(case: Case) -> list[dict[str, Any]]:

@@ -153,14 +153,14 @@ def test_dense_single_entry_delta_is_caught(engines):
 
 def test_wrong_kink_share_is_still_a_subgradient():
     """At scale the kink share is fitted per kink variable; shares outside [0, 1] are errors."""
-    from verigrad.scale import _fit_shares
+    from verigrad.compare import fit_shares
 
     r0 = np.zeros(4)
     d1, d2 = np.array([1.0, 0, 0, 0]), np.array([0, 0, -2.0, 0])
-    reference, shares = _fit_shares(r0 + d1 + 0 * d2, r0, [d1, d2])
+    reference, shares = fit_shares(r0 + d1 + 0 * d2, r0, [d1, d2])
     assert shares == pytest.approx([1.0, 0.0])
     np.testing.assert_allclose(reference, d1)
-    reference, shares = _fit_shares(r0 + 3 * d1, r0, [d1, d2])
+    reference, shares = fit_shares(r0 + 3 * d1, r0, [d1, d2])
     assert shares[0] == pytest.approx(3.0)
     np.testing.assert_allclose(reference, d1)  # clipped to the subdifferential
 
@@ -254,13 +254,13 @@ def test_bound_primals_follow_the_namespace_not_the_engine_id():
     """A recycled id() must never hand one engine's namespace to another (jax's jnp to torch)."""
     from types import SimpleNamespace
 
-    from verigrad.scale import _bound_fn
+    from verigrad.runner import FUNCTIONS
 
     case = get_case("reduction.sum")
     calls = []
     first = SimpleNamespace(sum=lambda x: calls.append("first") or 1.0)
     second = SimpleNamespace(sum=lambda x: calls.append("second") or 2.0)
-    assert _bound_fn(case, SimpleNamespace(xp=first), {})(np.ones(2)) == 1.0
-    assert _bound_fn(case, SimpleNamespace(xp=second), {})(np.ones(2)) == 2.0
-    assert _bound_fn(case, SimpleNamespace(xp=first), {}) is _bound_fn(case, SimpleNamespace(xp=first), {})
+    assert FUNCTIONS.get(case, SimpleNamespace(xp=first), {})(np.ones(2)) == 1.0
+    assert FUNCTIONS.get(case, SimpleNamespace(xp=second), {})(np.ones(2)) == 2.0
+    assert FUNCTIONS.get(case, SimpleNamespace(xp=first), {}) is FUNCTIONS.get(case, SimpleNamespace(xp=first), {})
     assert calls == ["first", "second"]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from verigrad.oracles.mutants import MUTANTS, Hangs
+from mutant_table import MUTANTS
+from verigrad.oracles.mutants import Hangs
 from verigrad.oracles.torch_engine import TorchEngine
 
 from verigrad.records import FAIL, PASS

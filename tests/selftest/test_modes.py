@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from verigrad.oracles.mutants import MUTANTS
+from mutant_table import MUTANTS  # tests/selftest (on pytest's pythonpath)
 
 from verigrad.modes import diagnose_mode_mismatch
 from verigrad.records import FAIL

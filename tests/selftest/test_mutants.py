@@ -1,4 +1,4 @@
-"""The harness proves it catches bugs: every mutant in ``verigrad.oracles.mutants.MUTANTS`` fails
+"""The harness proves it catches bugs: every mutant in the table ``MUTANTS`` (``mutant_table.py``) fails
 the check its row names, with the diagnosis its row names; the correct engine it
 wraps passes the same checks; and a broken engine never breaks a run.
 """
@@ -13,9 +13,10 @@ import signal
 
 import numpy as np
 import pytest
+from mutant_table import MUTANTS, Catch, Mutant, load_mutant
 from verigrad.oracles import load_engine
 from verigrad.oracles import mutants as mutants_module
-from verigrad.oracles.mutants import MUTANTS, Catch, Hangs, Mutant, MutantEngine, MutatesInputs, load_mutant
+from verigrad.oracles.mutants import MUTANT_ENGINES, Hangs, MutantEngine, MutatesInputs
 from verigrad.oracles.torch_engine import TorchEngine
 from verigrad.reference import CASES, get_case
 
@@ -85,6 +86,10 @@ def test_table_names_and_specs_agree() -> None:
         assert engine.xp is engine.inner.xp
         assert load_mutant(name).name == name
         get_case(mutant.catch.case)  # the catching case exists
+
+
+def test_the_table_has_a_row_for_every_mutant_engine() -> None:
+    assert [m.factory for m in MUTANTS.values()] == list(MUTANT_ENGINES)
 
 
 def test_mutants_know_no_cases() -> None:

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from verigrad.records import Verdict
+from verigrad.report.model import build_context
+from verigrad.report.render import render
 
 __all__ = ["build_html", "write_report"]
 
@@ -20,40 +22,22 @@ __all__ = ["build_html", "write_report"]
 def build_html(
     headers: Sequence[Mapping[str, Any]],
     verdicts: Sequence[Verdict],
-    *,
-    engines: Mapping[str, Any] | None = None,
-    engine_load_budget: float = 1.0,
-    import_engines: bool = False,
 ) -> str:
     """The report page as a string (see :func:`write_report`)."""
-    from verigrad.report.model import build_context
-    from verigrad.report.render import render
-
-    context = build_context(headers, verdicts, engines=engines, engine_load_budget=engine_load_budget,
-                            import_engines=import_engines)
-    return render(context)
+    return render(build_context(headers, verdicts))
 
 
 def write_report(
     headers: Sequence[Mapping[str, Any]],
     verdicts: Sequence[Verdict],
     path: str | Path = "reports/index.html",
-    *,
-    engines: Mapping[str, Any] | None = None,
-    engine_load_budget: float = 1.0,
-    import_engines: bool = False,
 ) -> Path:
     """Write the HTML report for these run headers and verdicts; returns the path written.
 
-    ``engines`` (name -> engine object) lets the report draw an engine's full
-    Jacobian at a failing counterexample (VJPs with basis cotangents).  Engines
-    not given are loaded by name (:func:`oracles.load_engine`) when their module
-    is already imported, or with ``import_engines=True`` also when it is not.
-    Loading and the VJPs share ``engine_load_budget`` seconds; where an engine is
-    not at hand in time the page shows the failing probe vectors instead.
+    The page is a function of the records alone (and the static reference): the
+    same records give the same page, apart from its "generated" date line.
     """
-    html = build_html(headers, verdicts, engines=engines, engine_load_budget=engine_load_budget,
-                      import_engines=import_engines)
+    html = build_html(headers, verdicts)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")

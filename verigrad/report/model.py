@@ -14,15 +14,16 @@ import shlex
 import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 
-from verigrad.diagnosis import KINDS
-from verigrad.records import FAIL, PASS, SKIP, Verdict
+from verigrad.records import FAIL, KINDS, PASS, SKIP, Verdict
+from verigrad.reference import CASES, CASES_BY_ID, ERRATA, demonstrate
 from verigrad.report import plots
-from verigrad.report.jacobians import EngineProvider, failing_jacobian
+from verigrad.report.jacobians import failing_jacobian
 from verigrad.report.mathml import to_mathml
 
 __all__ = ["CATEGORIES", "build_context", "category"]
@@ -140,21 +141,11 @@ def _counterexample_lines(counterexample: Mapping[str, Any] | None) -> list[tupl
 
 
 def _case(case_id: str) -> Any | None:
-    try:
-        from verigrad.reference import get_case
-
-        return get_case(case_id)
-    except Exception:
-        return None
+    return CASES_BY_ID.get(case_id)
 
 
 def _case_order(case_ids: Iterable[str]) -> list[str]:
-    try:
-        from verigrad.reference import CASES
-
-        order = {case.id: k for k, case in enumerate(CASES)}
-    except Exception:
-        order = {}
+    order = {case.id: k for k, case in enumerate(CASES)}
     return sorted(set(case_ids), key=lambda c: (order.get(c, len(order)), c))
 
 
@@ -209,80 +200,126 @@ def _runs(headers: Sequence[Mapping[str, Any]], verdicts: Sequence[Verdict]) -> 
 # --------------------------------------------------------------------- the page
 
 
-def build_context(
-    headers: Sequence[Mapping[str, Any]],
-    verdicts: Sequence[Verdict],
-    *,
-    engines: Mapping[str, Any] | None = None,
-    engine_load_budget: float = 1.0,
-    import_engines: bool = False,
-) -> dict[str, Any]:
-    """Everything the report template needs."""
-    verdicts = list(verdicts)
-    cats = [category(v) for v in verdicts]
-    engine_names = list(dict.fromkeys(v.engine for v in verdicts))
-    seen_dtypes = set(v.dtype for v in verdicts)
-    dtypes = [d for d in _DTYPE_ORDER if d in seen_dtypes] + sorted(seen_dtypes - set(_DTYPE_ORDER))
-    engine_slugs = {name: slug(name) for name in engine_names}
+@dataclass
+class _Layout:
+    """The verdicts arranged for the page: categories, engine and dtype columns, indices by case → engine → dtype."""
 
-    grouped: dict[str, dict[str, dict[str, list[int]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
-    for k, v in enumerate(verdicts):
-        grouped[v.case][v.engine][v.dtype].append(k)
-    case_ids = _case_order(grouped)
+    verdicts: list[Verdict]
+    categories: list[str]
+    engines: list[str]
+    dtypes: list[str]
+    by_case: dict[str, dict[str, dict[str, list[int]]]]
+    case_ids: list[str]
+    engine_slugs: dict[str, str]
 
-    def anchor(case_id: str, engine: str | None = None, dtype: str | None = None) -> str:
+    @classmethod
+    def of(cls, verdicts: Sequence[Verdict]) -> _Layout:
+        verdicts = list(verdicts)
+        engines = list(dict.fromkeys(v.engine for v in verdicts))
+        seen_dtypes = {v.dtype for v in verdicts}
+        dtypes = [d for d in _DTYPE_ORDER if d in seen_dtypes] + sorted(seen_dtypes - set(_DTYPE_ORDER))
+        by_case: dict[str, dict[str, dict[str, list[int]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
+        for k, v in enumerate(verdicts):
+            by_case[v.case][v.engine][v.dtype].append(k)
+        return cls(verdicts, [category(v) for v in verdicts], engines, dtypes, by_case, _case_order(by_case),
+                   {name: slug(name) for name in engines})
+
+    def anchor(self, case_id: str, engine: str | None = None, dtype: str | None = None) -> str:
         parts = [f"c-{slug(case_id)}"]
         if engine is not None:
-            parts.append(engine_slugs[engine])
+            parts.append(self.engine_slugs[engine])
         if dtype is not None:
             parts.append(slug(dtype))
         return "--".join(parts)
 
-    # ---- summary matrix and per-engine counts
-    columns = [{"engine": e, "dtype": d} for e in engine_names for d in dtypes]
-    matrix = []
-    for case_id in case_ids:
+    def indices(self, case_id: str, engine: str, dtype: str) -> list[int]:
+        return self.by_case[case_id].get(engine, {}).get(dtype, [])
+
+
+def build_context(headers: Sequence[Mapping[str, Any]], verdicts: Sequence[Verdict]) -> dict[str, Any]:
+    """Everything the report template needs, from the run headers and verdicts alone."""
+    layout = _Layout.of(verdicts)
+    heatmaps, skipped_heatmaps = _heatmaps(layout)
+    cases = [_case_section(layout, case_id, heatmaps) for case_id in layout.case_ids]
+    totals = Counter(layout.categories)
+    return {
+        "title": "verigrad report",
+        "run": _runs(headers, layout.verdicts),
+        "versions": _versions(headers, layout.engines),
+        "engines": layout.engines,
+        "engine_counts": _engine_counts(layout),
+        "dtypes": layout.dtypes,
+        "columns": _columns(layout),
+        "matrix": _matrix(layout),
+        "totals": [(c, CATEGORY_LABELS[c], totals[c]) for c in CATEGORIES],
+        "total": len(layout.verdicts),
+        "categories": [(c, CATEGORY_LABELS[c], CATEGORY_SYMBOLS[c]) for c in CATEGORIES],
+        "cases": cases,
+        "kinks": _kink_table(layout.verdicts, layout.categories, layout.engines, layout.dtypes, layout.anchor),
+        "errata": _errata(),
+        "fd": _fd_section(headers),
+        "kinds": KINDS,
+        "skipped_heatmaps": skipped_heatmaps,
+        "max_heatmaps": MAX_HEATMAPS,
+        "axis_key": plots.axis_key_svg(layout.dtypes) if any(b["plot"] for c in cases for b in c["blocks"]) else None,
+        "generated": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def _columns(layout: _Layout) -> list[dict[str, str]]:
+    return [{"engine": e, "dtype": d} for e in layout.engines for d in layout.dtypes]
+
+
+def _matrix(layout: _Layout) -> list[dict[str, Any]]:
+    """The summary matrix: one row per case, one cell per (engine, dtype), the worst category of its checks."""
+    rows = []
+    for case_id in layout.case_ids:
         cells = []
-        for column in columns:
-            indices = grouped[case_id].get(column["engine"], {}).get(column["dtype"], [])
-            counts = Counter(cats[k] for k in indices)
+        for column in _columns(layout):
+            indices = layout.indices(case_id, column["engine"], column["dtype"])
+            counts = Counter(layout.categories[k] for k in indices)
             worst = _worst(counts)
             cells.append({
                 **column,
                 "category": worst or "none",
                 "symbol": CATEGORY_SYMBOLS.get(worst or "", ""),
                 "title": ", ".join(f"{counts[c]} {CATEGORY_LABELS[c]}" for c in CATEGORIES if counts[c]) or "no checks",
-                "href": "#" + anchor(case_id, column["engine"], column["dtype"]) if indices else None,
+                "href": "#" + layout.anchor(case_id, column["engine"], column["dtype"]) if indices else None,
                 "failing": bool(FAILING & set(counts)),
             })
-        case = _case(case_id)
-        matrix.append({
+        rows.append({
             "case": case_id,
-            "section": getattr(case, "section", ""),
-            "href": "#" + anchor(case_id),
+            "section": getattr(_case(case_id), "section", ""),
+            "href": "#" + layout.anchor(case_id),
             "cells": cells,
             "failing": any(c["failing"] for c in cells),
         })
-    engine_counts = []
-    for name in engine_names:
-        counts = Counter(c for v, c in zip(verdicts, cats, strict=True) if v.engine == name)
-        engine_counts.append({
+    return rows
+
+
+def _engine_counts(layout: _Layout) -> list[dict[str, Any]]:
+    rows = []
+    for name in layout.engines:
+        counts = Counter(c for v, c in zip(layout.verdicts, layout.categories, strict=True) if v.engine == name)
+        rows.append({
             "engine": name,
-            "slug": engine_slugs[name],
+            "slug": layout.engine_slugs[name],
             "total": sum(counts.values()),
             "counts": [(c, CATEGORY_LABELS[c], counts[c]) for c in CATEGORIES],
             "failing": bool(FAILING & {c for c, n in counts.items() if n}),
         })
-    totals = Counter(cats)
+    return rows
 
-    # ---- heatmaps: one per failing (case, arg, engine, dtype), worst first, capped
-    provider = EngineProvider(engines, engine_load_budget, import_engines)
-    heatmap_for: dict[int, Any] = {}
-    candidates = [k for k, c in enumerate(cats) if c in ("fail", "xfail") and verdicts[k].counterexample]
+
+def _heatmaps(layout: _Layout) -> tuple[dict[int, dict[str, Any]], int]:
+    """One heat map per failing (case, arg, engine, dtype), worst first, at most MAX_HEATMAPS; and how many were left out."""
+    verdicts, cats = layout.verdicts, layout.categories
     preference = {name: r for r, name in enumerate(_HEATMAP_PREFERENCE)}
+    candidates = [k for k, c in enumerate(cats) if c in ("fail", "xfail") and verdicts[k].counterexample]
     candidates.sort(key=lambda k: (cats[k] != "fail", preference.get(verdicts[k].property, len(preference)), k))
+    heatmap_for: dict[int, dict[str, Any]] = {}
     covered: set[tuple[str, str | None, str, str]] = set()
-    skipped_heatmaps = 0
+    skipped = 0
     for k in candidates:
         v = verdicts[k]
         key = (v.case, v.arg, v.engine, v.dtype)
@@ -290,15 +327,13 @@ def build_context(
             continue
         covered.add(key)
         if len(heatmap_for) >= MAX_HEATMAPS:
-            skipped_heatmaps += 1
+            skipped += 1
             continue
-        view = failing_jacobian(v, _case(v.case), provider)
+        view = failing_jacobian(v)
         if view is None:
             continue
-        if view.kind == "jacobian":
-            panels = [("reference J", view.reference), ("engine J", view.engine), ("engine − reference", view.difference)]
-        else:
-            panels = [("reference probe", view.reference), ("engine probe", view.engine), ("engine − reference", view.difference)]
+        names = ("reference J", "engine J") if view.kind == "jacobian" else ("reference probe", "engine probe")
+        panels = [(names[0], view.reference), (names[1], view.engine), ("engine − reference", view.difference)]
         heatmap_for[k] = {
             "check": v.check_id,
             "arg": v.arg,
@@ -307,110 +342,90 @@ def build_context(
             "note": view.note,
             "shape": "×".join(str(s) for s in view.reference.shape),
         }
+    return heatmap_for, skipped
 
-    # ---- per case detail
-    cases = []
-    for case_id in case_ids:
-        case = _case(case_id)
-        blocks = []
-        for engine in engine_names:
-            by_dtype = grouped[case_id].get(engine)
-            if not by_dtype:
-                continue
-            histograms, stats, subblocks = [], [], []
-            for dtype in dtypes:
-                indices = by_dtype.get(dtype)
-                if not indices:
-                    histograms.append(None)
-                    continue
-                measured = [verdicts[k] for k in indices if verdicts[k].status != SKIP]
-                fractions = _finite_array(v.bound_fractions for v in measured)
-                ulps = _finite_array(v.ulps for v in measured)
-                histograms.append(plots.histogram(fractions) if fractions.size else None)
-                if measured:
-                    stats.append({
-                        "dtype": dtype,
-                        "colour": plots.DTYPE_COLOURS[dtypes.index(dtype) % len(plots.DTYPE_COLOURS)],
-                        "samples": int(fractions.size),
-                        "max_ulps": _num(float(ulps.max()) if ulps.size else 0.0),
-                        "median_ulps": _num(float(np.median(ulps)) if ulps.size else 0.0),
-                        "max_fraction": _num(float(fractions.max()) if fractions.size else 0.0),
-                    })
-                rows = []
-                for k in indices:
-                    v = verdicts[k]
-                    diagnosis = v.diagnosis or None
-                    rows.append({
-                        "uid": f"v{k}",
-                        "verdict": v,
-                        "category": cats[k],
-                        "label": CATEGORY_LABELS[cats[k]],
-                        "failing": cats[k] in FAILING,
-                        "max_ulps": _num(v.max_ulps),
-                        "max_fraction": _num(v.max_bound_fraction),
-                        "seconds": f"{v.seconds:.2f}",
-                        "diagnosis": diagnosis,
-                        "diagnosis_meaning": KINDS.get(str((diagnosis or {}).get("kind")), "") if diagnosis else "",
-                        "diagnosis_values": [
-                            (label, _compact_json(diagnosis.get(key)) if key == "index" else _num(diagnosis.get(key), 17))
-                            for key, label in (("index", "index"), ("reference", "reference"), ("engine", "engine"))
-                            if diagnosis and diagnosis.get(key) is not None
-                        ] if diagnosis else [],
-                        "counterexample": _counterexample_lines(v.counterexample),
-                        "convention": _share(v.convention) if v.convention is not None else None,
-                    })
-                subblocks.append({
-                    "dtype": dtype,
-                    "anchor": anchor(case_id, engine, dtype),
-                    "rows": rows,
-                    "heatmaps": [heatmap_for[k] for k in indices if k in heatmap_for],
-                    "category": _worst(r["category"] for r in rows) or "none",
-                    "failing": any(r["failing"] for r in rows),
-                })
-            blocks.append({
-                "engine": engine,
-                "anchor": anchor(case_id, engine),
-                "plot": plots.distribution_svg(histograms),
-                "stats": stats,
-                "subblocks": subblocks,
-                "category": _worst(s["category"] for s in subblocks) or "none",
-                "failing": any(s["failing"] for s in subblocks),
-            })
-        cases.append({
-            "id": case_id,
-            "anchor": anchor(case_id),
-            "known": case is not None,
-            "section": getattr(case, "section", ""),
-            "formula": getattr(case, "formula", ""),
-            "formula_mathml": to_mathml(getattr(case, "formula", "")) if case is not None else None,
-            "args": _args(case),
-            "notes": getattr(case, "notes", ""),
-            "kink": _kink(case),
-            "blocks": blocks,
-            "failing": any(b["failing"] for b in blocks),
-        })
 
+def _case_section(layout: _Layout, case_id: str, heatmaps: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """A case's detail section: its formulas and, per engine, the error distributions and every check."""
+    case = _case(case_id)
+    blocks = [_engine_block(layout, case_id, engine, heatmaps) for engine in layout.engines if layout.by_case[case_id].get(engine)]
     return {
-        "title": "verigrad report",
-        "run": _runs(headers, verdicts),
-        "versions": _versions(headers, engine_names),
-        "engines": engine_names,
-        "engine_counts": engine_counts,
-        "dtypes": dtypes,
-        "columns": columns,
-        "matrix": matrix,
-        "totals": [(c, CATEGORY_LABELS[c], totals[c]) for c in CATEGORIES],
-        "total": len(verdicts),
-        "categories": [(c, CATEGORY_LABELS[c], CATEGORY_SYMBOLS[c]) for c in CATEGORIES],
-        "cases": cases,
-        "kinks": _kink_table(verdicts, cats, engine_names, dtypes, anchor),
-        "errata": _errata(),
-        "fd": _fd_section(),
-        "kinds": KINDS,
-        "skipped_heatmaps": skipped_heatmaps,
-        "max_heatmaps": MAX_HEATMAPS,
-        "axis_key": plots.axis_key_svg(dtypes) if any(b["plot"] for c in cases for b in c["blocks"]) else None,
-        "generated": datetime.now(UTC).isoformat(timespec="seconds"),
+        "id": case_id,
+        "anchor": layout.anchor(case_id),
+        "known": case is not None,
+        "section": getattr(case, "section", ""),
+        "formula": getattr(case, "formula", ""),
+        "formula_mathml": to_mathml(getattr(case, "formula", "")) if case is not None else None,
+        "args": _args(case),
+        "notes": getattr(case, "notes", ""),
+        "kink": _kink(case),
+        "blocks": blocks,
+        "failing": any(b["failing"] for b in blocks),
+    }
+
+
+def _engine_block(layout: _Layout, case_id: str, engine: str, heatmaps: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """One engine's checks of a case: a distribution plot over its dtypes and a sub-block per dtype."""
+    histograms, stats, subblocks = [], [], []
+    for dtype in layout.dtypes:
+        indices = layout.indices(case_id, engine, dtype)
+        if not indices:
+            histograms.append(None)
+            continue
+        measured = [layout.verdicts[k] for k in indices if layout.verdicts[k].status != SKIP]
+        fractions = _finite_array(v.bound_fractions for v in measured)
+        ulps = _finite_array(v.ulps for v in measured)
+        histograms.append(plots.histogram(fractions) if fractions.size else None)
+        if measured:
+            stats.append({
+                "dtype": dtype,
+                "colour": plots.DTYPE_COLOURS[layout.dtypes.index(dtype) % len(plots.DTYPE_COLOURS)],
+                "samples": int(fractions.size),
+                "max_ulps": _num(float(ulps.max()) if ulps.size else 0.0),
+                "median_ulps": _num(float(np.median(ulps)) if ulps.size else 0.0),
+                "max_fraction": _num(float(fractions.max()) if fractions.size else 0.0),
+            })
+        rows = [_verdict_row(layout, k) for k in indices]
+        subblocks.append({
+            "dtype": dtype,
+            "anchor": layout.anchor(case_id, engine, dtype),
+            "rows": rows,
+            "heatmaps": [heatmaps[k] for k in indices if k in heatmaps],
+            "category": _worst(r["category"] for r in rows) or "none",
+            "failing": any(r["failing"] for r in rows),
+        })
+    return {
+        "engine": engine,
+        "anchor": layout.anchor(case_id, engine),
+        "plot": plots.distribution_svg(histograms),
+        "stats": stats,
+        "subblocks": subblocks,
+        "category": _worst(s["category"] for s in subblocks) or "none",
+        "failing": any(s["failing"] for s in subblocks),
+    }
+
+
+def _verdict_row(layout: _Layout, k: int) -> dict[str, Any]:
+    v, cat = layout.verdicts[k], layout.categories[k]
+    diagnosis = v.diagnosis or None
+    return {
+        "uid": f"v{k}",
+        "verdict": v,
+        "category": cat,
+        "label": CATEGORY_LABELS[cat],
+        "failing": cat in FAILING,
+        "max_ulps": _num(v.max_ulps),
+        "max_fraction": _num(v.max_bound_fraction),
+        "seconds": f"{v.seconds:.2f}",
+        "diagnosis": diagnosis,
+        "diagnosis_meaning": KINDS.get(str(diagnosis.get("kind")), "") if diagnosis else "",
+        "diagnosis_values": [
+            (label, _compact_json(diagnosis.get(key)) if key == "index" else _num(diagnosis.get(key), 17))
+            for key, label in (("index", "index"), ("reference", "reference"), ("engine", "engine"))
+            if diagnosis.get(key) is not None
+        ] if diagnosis else [],
+        "counterexample": _counterexample_lines(v.counterexample),
+        "convention": _share(v.convention) if v.convention is not None else None,
     }
 
 
@@ -527,102 +542,46 @@ _DEMO_SKIP = frozenset({"id", "section", "case", "arg"})
 
 
 def _errata() -> dict[str, Any]:
-    try:
-        from verigrad.reference import errata as module
-    except Exception as error:
-        return {"available": False, "reason": f"reference.errata is not available ({type(error).__name__}: {error})", "rows": []}
     rows = []
-    demonstrate = getattr(module, "demonstrate", None)
-    for row in getattr(module, "ERRATA", ()) or ():
-        demo: list[tuple[str, str]] = []
-        demo_error = ""
-        if callable(demonstrate):
-            try:
-                result = demonstrate(row)
-                if isinstance(result, Mapping):
-                    demo = [(str(k).replace("_", " "), _value(v)) for k, v in result.items() if k not in _DEMO_SKIP]
-                else:
-                    demo = [("result", _value(result))]
-            except Exception as error:
-                demo_error = f"{type(error).__name__}: {error}"
+    for row in ERRATA:
+        demo = [(str(k).replace("_", " "), _value(v)) for k, v in demonstrate(row).items() if k not in _DEMO_SKIP]
         rows.append({
-            "id": str(_field(row, "id", default="")),
-            "section": str(_field(row, "section", default="")),
-            "wrong": _mixed(_field(row, "wrong_statement", "wrong")),
-            "right": _mixed(_field(row, "right_statement", "right")),
-            "case": str(_field(row, "case_id", "case", default="")),
-            "arg": str(_field(row, "arg", default="") or ""),
-            "counterexample": _value(_field(row, "counterexample", default="")),
-            "precondition": str(_field(row, "precondition", default="") or ""),
+            "id": row.id,
+            "section": row.section,
+            "wrong": _mixed(row.wrong_statement),
+            "right": _mixed(row.right_statement),
+            "case": row.case_id,
+            "arg": row.arg or "",
+            "counterexample": _value(row.counterexample),
+            "precondition": row.precondition or "",
             "demo": demo,
-            "demo_error": demo_error,
+            "demo_error": "",
         })
     return {"available": True, "reason": "", "rows": rows}
 
 
 # ------------------------------------------------------- finite differences
 
-FD_CASE = "scalar.chain"
-FD_POINT = 1.3
-FD_STEPS = tuple(float(h) for h in np.logspace(-14, -1, 27))
-
-
-def _fd_section() -> dict[str, Any]:
-    """Error of a central difference of sin(x²) at x = 1.3 against the step, with the fd engine's step marked."""
-    case = _case(FD_CASE)
-    if case is None:
-        return {"available": False, "reason": f"case {FD_CASE} is not in the case table"}
-    x = np.asarray(FD_POINT)
-    exact = float(case.partials["x"].closed_form(_point({"x": x})))
-    primals, tangents = (np.asarray(FD_POINT, dtype=np.float64),), (np.asarray(1.0, dtype=np.float64),)
-    chosen = engine_error = None
-    source = "plain central differences (f(x+h) − f(x−h)) / 2h computed here"
-    note = ""
-    scan: list[tuple[float, float]] | None = None
-    try:
-        from verigrad.oracles.fd import FiniteDifferences
-
-        fd = FiniteDifferences()
-        fn = case.bind(fd.xp)
-        if hasattr(fd, "step_scan"):
-            scan = [(float(h), float(np.ravel(e)[0])) for h, e in fd.step_scan(fn, primals, tangents, list(FD_STEPS))]
-            source = "the fd engine's step_scan (plain central differences)"
-        if hasattr(fd, "chosen_step"):
-            chosen = float(fd.chosen_step(fn, primals, tangents))
-        try:
-            engine_error = abs(float(np.ravel(fd.jvp(fn, primals, tangents))[0]) - exact)
-        except Exception:
-            engine_error = None
-    except Exception as error:
-        note = f"the fd engine is not available ({type(error).__name__}); its chosen step is not marked"
-    if not scan:
-        fn = case.bind(np)
-        scan = [(h, float((fn(x + h) - fn(x - h)) / (2 * h))) for h in FD_STEPS]
-    steps = [h for h, _ in scan]
-    errors = [abs(e - exact) for _, e in scan]
-    chosen_error = None
-    if chosen is not None and chosen > 0:
-        fn64 = case.bind(np)
-        chosen_error = abs(float((fn64(x + chosen) - fn64(x - chosen)) / (2 * chosen)) - exact)
+def _fd_section(headers: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The finite-difference step scan the run recorded in its header (``fd_steps``)."""
+    scan = next((h["fd_steps"] for h in headers if h.get("fd_steps")), None)
+    if scan is None:
+        return {"available": False, "reason": "the records hold no finite-difference step scan"}
+    case = _case(scan["case"])
+    steps, errors = scan["steps"], scan["errors"]
     best = int(np.argmin(errors))
     return {
         "available": True,
-        "case": FD_CASE,
-        "formula": to_mathml(case.formula),
-        "x": FD_POINT,
-        "exact": _num(exact, 17),
-        "svg": plots.fd_step_svg(steps, errors, chosen, chosen_error, engine_error),
-        "chosen": _num(chosen, 3) if chosen is not None else None,
-        "chosen_error": _num(chosen_error, 3) if chosen_error is not None else None,
-        "engine_error": _num(engine_error, 3) if engine_error is not None else None,
+        "case": scan["case"],
+        "formula": to_mathml(case.formula) if case is not None else None,
+        "x": scan["x"],
+        "exact": _num(scan["exact"], 17),
+        "svg": plots.fd_step_svg(steps, errors, scan["chosen"], scan["chosen_error"], scan["engine_error"]),
+        "chosen": _num(scan["chosen"], 3),
+        "chosen_error": _num(scan["chosen_error"], 3),
+        "engine_error": _num(scan["engine_error"], 3),
         "best_step": _num(steps[best], 3),
         "best_error": _num(errors[best], 3),
-        "source": source,
-        "note": note,
+        "source": scan["source"],
+        "note": "",
     }
-
-
-def _point(values: Mapping[str, Any]) -> Any:
-    from verigrad.reference import Point
-
-    return Point({k: np.asarray(v, dtype=np.float64) for k, v in values.items()})

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from verigrad.exhibits import fd_step_scan
 from verigrad.records import FAIL, PASS, SKIP, Verdict
 
 __all__ = ["ENGINES", "synthetic_run"]
@@ -24,6 +25,7 @@ _SIZES = {"n": 2, "m": 3, "N": 4}
 
 def _example(case: Any, dtype: np.dtype, rng: np.random.Generator) -> Any:
     from verigrad.reference import resolve_shape
+
     from verigrad.strategies import Example
 
     values = {a.name: np.asarray(np.round(rng.uniform(-3, 3, resolve_shape(a.shape, _SIZES)), 2), dtype=dtype) for a in case.args}
@@ -37,8 +39,9 @@ def _example(case: Any, dtype: np.dtype, rng: np.random.Generator) -> Any:
 def synthetic_run(engines: tuple[str, ...] = ENGINES, *, seed: int = 0, fail_rate: float = 0.03, xfail_rate: float = 0.02,
                   skip_rate: float = 0.02, samples: int = 200) -> tuple[list[dict[str, Any]], list[Verdict]]:
     """A run header and one verdict per planned check (about 566 per engine)."""
-    from verigrad import truth
     from verigrad.reference import get_case
+
+    from verigrad import truth
     from verigrad.runner import counterexample, plan, reproduction
 
     rng = np.random.default_rng(seed)
@@ -92,5 +95,6 @@ def synthetic_run(engines: tuple[str, ...] = ENGINES, *, seed: int = 0, fail_rat
         "examples": samples,
         "checks": len(specs),
         "versions": {"python": "3.11", "numpy": np.__version__, **{e: "synthetic" for e in engines}},
+        "fd_steps": fd_step_scan(),
     }
     return [header], verdicts

@@ -1,0 +1,224 @@
+"""The bug hunt: everything verigrad has, on every installed built-in engine, several seeds, ci profile.
+
+    python benchmarks/hunt.py --estimate          # run a 1/60 slice, extrapolate the wall time (minutes)
+    python benchmarks/hunt.py --dry-run           # the verigrad commands, one per line (spread them over machines)
+    python benchmarks/hunt.py                     # the whole hunt (hours on 2 cores) -> reports/hunt/
+    python benchmarks/hunt.py --part 2/3          # this machine's third of the commands; merge with --merge-only
+
+Three stages, each a list of sharded ``verigrad check`` runs (records in ``reports/hunt/``):
+
+* ``property``: every case and property, every dtype, ``--profile ci`` under each ``--seeds`` seed;
+* ``large``: the same with ``--examples`` large draws (first seed only);
+* ``scale``: ``--scale N`` for N in ``--sizes`` (10⁵ and 10⁶).
+
+Engines and dtypes are those wanted *and* available: a wanted engine that is not a built-in name
+yet (``jax-jit``, ``torch-compile``, ``mlx`` before they land) or cannot be loaded, or a dtype the
+harness does not know yet (``float16``, ``bfloat16``), is skipped and said so — the same command
+picks them up once they exist.  Known engine bugs are pinned by ``oracles/known_outcomes.txt``, so
+an unexpected outcome is news: it goes to ``findings/`` (docs/guide/bug-hunt.md).  The records are
+merged by ``verigrad report`` into ``reports/hunt/index.html`` and ``junit.xml``;
+``reports/hunt/summary.json`` counts checks per engine × dtype and lists every unexpected outcome.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from verigrad.oracles.registry import BUILTIN_ENGINES, EngineLoadError, load_engine
+
+from verigrad.records import read_records
+from verigrad.runner import DTYPES
+
+ROOT = Path(__file__).resolve().parent.parent
+KNOWN_OUTCOMES = ROOT / "oracles" / "known_outcomes.txt"
+WANTED_ENGINES = ("jax", "jax-jit", "torch", "torch-compile", "tinygrad", "mygrad", "autograd", "mlx")
+WANTED_DTYPES = ("float64", "float32", "float16", "bfloat16")
+STAGES = ("property", "large", "scale")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One ``verigrad check`` invocation of the hunt and the records file it writes."""
+
+    stage: str
+    records: str
+    argv: tuple[str, ...]
+
+
+def available_engines(wanted: tuple[str, ...]) -> tuple[list[str], dict[str, str]]:
+    """The wanted engines that are built-in names and load here; why each other one is skipped."""
+    usable, skipped = [], {}
+    for name in wanted:
+        if name not in BUILTIN_ENGINES:
+            skipped[name] = "not a built-in engine of this verigrad"
+            continue
+        try:
+            load_engine(name)
+        except EngineLoadError as error:
+            skipped[name] = str(error)
+            continue
+        usable.append(name)
+    return usable, skipped
+
+
+def available_dtypes(wanted: tuple[str, ...]) -> tuple[list[str], dict[str, str]]:
+    """The wanted dtypes the harness knows; why each other one is skipped."""
+    usable = [dtype for dtype in wanted if dtype in DTYPES]
+    return usable, {dtype: "not a dtype of this verigrad" for dtype in wanted if dtype not in DTYPES}
+
+
+def _check(engines: list[str], dtypes: list[str], records: Path, *options: str) -> tuple[str, ...]:
+    return (
+        "verigrad", "check", *engines, "--dtype", ",".join(dtypes), "--expect", str(KNOWN_OUTCOMES),
+        "--records", str(records), "--no-report", *options,
+    )  # fmt: skip
+
+
+def plan_runs(args: argparse.Namespace, engines: list[str], dtypes: list[str]) -> list[Run]:
+    """Every run of the hunt, in order: property seeds, large draws, scale sizes; each sharded."""
+    out, k, jobs = Path(args.out), args.shards, str(args.jobs)
+    runs = []
+    for seed in args.seeds:
+        for i in range(1, k + 1):
+            records = out / f"property-seed{seed}-{i}of{k}.jsonl"
+            options = ("--profile", "ci", "--seed", str(seed), "--shard", f"{i}/{k}", "-j", jobs)
+            runs.append(Run("property", str(records), _check(engines, dtypes, records, *options)))
+    for i in range(1, k + 1):
+        records = out / f"large-seed{args.seeds[0]}-{i}of{k}.jsonl"
+        options = ("--profile", "ci", "--seed", str(args.seeds[0]), "--examples", str(args.large_examples))
+        runs.append(Run("large", str(records), _check(engines, dtypes, records, *options, "--shard", f"{i}/{k}", "-j", jobs)))
+    for size in args.sizes:
+        for i in range(1, k + 1):
+            records = out / f"scale-{size}-{i}of{k}.jsonl"
+            options = ("--scale", str(size), "--seed", str(args.seeds[0]), "--shard", f"{i}/{k}")
+            runs.append(Run(f"scale-{size}", str(records), _check(engines, dtypes, records, *options)))
+    return runs
+
+
+def execute(run: Run) -> dict:
+    """Run one command; exit 1 (an unexpected outcome) is a result, exit 2 an error worth reporting."""
+    started = time.perf_counter()
+    done = subprocess.run(run.argv, capture_output=True, text=True, check=False, cwd=ROOT)
+    seconds = round(time.perf_counter() - started, 1)
+    tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+    print(f"[{run.stage}] exit {done.returncode} in {seconds} s: {run.records}", flush=True)
+    return {**asdict(run), "exit": done.returncode, "seconds": seconds, "tail": tail}
+
+
+def summarize(record_files: list[str]) -> dict:
+    """Checks per engine × dtype × status, and every unexpected outcome with its reproduction."""
+    _, verdicts = read_records([path for path in record_files if Path(path).exists()])
+    counts = Counter(f"{v.engine} {v.dtype} {v.status}" for v in verdicts)
+    unexpected = [
+        {"check": v.check_id, "status": v.status, "message": v.message[:300], "reproduction": v.reproduction}
+        for v in verdicts
+        if not v.as_expected
+    ]
+    return {"checks": len(verdicts), "by_engine_dtype_status": dict(sorted(counts.items())), "unexpected": unexpected}
+
+
+def merge(out: Path, record_files: list[str]) -> int:
+    """``verigrad report`` over every records file: one HTML report and one JUnit file."""
+    existing = [path for path in record_files if Path(path).exists()]
+    if not existing:
+        return 0
+    argv = ["verigrad", "report", *existing, "--report", str(out / "index.html"), "--junit", str(out / "junit.xml")]
+    return subprocess.run(argv, capture_output=True, text=True, check=False, cwd=ROOT).returncode
+
+
+def estimate(args: argparse.Namespace, runs: list[Run]) -> dict:
+    """Run shard 1 of each stage sliced ``args.estimate`` ways; extrapolate the whole hunt's wall time.
+
+    A slice's wall time is its checks' work (the sum of their seconds over the workers) plus a fixed
+    start-up (importing the engines in each process).  The hunt pays the work ``args.estimate``
+    times over and the start-up once per run of its plan, so the two are extrapolated apart.
+    """
+    sliced = argparse.Namespace(**{**vars(args), "shards": args.estimate, "seeds": args.seeds[:1]})
+    samples = {}
+    for run in plan_runs(sliced, args.engines_used, args.dtypes_used):
+        if run.stage.split("-")[0] in args.stages and run.records.endswith(f"-1of{args.estimate}.jsonl"):
+            samples.setdefault(run.stage, execute(run))
+    per_stage = {}
+    for stage, sample in samples.items():
+        headers, verdicts = read_records([sample["records"]])
+        work = sum(v.seconds for v in verdicts) / max(1, headers[0]["jobs"] if headers else 1)
+        startup = max(0.0, sample["seconds"] - work)
+        repeats = sum(r.stage == stage for r in runs) / args.shards  # one per seed of the property stage
+        planned_runs = sum(r.stage == stage for r in runs)
+        per_stage[stage] = {
+            "slice_seconds": sample["seconds"], "slice_checks": len(verdicts), "work_seconds": round(work, 1),
+            "startup_seconds": round(startup, 1),
+            "estimated_seconds": round(work * args.estimate * repeats + startup * planned_runs),
+        }  # fmt: skip
+    total = sum(stage["estimated_seconds"] for stage in per_stage.values())
+    return {"slice": f"1/{args.estimate}", "stages": per_stage, "total_hours": round(total / 3600, 2), "samples": samples}
+
+
+def _part(text: str) -> tuple[int, int]:
+    index, count = (int(p) for p in text.split("/"))
+    if not 1 <= index <= count:
+        raise argparse.ArgumentTypeError(f"--part {text}: need 1 <= i <= k")
+    return index, count
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--engines", nargs="+", default=list(WANTED_ENGINES), help="wanted engines (unavailable: skipped)")
+    parser.add_argument("--dtypes", nargs="+", default=list(WANTED_DTYPES), help="wanted dtypes (unknown: skipped)")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3], help="hypothesis seeds of the property stage")
+    parser.add_argument("--large-examples", type=int, default=400, help="examples per check of the large stage")
+    parser.add_argument("--sizes", nargs="+", type=int, default=[10**5, 10**6], help="--scale sizes")
+    parser.add_argument("--shards", type=int, default=8, help="shards per stage (each a separate verigrad check)")
+    parser.add_argument("--jobs", default="auto", help="-j of each property run (default: one worker per CPU)")
+    parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES), help="stages to run (default: all)")
+    parser.add_argument("--out", default=str(ROOT / "reports" / "hunt"))
+    parser.add_argument("--part", type=_part, help="i/k: run only every k-th command, starting at the i-th")
+    parser.add_argument("--dry-run", action="store_true", help="print the commands and stop")
+    parser.add_argument("--estimate", type=int, nargs="?", const=60, help="run a 1/N slice and extrapolate")
+    parser.add_argument("--merge-only", action="store_true", help="only merge the records already in --out")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    args.engines_used, skipped_engines = available_engines(tuple(args.engines))
+    args.dtypes_used, skipped_dtypes = available_dtypes(tuple(args.dtypes))
+    for name, why in {**skipped_engines, **skipped_dtypes}.items():
+        print(f"skipped {name}: {why}", file=sys.stderr)
+    runs = [run for run in plan_runs(args, args.engines_used, args.dtypes_used) if run.stage.split("-")[0] in args.stages]
+    if args.part:
+        runs = runs[args.part[0] - 1 :: args.part[1]]
+    if args.dry_run:
+        print("\n".join(" ".join(run.argv) for run in runs))
+        return 0
+    if args.estimate:
+        result = estimate(args, runs)
+        (out / "estimate.json").write_text(json.dumps(result, indent=1))
+        print(json.dumps({k: v for k, v in result.items() if k != "samples"}, indent=1))
+        return 0
+    started = time.perf_counter()
+    executed = [] if args.merge_only else [execute(run) for run in runs]
+    record_files = sorted(str(path) for path in out.glob("*.jsonl"))
+    summary = {
+        "engines": args.engines_used, "dtypes": args.dtypes_used,
+        "skipped": {**skipped_engines, **skipped_dtypes}, "runs": executed,
+        "report_exit": merge(out, record_files), "seconds": round(time.perf_counter() - started, 1),
+        **summarize(record_files),
+    }  # fmt: skip
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    print(f"{summary['checks']} checks, {len(summary['unexpected'])} unexpected: {out / 'summary.json'}")
+    errors = [run for run in executed if run["exit"] not in (0, 1)]
+    return 1 if summary["unexpected"] or errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

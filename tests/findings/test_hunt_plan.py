@@ -1,0 +1,65 @@
+"""benchmarks/hunt.py plans the runs the recipe promises, and skips what this verigrad does not have."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location("benchmarks_hunt", ROOT / "benchmarks" / "hunt.py")
+hunt = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = hunt
+_spec.loader.exec_module(hunt)
+
+ENGINES, DTYPES = ["mygrad", "autograd"], ["float64"]
+
+
+def _plan(*argv: str) -> list:
+    return hunt.plan_runs(hunt.parse_args(["--out", "/tmp/hunt", *argv]), ENGINES, DTYPES)
+
+
+def test_every_stage_is_sharded_into_the_requested_number_of_runs():
+    runs = _plan("--seeds", "1", "2", "--shards", "3", "--sizes", "1000", "100000")
+    stages = [run.stage for run in runs]
+    assert stages.count("property") == 2 * 3
+    assert stages.count("large") == 3
+    assert stages.count("scale-1000") == stages.count("scale-100000") == 3
+
+
+@pytest.mark.parametrize(
+    ("stage", "options"),
+    [
+        ("property", ["--profile", "ci", "--seed", "1", "--shard", "2/3", "-j"]),
+        ("large", ["--examples", "400", "--shard", "2/3"]),
+        ("scale-1000", ["--scale", "1000", "--shard", "2/3"]),
+    ],
+    ids=["property", "large", "scale"],
+)
+def test_each_run_is_a_sharded_verigrad_check_with_the_known_outcomes(stage, options):
+    run = [r for r in _plan("--seeds", "1", "--shards", "3", "--sizes", "1000") if r.stage == stage][1]
+    argv = list(run.argv)
+    assert argv[:4] == ["verigrad", "check", *ENGINES]
+    assert argv[argv.index("--expect") + 1] == str(hunt.KNOWN_OUTCOMES)
+    assert argv[argv.index("--records") + 1] == run.records
+    for option in options:
+        assert option in argv, f"{option} missing from {' '.join(argv)}"
+
+
+def test_records_files_are_distinct():
+    runs = _plan("--seeds", "1", "2", "--shards", "4")
+    assert len({run.records for run in runs}) == len(runs)
+
+
+def test_a_dtype_this_verigrad_lacks_is_skipped_with_a_reason():
+    usable, skipped = hunt.available_dtypes(("float64", "float8"))
+    assert usable == ["float64"]
+    assert skipped == {"float8": "not a dtype of this verigrad"}
+
+
+def test_an_engine_that_is_not_built_in_is_skipped_with_a_reason():
+    usable, skipped = hunt.available_engines(("no-such-engine",))
+    assert usable == []
+    assert skipped == {"no-such-engine": "not a built-in engine of this verigrad"}

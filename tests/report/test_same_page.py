@@ -1,0 +1,52 @@
+"""The report renders from records alone: ``verigrad report RECORDS`` draws the page ``verigrad check`` drew."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+# Deliberately wrong engines wrapping finite differences (no framework to import: the run stays quick).
+ADAPTER = textwrap.dedent(
+    """
+    from verigrad.oracles.fd import FiniteDifferences
+    from verigrad.oracles.mutants import LeaksOffDiagonal, WrongSign
+
+
+    def wrong_sign():
+        return WrongSign(FiniteDifferences())
+
+
+    def leaks():
+        return LeaksOffDiagonal(FiniteDifferences())
+    """
+)
+#: The only line of the page that depends on when it was drawn.
+DATE_LINE = re.compile(r"^<footer[^\n]*generated [^\n]*$", re.MULTILINE)
+
+
+def _verigrad(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "verigrad.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "COLUMNS": "200"})
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])  # workers finish out of order; the records still come out in plan order
+def test_report_from_records_is_the_page_check_wrote(tmp_path: Path, jobs: str) -> None:
+    (tmp_path / "adapter.py").write_text(ADAPTER, encoding="utf-8")
+    checked = _verigrad("check", "adapter:wrong_sign", "adapter:leaks", "fd", "--cases", "elementwise.mul,chain.matvec_sin",
+                        "--properties", "vjp,structure", "--dtype", "float64", "--seed", "1", "--jobs", jobs,
+                        "--records", "records.jsonl", "--report", "A.html", cwd=tmp_path)
+    assert checked.returncode == 1, checked.stderr
+    reported = _verigrad("report", "records.jsonl", "--report", "B.html", cwd=tmp_path)
+    assert reported.returncode == 1, reported.stderr
+    page_a = (tmp_path / "A.html").read_text(encoding="utf-8")
+    page_b = (tmp_path / "B.html").read_text(encoding="utf-8")
+    assert len(DATE_LINE.findall(page_a)) == 1
+    # the failures' Jacobians were drawn (from the records), not only the probe vectors
+    assert page_a.count("the Jacobians at the counterexample of") >= 2
+    assert DATE_LINE.sub("", page_a) == DATE_LINE.sub("", page_b)

@@ -1,0 +1,121 @@
+"""Which check exposes each deliberately broken engine, and the diagnosis verigrad must give it.
+
+:data:`MUTANTS` is the one table: mutant name -> (factory, the diagnosis verigrad
+must give, the check that exposes it).  A check is named by property, case,
+subject (an argument, or ``"a+b"`` for an aliased pair) and dtype; the case is
+where the mutation is observable (a transposed Jacobian needs a non-symmetric
+one; a missing aliased term needs partials that differ), not something the mutant
+itself looks at.  The engines are the product's (``verigrad.oracles.mutants``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from verigrad.oracles.mutants import (
+    BroadcastNotReduced,
+    DoubleCounted,
+    Downcast,
+    Float32Inside,
+    Hangs,
+    JvpOnlyWrong,
+    KinkOutside,
+    LeaksOffDiagonal,
+    MissingTerm,
+    MutantEngine,
+    MutatesInputs,
+    Nondeterministic,
+    NonFinite,
+    OverwritesAliased,
+    Raises,
+    RelativeError,
+    ReturnsFloat,
+    ReturnsList,
+    ReturnsNone,
+    ScaleByInverseSize,
+    ScaleBySize,
+    ScaleHalf,
+    ScaleTwo,
+    Transposed,
+    Upcast,
+    WrongShape,
+    WrongSign,
+)
+
+
+class Catch(NamedTuple):
+    """A check that exposes a mutant: property, case, subject (argument or "a+b" pair), dtype, time limit."""
+
+    property: str
+    case: str
+    subject: str
+    dtype: str = "float64"
+    timeout: float | None = None
+
+    @property
+    def arg(self) -> str | None:
+        return None if "+" in self.subject or self.subject == "all" else self.subject
+
+    @property
+    def pair(self) -> tuple[str, str] | None:
+        if "+" not in self.subject:
+            return None
+        first, second = self.subject.split("+")
+        return first, second
+
+
+class Mutant(NamedTuple):
+    """One row of :data:`MUTANTS`."""
+
+    factory: Callable[..., MutantEngine]
+    kind: str
+    catch: Catch
+
+    @property
+    def spec(self) -> str:
+        """The ``module:attribute`` that ``oracles.load_engine`` (and ``--engine``) accepts."""
+        return f"{self.factory.__module__}:{self.factory.__qualname__}"
+
+
+_VJP_MUL = Catch("vjp", "elementwise.mul", "w")
+
+#: mutant name -> (factory, expected diagnosis kind, the check that catches it).
+MUTANTS: dict[str, Mutant] = {
+    f"mutant-{cls.label}": Mutant(cls, kind, catch)
+    for cls, kind, catch in (
+        (WrongSign, "wrong_sign", _VJP_MUL),
+        (ScaleTwo, "scaled", Catch("jvp", "jacobian.fg", "x")),
+        (ScaleHalf, "scaled", Catch("vjp", "jacobian.fg", "y")),
+        (ScaleBySize, "scaled", Catch("vjp", "chain.matvec_sin", "x")),
+        (ScaleByInverseSize, "scaled", Catch("jvp", "chain.matvec_sin", "x")),
+        (Transposed, "transposed", Catch("vjp", "chain.matvec_sin", "W")),
+        (LeaksOffDiagonal, "structure", Catch("structure", "elementwise.mul", "w")),
+        (MissingTerm, "missing_term", Catch("aliased", "elementwise.sub", "w+x")),
+        (OverwritesAliased, "missing_term", Catch("aliased", "elementwise.div", "w+x")),
+        (DoubleCounted, "double_counted", Catch("aliased", "elementwise.add", "w+x")),
+        (KinkOutside, "outside_subdifferential", Catch("kink", "elementwise.max", "w")),
+        (BroadcastNotReduced, "broadcast_not_reduced", Catch("vjp", "scalar_expansion.add", "z")),
+        (Upcast, "dtype_changed", Catch("shape_dtype", "elementwise.mul", "all", "float32")),
+        (Downcast, "dtype_changed", Catch("shape_dtype", "elementwise.mul", "all", "float64")),
+        (Float32Inside, "precision", _VJP_MUL),
+        (RelativeError, "precision", Catch("jvp", "elementwise.mul", "x")),
+        (NonFinite, "non_finite", _VJP_MUL),
+        (Nondeterministic, "nondeterministic", Catch("deterministic", "elementwise.mul", "all")),
+        (MutatesInputs, "mutated_input", _VJP_MUL),
+        (Raises, "engine_raised", _VJP_MUL),
+        (ReturnsNone, "bad_return", _VJP_MUL),
+        (ReturnsList, "bad_return", _VJP_MUL),
+        (ReturnsFloat, "bad_return", Catch("jvp", "elementwise.mul", "w")),
+        (WrongShape, "wrong_shape", _VJP_MUL),
+        (Hangs, "timeout", Catch("vjp", "elementwise.mul", "w", timeout=1.0)),
+        (JvpOnlyWrong, "mode_mismatch", Catch("adjoint", "chain.matvec_sin", "x")),
+    )
+}
+
+
+def load_mutant(name: str, engine: Any = None) -> MutantEngine:
+    """The mutant called ``name`` (e.g. "mutant-wrong-sign"), wrapping ``engine`` (default: torch)."""
+    if name not in MUTANTS:
+        raise KeyError(f"unknown mutant {name!r}; known: {', '.join(MUTANTS)}")
+    return MUTANTS[name].factory(engine)
