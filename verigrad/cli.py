@@ -351,6 +351,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("verigrad: interrupted; finished verdicts are in the records file", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`verigrad cases | head`): not an error of verigrad's; keep Python's exit quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ block and the skip marker are described in ``docblocks`` and docs/CONTRIBUTING-D
 
 from __future__ import annotations
 
+import re
 import sys
 import unittest
 from pathlib import Path
@@ -31,6 +32,14 @@ from sybil.example import NotEvaluated
 
 DOCUMENTS = documents()
 IDS = [doc_id(p) for p in DOCUMENTS]
+#: A bash line that runs engine checks from the command line (tens of seconds of engine time per page).
+RUNS_CHECKS = re.compile(r"^\s*(verigrad check|python -m pytest|pytest)\b", re.MULTILINE)
+
+
+def _page(path: Path) -> object:
+    """The page as a test parameter; a page that runs engine checks is left to full runs (.ci/run runs it)."""
+    heavy = any(info.split()[:1] == ["bash"] and RUNS_CHECKS.search(body) for _, info, body in fences(path))
+    return pytest.param(path, id=doc_id(path), marks=[pytest.mark.verigrad_full_only] if heavy else [])
 
 
 @pytest.fixture
@@ -43,7 +52,7 @@ def page_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         sys.modules.pop(module, None)
 
 
-@pytest.mark.parametrize("path", DOCUMENTS, ids=IDS)
+@pytest.mark.parametrize("path", [_page(p) for p in DOCUMENTS])
 def test_examples(path: Path, page_dir: Path) -> None:
     document = make_sybil().parse(path)
     ran = skipped = 0

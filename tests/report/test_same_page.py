@@ -35,7 +35,8 @@ def _verigrad(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
                           timeout=300, env={**os.environ, "COLUMNS": "200"})
 
 
-@pytest.mark.parametrize("jobs", ["1", "2"])  # workers finish out of order; the records still come out in plan order
+# Workers finish out of order; the records still come out in plan order (two worker processes: full runs only).
+@pytest.mark.parametrize("jobs", ["1", pytest.param("2", marks=pytest.mark.verigrad_full_only)])
 def test_report_from_records_is_the_page_check_wrote(tmp_path: Path, jobs: str) -> None:
     (tmp_path / "adapter.py").write_text(ADAPTER, encoding="utf-8")
     checked = _verigrad("check", "adapter:wrong_sign", "adapter:leaks", "fd", "--cases", "elementwise.mul,chain.matvec_sin",
