@@ -87,6 +87,10 @@ class MlxEngine:
         array = np.array(value, copy=True)
         if dtype is not None:
             array = array.astype(dtype)
+        if array.dtype == np.complex128:
+            # MLX has complex64 only: a silent downcast would give float32-accurate results under a complex128
+            # name (the fd oracle's complex step would take them as exact); refusing makes it use real differences.
+            raise TypeError("MLX has no complex128 (complex64 only)")
         # Named explicitly: MLX turns float64 numpy arrays into float32 unless told.
         mx_dtype = getattr(self._mx, array.dtype.name, None) if array.dtype.kind in "fiub" or array.dtype == self._bfloat16 else None
         return self._mx.array(array, dtype=mx_dtype)

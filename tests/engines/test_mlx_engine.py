@@ -71,3 +71,9 @@ def test_hessian_vector_product_of_a_cubic(engine, method):
     # ∂²/∂x² = diag(2y), ∂²/∂x∂y = diag(2x), ∂²/∂y² = 0
     np.testing.assert_array_equal(hx, 2 * y * vx + 2 * x * vy)
     np.testing.assert_array_equal(hy, 2 * x * vx)
+
+
+def test_complex128_is_refused_not_downcast(engine):
+    # MLX holds complex64 only; a silent downcast would pass float32-accurate complex steps off as complex128.
+    with pytest.raises(TypeError, match="complex128"):
+        engine.evaluate(lambda a: a * a, (A.astype(np.complex128),))
