@@ -51,7 +51,7 @@ from verigrad.records import from_json_safe, json_safe  # noqa: E402
 RESULTS = HERE / "results"
 PYTEST_TIMEOUT = 900
 CHECK_TIMEOUT = 900
-CHECK_COMMAND = ["verigrad", "check", "jax", "torch", "fd", "autograd", "mygrad", "tinygrad", "--profile", "ci",
+CHECK_COMMAND = ["verigrad", "check", "jax", "torch", "fd", "autograd", "mygrad", "tinygrad", "mlx", "jax-jit", "--profile", "ci",
                  "-j", "auto", "--expect", "oracles/known_outcomes.txt"]
 DEFAULT_BUDGET = 300.0
 

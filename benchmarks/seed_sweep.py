@@ -1,6 +1,7 @@
 """False-failure sweep: every check on correct engines under many random seeds.
 
     python benchmarks/seed_sweep.py --seeds 20 --engines jax torch fd autograd mygrad tinygrad
+    python benchmarks/seed_sweep.py --seeds 20 --engines jax torch mlx --dtypes float64,float32,float16,bfloat16
 
 A correct engine must pass every check under every seed; each unexpected outcome
 here is a false failure of verigrad (or a new real bug in the engine, which the
@@ -18,6 +19,7 @@ from pathlib import Path
 from verigrad.oracles import load_engine
 
 from verigrad import expectations as expect
+from verigrad.dtypes import DEFAULT_DTYPES
 from verigrad.runner import groups, plan, run_group
 
 RESULTS = Path(__file__).parent / "results"
@@ -30,12 +32,15 @@ def main() -> None:
     parser.add_argument("--first-seed", type=int, default=1)
     parser.add_argument("--engines", nargs="+", default=["jax", "torch", "fd"])
     parser.add_argument("--examples", type=int, default=None, help="examples per check (default: the dev profile's)")
+    parser.add_argument("--dtypes", default=",".join(DEFAULT_DTYPES), help="comma list (float64,float32,float16,bfloat16)")
+    parser.add_argument("--cases", default=None, help="comma list of case-id globs (default: all)")
     parser.add_argument("--out", default=str(RESULTS / "seed_sweep.json"))
     parser.add_argument("--expect", default=str(KNOWN), help="expected outcomes (default: the known engine bugs)")
     args = parser.parse_args()
     engines = {name: load_engine(name) for name in args.engines}
     expectations = expect.parse(args.expect) if args.expect else []
-    specs = plan(args.engines)
+    dtypes = [d.strip() for d in args.dtypes.split(",") if d.strip()]
+    specs = plan(args.engines, dtypes, case_pattern=args.cases)
     failures = []
     started = time.perf_counter()
     per_engine = {name: {"checks": 0, "failures": 0} for name in args.engines}
@@ -45,6 +50,9 @@ def main() -> None:
             for spec, verdict in zip(group, run_group(group, engines, seed=seed, max_examples=args.examples), strict=True):
                 expect.apply(expectations, verdict, set())
                 per_engine[spec.engine]["checks"] += 1
+                if verdict.status == "pass":  # how close correct results come to the bound, per dtype
+                    worst = per_engine[spec.engine].setdefault("max_bound_fraction", {})
+                    worst[spec.dtype] = round(max(worst.get(spec.dtype, 0.0), verdict.max_bound_fraction), 4)
                 if not verdict.as_expected:
                     per_engine[spec.engine]["failures"] += 1
                     failures.append({"seed": seed, "check": spec.id, "message": verdict.message,
@@ -55,6 +63,7 @@ def main() -> None:
     summary = {
         "seeds": list(range(args.first_seed, args.first_seed + args.seeds)),
         "engines": per_engine,
+        "dtypes": dtypes,
         "checks_per_seed": len(specs),
         "false_failures": len(failures),
         "seconds": round(time.perf_counter() - started, 1),

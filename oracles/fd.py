@@ -69,7 +69,7 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from verigrad.oracles.namespaces import (
@@ -84,6 +84,11 @@ from verigrad.oracles.protocol import EstimatedArray
 __all__ = ["FiniteDifferences"]
 
 EPS = float(np.finfo(np.float64).eps)
+
+
+def _floating(dtype: np.dtype) -> bool:
+    """numpy's floating dtypes and ml_dtypes' bfloat16 (numpy kind 'V'): results are cast back to these."""
+    return np.dtype(dtype).kind == "f" or np.dtype(dtype).name == "bfloat16"
 #: Rounding noise assumed for one function value, relative to its magnitude.
 NOISE = 8 * EPS
 #: Rounding error of a complex-step result, in eps of its magnitude.
@@ -178,7 +183,7 @@ class _Problem:
             with np.errstate(all="ignore"):
                 dtype = np.asarray(self.fn(*self.primals)).dtype
             self.calls += 1
-        return dtype if np.issubdtype(dtype, np.floating) else np.dtype(np.float64)
+        return dtype if _floating(dtype) else np.dtype(np.float64)
 
     def real(self, xs: Sequence[np.ndarray]) -> np.ndarray:
         """fn at perturbed real inputs, flat; NaN if it raises or changes shape."""
@@ -509,6 +514,10 @@ class FiniteDifferences:
         softmax=composed_softmax(_LOGSUMEXP, np.exp),
         log_softmax=composed_log_softmax(_LOGSUMEXP),
     )
+    # numpy evaluates the primal: its matmul of ml_dtypes.bfloat16 arrays returns float32, so the
+    # output dtype a bfloat16 caller expects cannot be told from the function's own result.
+    supported_dtypes = ("float64", "float32", "float16")
+    dtype_reasons: ClassVar[dict[str, str]] = {"bfloat16": "numpy (which fd evaluates the primal with) computes bfloat16 matmuls in float32"}
 
     def __init__(self, complex_step: bool = True) -> None:
         #: False: never use the complex step (Richardson only), e.g. for functions that
@@ -550,7 +559,7 @@ class FiniteDifferences:
                 value = u @ jac
                 bound = np.abs(u) @ err + u.size * EPS * (np.abs(u) @ np.abs(jac))
             dtype = np.asarray(p).dtype
-            dtype = dtype if np.issubdtype(dtype, np.floating) else np.dtype(np.float64)
+            dtype = dtype if _floating(dtype) else np.dtype(np.float64)
             results.append(
                 _finish(value.reshape(x.shape), bound.reshape(x.shape), dtype, _method(used[problem.finite]))
             )
@@ -591,7 +600,7 @@ class FiniteDifferences:
         value, err, used = self._diagonal(problem, argnum)
         self.last_calls = problem.calls
         dtype = np.asarray(primals[argnum]).dtype
-        dtype = dtype if np.issubdtype(dtype, np.floating) else np.dtype(np.float64)
+        dtype = dtype if _floating(dtype) else np.dtype(np.float64)
         return _finish(value.reshape(x.shape), err.reshape(x.shape), dtype, _method(used))
 
     @np.errstate(all="ignore")

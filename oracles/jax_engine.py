@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 from verigrad.oracles.namespaces import Namespace
+from verigrad.oracles.second_order import jax_hvp
 
 __all__ = ["JaxEngine"]
 
@@ -40,8 +41,13 @@ class JaxEngine:
 
     name: str = "jax"
 
-    def __init__(self, cache_size: int = 256, device: str | None = None) -> None:
-        """``device`` is a JAX platform ("cpu", "gpu", "tpu"); None is JAX's default device."""
+    def __init__(self, cache_size: int = 256, device: str | None = None, jit: bool = True) -> None:
+        """``device`` is a JAX platform ("cpu", "gpu", "tpu"); None is JAX's default device.
+
+        ``jit=False`` runs op by op, as eager JAX code does (each primitive rounds
+        its result to the dtype; under ``jax.jit`` XLA may fuse and keep excess
+        precision): the eager counterpart of the compiled engine.
+        """
         import jax  # heavy: imported only when this engine is loaded
         import jax.numpy as jnp
 
@@ -56,6 +62,7 @@ class JaxEngine:
             self.name = f"jax-{device}"
         self._cache: OrderedDict[tuple[Any, ...], tuple[Any, np.dtype, Any]] = OrderedDict()
         self._cache_size = cache_size
+        self._jit = jit
 
     # ------------------------------------------------------------------ public
 
@@ -90,6 +97,14 @@ class JaxEngine:
             _, tangent_out = both(primals, np.zeros(out_shape, out_dtype), tangents)
         return np.array(tangent_out, copy=True)
 
+    def hvp(self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...], vectors: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+        """H v of a scalar-output fn, forward over reverse (``jax.jvp`` of ``jax.grad``)."""
+        return jax_hvp(self, fn, primals, vectors, reverse=False)
+
+    def hvp_reverse(self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...], vectors: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+        """H v of a scalar-output fn, reverse over reverse (the gradient of ⟨∇f, v⟩)."""
+        return jax_hvp(self, fn, primals, vectors, reverse=True)
+
     # ----------------------------------------------------------------- private
 
     def _tangent(self, primal: np.ndarray, tangent: Any) -> np.ndarray:
@@ -118,7 +133,7 @@ class JaxEngine:
             _, tangent_out = jax.jvp(fn, primals, tangents)
             return pullback(cotangent), tangent_out
 
-        entry = self._cache[key] = (tuple(out.shape), np.dtype(out.dtype), jax.jit(both))
+        entry = self._cache[key] = (tuple(out.shape), np.dtype(out.dtype), jax.jit(both) if self._jit else both)
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return entry

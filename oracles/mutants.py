@@ -688,6 +688,15 @@ class Hangs(MutantEngine):
         return super().jvp(fn, primals, tangents)
 
 
+class JvpOnlyWrong(MutantEngine):
+    """The JVP off by a relative 2⁻⁸ (a slip in one forward rule); the VJP is right."""
+
+    label = "jvp-only-wrong"
+
+    def perturb_jvp(self, fn: Callable[..., Any], primals: Arrays, tangents: Arrays, result: np.ndarray) -> np.ndarray:
+        return _same_dtype(np.asarray(result) * (1 + 2.0**-8), result)
+
+
 # ------------------------------------------------- single entries, low precision
 
 
@@ -792,6 +801,7 @@ MUTANT_ENGINES: tuple[type[MutantEngine], ...] = (
     # the families beyond the seed: each a bug the seed's shapes and cases let pass
     TransposedWhenSquare, MeanWithoutOneOverN, HangsAboveSize, TiesTakeAll, BroadcastAxisNotReduced, NaNAtZero,
     UnchosenBranchLeaks,
+    JvpOnlyWrong,
 )
 
 #: Rule mutants: one primitive's derivative broken w.r.t. one operand, built per (primitive, operand);

@@ -53,6 +53,19 @@ Arrays crossing the protocol are NumPy arrays: ``vjp`` returns one array per
 primal with that primal's shape and dtype; ``jvp`` returns one array with the
 output's shape and dtype.  An engine may attach an error estimate to a result by
 returning :class:`EstimatedArray` (finite differences do).
+
+Optional methods and attributes (the harness checks ``hasattr``; see
+:data:`OPTIONAL_METHODS` for their contracts):
+
+- ``evaluate(fn, primals)``: fn's forward value in the primals' dtype.
+- ``hvp(fn, primals, vectors)``: H v of a scalar-output fn (forward over
+  reverse), one array per primal with its shape and dtype; the ``hvp`` property.
+- ``hvp_reverse(fn, primals, vectors)``: the same by reverse over reverse; with
+  ``hvp``, the ``hvp_modes`` property compares the two.
+- ``supported_dtypes``: the dtype names the engine runs (e.g. "float64",
+  "float32", "float16", "bfloat16"; bfloat16 arrays are ``ml_dtypes.bfloat16``);
+  checks in any other dtype are skipped.  Absent: every dtype is tried.
+- ``dtype_reasons``: dtype name -> why it is not supported, appended to the skip.
 """
 
 from __future__ import annotations
@@ -106,7 +119,13 @@ class Engine(Protocol):
 #:     records no derivative.  ``verigrad.check_function`` uses it to evaluate a
 #:     user's function in float64 and differentiate that forward by finite
 #:     differences when no closed form is given.
-OPTIONAL_METHODS = ("evaluate",)
+#:
+#: ``hvp(fn, primals, vectors) -> tuple[np.ndarray, ...]``
+#:     the Hessian-vector product H v of a scalar-output fn, forward over reverse:
+#:     one array per primal, with that primal's shape and dtype.
+#: ``hvp_reverse(fn, primals, vectors) -> tuple[np.ndarray, ...]``
+#:     the same product by reverse over reverse (double backward).
+OPTIONAL_METHODS = ("evaluate", "hvp", "hvp_reverse")
 
 
 class EstimatedArray(np.ndarray):

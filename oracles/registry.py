@@ -18,7 +18,16 @@ BUILTIN_ENGINES: dict[str, str] = {
     "autograd": "verigrad.oracles.autograd_engine:AutogradEngine",
     "mygrad": "verigrad.oracles.mygrad_engine:MygradEngine",
     "tinygrad": "verigrad.oracles.tinygrad_engine:TinygradEngine",
+    "mlx": "verigrad.oracles.mlx_engine:MlxEngine",
+    # Compiled execution beside its eager partner (oracles/compiled.py); torch-compile needs a C++ compiler.
+    "jax-jit": "verigrad.oracles.compiled:JaxJitEngine",
+    "jax-eager": "verigrad.oracles.compiled:JaxEagerEngine",
+    "torch-compile": "verigrad.oracles.compiled:TorchCompileEngine",
+    "tinygrad-eager": "verigrad.oracles.compiled:TinygradEagerEngine",
 }
+
+#: Compiled engine -> its eager partner: the summary shows the two side by side when a run has both.
+EAGER_PARTNERS: dict[str, str] = {"jax-jit": "jax-eager", "torch-compile": "torch", "tinygrad": "tinygrad-eager"}
 
 #: The library each built-in engine wraps (its version goes in a run's records).
 LIBRARIES: dict[str, str] = {
@@ -28,6 +37,11 @@ LIBRARIES: dict[str, str] = {
     "autograd": "autograd",
     "mygrad": "mygrad",
     "tinygrad": "tinygrad",
+    "mlx": "mlx",
+    "jax-jit": "jax",
+    "jax-eager": "jax",
+    "torch-compile": "torch",
+    "tinygrad-eager": "tinygrad",
 }
 
 #: The engines `verigrad check` runs when none is named (the issue's "built-in engines").

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 from verigrad.oracles.namespaces import Namespace
+from verigrad.oracles.second_order import torch_hvp
 
 __all__ = ["TorchEngine"]
 
@@ -44,7 +45,11 @@ class TorchEngine:
 
         Each primal becomes its own leaf, even when one numpy array is passed twice.
         """
-        tensor = self._torch.from_numpy(np.array(array, copy=True)).to(self._device)
+        array = np.array(array, copy=True)
+        if array.dtype.name == "bfloat16":  # ml_dtypes.bfloat16, which torch.from_numpy does not know: its bits
+            tensor = self._torch.from_numpy(array.view(np.int16)).view(self._torch.bfloat16).to(self._device)
+        else:
+            tensor = self._torch.from_numpy(array).to(self._device)
         return tensor if dtype is None else tensor.to(dtype)
 
     def vjp(
@@ -89,6 +94,14 @@ class TorchEngine:
                 return np.zeros(tuple(primal_out.shape), _numpy(primal_out).dtype)
             return _numpy(tangent_out)
 
+    def hvp(self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...], vectors: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+        """H v of a scalar-output fn, forward over reverse (``torch.func.jvp`` of ``torch.func.grad``)."""
+        return torch_hvp(self, fn, primals, vectors, reverse=False)
+
+    def hvp_reverse(self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...], vectors: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+        """H v of a scalar-output fn, reverse over reverse (double backward with ``create_graph``)."""
+        return torch_hvp(self, fn, primals, vectors, reverse=True)
+
     def evaluate(self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...]) -> np.ndarray:
         """fn's forward value at the primals, in their dtype (no graph is recorded)."""
         with self._torch.no_grad():
@@ -114,5 +127,11 @@ def _namespace(torch: Any, xp: Any, device: Any) -> Namespace:
 
 
 def _numpy(tensor: Any) -> np.ndarray:
-    """A numpy copy (not a view of torch's storage)."""
-    return np.array(tensor.detach().cpu().numpy(), copy=True)
+    """A numpy copy (not a view of torch's storage); bfloat16 as ml_dtypes.bfloat16, bit for bit."""
+    tensor = tensor.detach().cpu()
+    if str(tensor.dtype) == "torch.bfloat16":
+        import ml_dtypes
+        import torch
+
+        return np.array(tensor.view(torch.int16).numpy(), copy=True).view(ml_dtypes.bfloat16)
+    return np.array(tensor.numpy(), copy=True)

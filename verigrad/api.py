@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from verigrad.checks import Outcome
+from verigrad.dtypes import is_floating
 from verigrad.function_check import (
     FUNCTION_OPS,
     FUNCTION_PROPERTIES,
@@ -187,9 +188,9 @@ def _properties(properties: Iterable[str] | None) -> list[str]:
 
 def _dtypes(dtypes: Iterable[str] | str) -> list[str]:
     chosen = [dtypes] if isinstance(dtypes, str) else [str(np.dtype(d)) for d in dtypes]
-    bad = [d for d in chosen if not np.issubdtype(np.dtype(d), np.floating)]
+    bad = [d for d in chosen if not is_floating(d)]
     if bad or not chosen:
-        raise ValueError(f"dtypes= takes floating dtype names such as 'float64', 'float32', got {dtypes!r}")
+        raise ValueError(f"dtypes= takes floating dtype names such as 'float64', 'float32', 'float16', 'bfloat16', got {dtypes!r}")
     return chosen
 
 
@@ -215,7 +216,7 @@ def check_function(
     ``engine.evaluate``), a numpy closed-form VJP ``reference(cotangent, *inputs)
     -> tuple`` (one float64 array per input), or an engine name / object whose
     derivative of the same fn is the reference.  ``dtypes``: the precisions the
-    engine is checked in.  ``examples``: drawn points per property and dtype
+    engine is checked in (float64, float32, float16, bfloat16).  ``examples``: drawn points per property and dtype
     (after the user's inputs).  ``seed``: hypothesis's (None: a random one, kept
     in the result).  ``properties``: names from ``FUNCTION_PROPERTIES`` (default
     all).  ``mode``: "probabilistic" or "worst" bound.  ``domain``: (low, high)

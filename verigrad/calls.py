@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from verigrad.diagnosis import Diagnosis, diagnose_shape
+from verigrad.dtypes import is_floating, raising_operation
 
 
 class ContractViolation(Exception):
@@ -61,7 +62,8 @@ def _raised(where: str, error: BaseException) -> ContractViolation:
     frames = traceback.extract_tb(error.__traceback__)
     origin = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
     message = f"{type(error).__name__}: {error}"
-    return ContractViolation(Diagnosis("engine_raised", f"{where} raised {message}{origin}", details={"message": message}))
+    details = {"message": message, "operation": raising_operation(error)}
+    return ContractViolation(Diagnosis("engine_raised", f"{where} raised {message}{origin}", details=details))
 
 
 def _as_array(value: Any, where: str) -> np.ndarray:
@@ -90,8 +92,8 @@ def _check_array(
         diagnosis.summary = f"{where}: {diagnosis.summary}"
         raise ContractViolation(diagnosis)
     if array.dtype != dtype:
-        direction = "upcast" if array.dtype.kind == "f" and array.dtype.itemsize > dtype.itemsize else "changed"
-        if array.dtype.kind == "f" and array.dtype.itemsize < dtype.itemsize:
+        direction = "upcast" if is_floating(array.dtype) and array.dtype.itemsize > dtype.itemsize else "changed"
+        if is_floating(array.dtype) and array.dtype.itemsize < dtype.itemsize:
             direction = "downcast"
         raise ContractViolation(
             Diagnosis("dtype_changed", f"{where}: dtype {array.dtype} instead of {dtype} ({direction})",

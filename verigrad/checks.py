@@ -20,6 +20,7 @@ from verigrad import truth
 from verigrad.calls import ContractViolation, call_jvp, call_vjp
 from verigrad.compare import CONVENTION_SLACK, Outcome, compare, failed_outcome, operation_count, violation
 from verigrad.diagnosis import Diagnosis
+from verigrad.modes import diagnose_mode_mismatch
 from verigrad.oracles.protocol import error_estimate
 from verigrad.reference import Case, Structure
 from verigrad.tolerance import FLOAT64_U, Tolerance
@@ -200,8 +201,23 @@ def check_adjoint(target: Target, ex: vs.Example) -> Outcome:
     bound = np.asarray(float(np.sum(vjp_bound * np.abs(v)) + np.sum(jvp_bound * np.abs(u))) + 2 * u.size * v.size * FLOAT64_U * scale)
     outcome = _compare(target, np.asarray(left), (np.asarray(right), np.asarray(right)), bound, np.asarray(scale), ex.sizes,
                        estimate=np.asarray(estimate), context=f"⟨u, J v⟩ = {left!r} (engine JVP) but ⟨Jᵀu, v⟩ = {right!r} (engine VJP): ")
+    if not outcome.passed:
+        _name_wrong_mode(target, ex, outcome, left, right, float(np.sum(jvp_bound * np.abs(u))) + estimate,
+                         float(np.sum(vjp_bound * np.abs(v))) + estimate)
     outcome.convention = None
     return outcome
+
+
+def _name_wrong_mode(target: Target, ex: vs.Example, outcome: Outcome, left: float, right: float,
+                     jvp_bound: float, vjp_bound: float) -> None:
+    """Replace the adjoint failure's diagnosis by "JVP wrong, VJP right" (or the reverse) where the closed form says so."""
+    arg, u = target.arg, ex.cotangent.astype(np.float64)
+    references = _reference_pair(target, ex, lambda j: j.jvp(ex.tangents[arg].astype(np.float64)), arg)
+    exact = tuple(float(np.sum(u * r)) for r in references)
+    diagnosis = diagnose_mode_mismatch(left, right, exact, jvp_bound, vjp_bound)
+    if diagnosis is not None:
+        outcome.diagnosis = diagnosis
+        outcome.message = f"{diagnosis.kind}: {diagnosis.summary}"
 
 
 def check_structure(target: Target, ex: vs.Example) -> Outcome:
@@ -355,3 +371,7 @@ PROPERTIES: dict[str, Property] = {
                  lambda c, d, a, p: vs.kink_examples(c, d), "at a kink the value lies in the subdifferential (convention recorded)"),
     )
 }
+
+# Appended rows: the second-order properties live in their own module, which adds them to PROPERTIES
+# when imported (in either order: it imports this module's Property first).
+import verigrad.second_order  # noqa: E402, F401

@@ -25,6 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from verigrad import expectations as expect
 from verigrad.catalogs import CatalogError, load_catalogs
+from verigrad.dtypes import KNOWN_DTYPES
 from verigrad.exhibits import fd_step_scan
 from verigrad.junit import write_junit
 from verigrad.oracles import DEFAULT_ENGINES, EngineLoadError
@@ -48,9 +49,9 @@ class UsageError(Exception):
 
 def _dtypes(text: str) -> list[str]:
     dtypes = [d.strip() for d in text.split(",") if d.strip()]
-    bad = [d for d in dtypes if d not in DTYPES]
+    bad = [d for d in dtypes if d not in KNOWN_DTYPES]
     if bad or not dtypes:
-        raise argparse.ArgumentTypeError(f"unknown dtype(s) {bad or text!r}; use a comma list of {', '.join(DTYPES)}")
+        raise argparse.ArgumentTypeError(f"unknown dtype(s) {bad or text!r}; use a comma list of {', '.join(KNOWN_DTYPES)}")
     return dtypes
 
 

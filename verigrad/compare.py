@@ -18,6 +18,7 @@ import numpy as np
 
 from verigrad.calls import CheckTimeout, ContractViolation
 from verigrad.diagnosis import Diagnosis, Evidence, diagnose_values
+from verigrad.dtypes import skip_if_unsupported
 from verigrad.records import FAIL, PASS, SKIP, Verdict
 from verigrad.reference import Structure
 from verigrad.tolerance import Tolerance, bound_fraction
@@ -29,6 +30,7 @@ __all__ = [
     "compare",
     "failed_verdict",
     "fit_shares",
+    "missing_methods",
     "new_verdict",
     "operation_count",
     "record_failure",
@@ -45,6 +47,8 @@ CONVENTION_SLACK = 1e-3
 EVIDENCE_ENTRIES = 4096
 #: How many per-example errors a verdict keeps for the report's distribution plot.
 DISTRIBUTION_SAMPLES = 200
+#: Optional protocol methods a property needs; an engine without them is skipped with the reason.
+REQUIRED_METHODS: dict[str, tuple[str, ...]] = {"hvp": ("hvp",), "hvp_modes": ("hvp", "hvp_reverse")}
 
 
 @dataclass
@@ -234,11 +238,24 @@ def skipped_verdict(verdict: Verdict, reason: str) -> Verdict:
     return verdict
 
 
+def missing_methods(prop: str, engine: Any) -> str | None:
+    """Why ``engine`` cannot run ``prop`` for want of an optional protocol method (a skip reason), or None."""
+    missing = [m for m in REQUIRED_METHODS.get(prop, ()) if not hasattr(engine, m)]
+    if not missing:
+        return None
+    return f"{engine.name} has no {' or '.join(missing)} method (optional in the Engine protocol)"
+
+
 def unsupported(verdict: Verdict, engine: Any) -> Verdict | None:
-    """The verdict as a skip when the engine does not support its dtype, else None."""
+    """The verdict as a skip when the engine lacks a method the property needs or does not support
+    its dtype (with the engine's ``dtype_reasons`` entry, if it declares one), else None."""
+    missing = missing_methods(verdict.property, engine)
+    if missing is not None:
+        return skipped_verdict(verdict, missing)
     if supports(engine, verdict.dtype):
         return None
-    return skipped_verdict(verdict, f"{verdict.engine} does not support {verdict.dtype}")
+    declared = getattr(engine, "dtype_reasons", {}).get(verdict.dtype)
+    return skipped_verdict(verdict, f"{verdict.engine} does not support {verdict.dtype}{f': {declared}' if declared else ''}")
 
 
 def failed_verdict(verdict: Verdict, diagnosis: Diagnosis, message: str | None = None) -> Verdict:
@@ -260,6 +277,8 @@ def record_failure(verdict: Verdict, outcome: Outcome) -> Verdict:
     verdict.max_bound_fraction = outcome.bound_fraction
     verdict.convention = outcome.convention
     verdict.evidence = {**(verdict.evidence or {}), **outcome.evidence} or None
+    # An engine that raised on a low-precision dtype lacks that dtype there: a skip naming the operation.
+    skip_if_unsupported(verdict)
     return verdict
 
 

@@ -38,6 +38,7 @@ import pytest
 from verigrad import expectations as expect
 from verigrad.catalogs import CatalogError, load_catalogs
 from verigrad.compare import supports
+from verigrad.dtypes import KNOWN_DTYPES
 from verigrad.exhibits import fd_step_scan
 from verigrad.oracles import DEFAULT_ENGINES, EngineLoadError
 from verigrad.records import RecordsWriter, Verdict, read_records
@@ -90,9 +91,9 @@ class _PluginState:
         if self.profile not in PROFILES:
             raise pytest.UsageError(f"VERIGRAD_PROFILE={self.profile!r}: use one of {', '.join(PROFILES)}")
         self.dtypes = [d.strip() for d in option("--verigrad-dtype").split(",") if d.strip()]
-        bad = [d for d in self.dtypes if d not in DTYPES]
+        bad = [d for d in self.dtypes if d not in KNOWN_DTYPES]
         if bad:
-            raise pytest.UsageError(f"--verigrad-dtype: unknown {bad}; use {', '.join(DTYPES)}")
+            raise pytest.UsageError(f"--verigrad-dtype: unknown {bad}; use {', '.join(KNOWN_DTYPES)}")
         self.sources = option("--engine") or list(config.getini("verigrad_engines")) or list(DEFAULT_ENGINES)
         try:
             self.cases = (*CASES, *load_catalogs(option("--verigrad-catalog")))

@@ -48,6 +48,7 @@ KINDS: dict[str, str] = {
     "timeout": "the check did not finish within the time limit",
     "crashed": "the worker process running the check died (e.g. a segfault in the engine)",
     "unclassified": "the evidence fits none of the known kinds of mistake",
+    "mode_mismatch": "VJP and JVP disagree, and the closed form says which of the two is wrong",
 }
 
 

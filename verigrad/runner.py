@@ -30,6 +30,7 @@ from verigrad.compare import (
 )
 from verigrad.compare import supports as supports  # re-exported
 from verigrad.diagnosis import Diagnosis
+from verigrad.dtypes import DEFAULT_DTYPES
 from verigrad.records import PASS, Verdict
 from verigrad.reference import CASES, Case, get_case
 from verigrad.tolerance import PROBABILISTIC
@@ -40,7 +41,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     "dev": {"max_examples": 5, "seed": None},
     "ci": {"max_examples": 40, "seed": 0},
 }
-DTYPES = ("float64", "float32")
+DTYPES = DEFAULT_DTYPES
 T = TypeVar("T")
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
+from verigrad.dtypes import value_bound
 from verigrad.reference import LABEL, NONZERO, NONZERO_MIN_ABS, POSITIVE, REAL, Case, resolve_shape
 
 #: Sizes drawn per symbol.  m is never equal to any n so chain.matvec_sin is
@@ -242,7 +243,9 @@ def examples(
     is a large one (:func:`_large_example`) where the case allows it.
     """
     dtype = np.dtype(dtype)
-    if large and large_eligible(case) and draw(_LARGE_TICKET) == LARGE_ONE_IN - 1:
+    # Large draws are for the 4- and 8-byte formats: their sums of squares of thousands of values would
+    # overflow float16 (65504) in a correct engine too, and the property suite has no overflow model yet.
+    if large and dtype.itemsize >= 4 and large_eligible(case) and draw(_LARGE_TICKET) == LARGE_ONE_IN - 1:
         return _large_example(case, dtype, draw(_LARGE_SIZE), draw(_SEED), cotangent, tangents)
     chosen = draw(sizes(case))
     params = {name: draw(_choice(choices)) for name, choices in case.params.items()}
@@ -250,8 +253,9 @@ def examples(
     shapes = {a.name: resolve_shape(a.shape, chosen) for a in case.args}
     out_shape = case.output_shape(chosen, params)
     wanted = [a.name for a in case.args if tangents is None or a.name in tangents]
+    bound = value_bound(dtype)  # float16 draws from a narrower range, so that x⁸ cannot overflow
     # A label field is drawn as a real one and read as a class index (see _labels).
-    fields = [_Field(shapes[a.name], _drawn_domain(domains.get(a.name, a.domain))) for a in case.args]
+    fields = [_Field(shapes[a.name], _drawn_domain(domains.get(a.name, a.domain)), bound) for a in case.args]
     probe_shapes = ([out_shape] if cotangent else []) + [shapes[name] for name in wanted]
     fields += [_Field(shape, bound=PROBE_RANGE, zeros=False) for shape in probe_shapes]
     drawn = iter(_draw_arrays(draw, dtype, fields))

@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from verigrad.oracles.registry import EAGER_PARTNERS
 from verigrad.records import FAIL, PASS, SKIP, Verdict
 from verigrad.rootcause import root_causes
 
@@ -74,10 +75,38 @@ def conventions_table(verdicts: list[Verdict]) -> Table | None:
     return table
 
 
+def compiled_table(verdicts: list[Verdict], limit: int = 12) -> Table | None:
+    """Compiled engines beside their eager partners (same checks, same examples): where they differ."""
+    by_engine: dict[str, dict[tuple[str, str], Verdict]] = defaultdict(dict)
+    for verdict in verdicts:
+        by_engine[verdict.engine][(verdict.check_id.replace(f"-{verdict.engine}-", "-", 1), verdict.dtype)] = verdict
+    pairs = [(c, e) for c, e in EAGER_PARTNERS.items() if c in by_engine and e in by_engine]
+    if not pairs:
+        return None
+    table = Table(title="compiled beside eager (same checks, same examples)")
+    for column in ("compiled / eager", "dtype", "checks", "same status", "fail compiled only", "fail eager only",
+                   "max ulps compiled", "max ulps eager", "differing checks"):
+        table.add_column(column, justify="left" if column in ("compiled / eager", "dtype", "differing checks") else "right")
+    for compiled, eager in pairs:
+        shared = sorted(set(by_engine[compiled]) & set(by_engine[eager]))
+        for dtype in sorted({d for _, d in shared}):
+            rows = [(by_engine[compiled][k], by_engine[eager][k]) for k in shared if k[1] == dtype]
+            differ = [c for c, e in rows if c.status != e.status]
+            table.add_row(
+                escape(f"{compiled} / {eager}"), dtype, str(len(rows)), str(len(rows) - len(differ)),
+                str(sum(c.status == FAIL and e.status != FAIL for c, e in rows)),
+                str(sum(e.status == FAIL and c.status != FAIL for c, e in rows)),
+                _fmt(max((c.max_ulps for c, _ in rows if c.status == PASS), default=0.0)),
+                _fmt(max((e.max_ulps for _, e in rows if e.status == PASS), default=0.0)),
+                escape(", ".join(c.check_id for c in differ[:limit]) + (" …" if len(differ) > limit else "")),
+            )
+    return table
+
+
 def print_summary(verdicts: list[Verdict], console: Console | None = None) -> None:
     """Print every table that has content."""
     console = console or Console()
-    for table in (counts_table(verdicts), conventions_table(verdicts), failures_table(verdicts)):
+    for table in (counts_table(verdicts), compiled_table(verdicts), conventions_table(verdicts), failures_table(verdicts)):
         if table is not None:
             console.print(table)
     for cause in root_causes(verdicts):

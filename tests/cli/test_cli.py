@@ -100,7 +100,7 @@ def test_wrong_engine_exits_1_with_a_diagnosis_and_reproduction(workdir: Path) -
         (("check", "no_such_module:Engine"), "cannot import 'no_such_module'"),
         (("check", "my_adapter:Missing"), "has no attribute 'Missing'"),
         (("check", "nonsense"), "unknown engine 'nonsense'"),
-        (("check", "my_adapter:Engine", "--dtype", "float16"), "unknown dtype"),
+        (("check", "my_adapter:Engine", "--dtype", "float8"), "unknown dtype"),
         (("check", "my_adapter:Engine", "--cases", "no.such.case"), "no checks match"),
         (("check", "my_adapter:Engine", "--shard", "3/2"), "need 1 <= i <= k"),
         (("report", "missing.jsonl"), "does not exist"),

@@ -21,9 +21,16 @@ from verigrad.oracles.registry import EngineLoadError, load_engine
 from verigrad.reference import CASES, LABEL, NONZERO, NONZERO_MIN_ABS, POSITIVE, Case, Point, resolve_shape
 
 #: engine name -> the library it needs
-ENGINES = {"jax": "jax", "torch": "torch", "autograd": "autograd", "mygrad": "mygrad", "tinygrad": "tinygrad"}
+ENGINES = {"jax": "jax", "torch": "torch", "autograd": "autograd", "mygrad": "mygrad", "tinygrad": "tinygrad", "mlx": "mlx"}
 DTYPES = (np.float64, np.float32)
 SIZES = {"n": 3, "m": 2, "N": 4}
+#: (engine, case) -> why its closed-form agreement fails: a real engine bug, pinned (strict xfail).
+#: MLX 0.32's CPU float64 sin, cos and exp use float32-accurate polynomials (relative error ~1e-7).
+_MLX_FLOAT64 = "mlx 0.32 float64 sin/cos are only float32-accurate (relative error ~1e-7)"
+KNOWN_INACCURATE: dict[tuple[str, str], str] = {
+    ("mlx", case): _MLX_FLOAT64
+    for case in ("scalar.sum", "scalar.difference", "scalar.product", "scalar.chain", "chain.vector", "chain.matvec_sin")
+}
 #: (dtype, point) pairs compared with the closed form: both dtypes at point 0, float64 at point 1.
 REFERENCE_RUNS = ((np.float64, 0), (np.float32, 0), (np.float64, 1))
 
@@ -253,8 +260,15 @@ def _reference_point(case: Case, params: dict[str, Any], result: dict[str, Any],
     return p
 
 
-def test_vjp_agrees_with_the_closed_form(engine, case_params):
+def _pin_known_inaccuracy(request: pytest.FixtureRequest, engine: Any, case: Case) -> None:
+    reason = KNOWN_INACCURATE.get((engine.name, case.id))
+    if reason:
+        request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
+
+
+def test_vjp_agrees_with_the_closed_form(engine, case_params, request):
     case, params = case_params
+    _pin_known_inaccuracy(request, engine, case)
     out_size = int(np.prod(_out_shape(case, params)))
     for dtype, point in REFERENCE_RUNS:
         result = _result(engine, case_params, dtype, point)
@@ -269,8 +283,9 @@ def test_vjp_agrees_with_the_closed_form(engine, case_params):
             )
 
 
-def test_jvp_agrees_with_the_closed_form(engine, case_params):
+def test_jvp_agrees_with_the_closed_form(engine, case_params, request):
     case, params = case_params
+    _pin_known_inaccuracy(request, engine, case)
     for dtype, point in REFERENCE_RUNS:
         result = _result(engine, case_params, dtype, point)
         p = _reference_point(case, params, result, dtype)

@@ -109,3 +109,16 @@ class TorchWithHvp:
         grad = torch.func.grad(fn, argnums=argnums)
         _, pushed = torch.func.jvp(grad, tensors, tuple(torch.tensor(v) for v in vectors))
         return tuple((self.factor * t).numpy().astype(p.dtype) for t, p in zip(pushed, primals, strict=True))
+
+
+class TorchFirstOrderOnly:
+    """The torch engine without its hvp methods: an engine that offers first derivatives only."""
+
+    name = "torch-first-order"
+
+    def __init__(self) -> None:
+        from verigrad.oracles.torch_engine import TorchEngine
+
+        self.inner = TorchEngine()
+        self.xp = self.inner.xp
+        self.vjp, self.jvp, self.evaluate = self.inner.vjp, self.inner.jvp, self.inner.evaluate

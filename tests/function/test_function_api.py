@@ -13,7 +13,7 @@ from verigrad.records import read_records
 X = np.array([0.3, -1.2, 2.5])
 
 
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("dtype", ["float64", "float32", "float16", "bfloat16"])
 def test_correct_rule_passes(dtype: str) -> None:
     result = check_function(Sin.apply, (X,), "torch", dtypes=[dtype], examples=10, seed=0)
     assert isinstance(result, FunctionResult)
@@ -22,7 +22,7 @@ def test_correct_rule_passes(dtype: str) -> None:
     assert any(v.property == "vjp" and v.status == "pass" and v.examples >= 10 for v in result.verdicts)
 
 
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("dtype", ["float64", "float32", "float16", "bfloat16"])
 def test_wrong_backward_is_caught_as_wrong_sign(dtype: str) -> None:
     result = check_function(SinWrongSign.apply, (X,), "torch", dtypes=[dtype], properties=["vjp"], examples=10, seed=0)
     (verdict,) = result.verdicts

@@ -108,7 +108,9 @@ def test_a_user_engine_by_module_attribute() -> None:
 @pytest.mark.skipif("mlx" not in BUILTIN_ENGINES, reason="no MLX adapter on this branch (issue 11 adds it)")
 def test_mlx_functions_are_checked() -> None:
     engine = load_engine("mlx")
-    result = check_function(lambda x: engine.xp.sin(x) * x, (A,), engine, properties=["vjp"], examples=5, seed=0)
+    # A polynomial: mlx 0.32's float64 sin/cos/exp are only float32-accurate (oracles/known_outcomes.txt), which
+    # spoils the finite-difference reference built from the engine's float64 forward.
+    result = check_function(lambda x: x * x * x - 2.0 * x, (A,), engine, properties=["vjp"], examples=5, seed=0)
     assert result.passed, result.summary()
 
 
@@ -146,6 +148,8 @@ def test_hvp_where_asked_and_the_engine_has_it(factor: float, status: str) -> No
 
 
 def test_hvp_is_skipped_saying_why_without_an_engine_method() -> None:
-    result = check_function(lambda a: torch.sum(a * a), (A,), "torch", properties=["hvp"], examples=1, seed=0)
+    from rules import TorchFirstOrderOnly
+
+    result = check_function(lambda a: torch.sum(a * a), (A,), TorchFirstOrderOnly(), properties=["hvp"], examples=1, seed=0)
     assert {v.status for v in result.verdicts} == {"skip"}
     assert "no hvp()" in result.verdicts[0].message

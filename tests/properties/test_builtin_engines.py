@@ -9,6 +9,8 @@ from verigrad.suite.test_properties import (  # noqa: F401  (collected by pytest
     test_aliased,
     test_deterministic,
     test_equal_values,
+    test_hvp,
+    test_hvp_modes,
     test_jvp,
     test_kink,
     test_shape_dtype,

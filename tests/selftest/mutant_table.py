@@ -22,6 +22,7 @@ from verigrad.oracles.mutants import (
     Float32Inside,
     Hangs,
     HangsAboveSize,
+    JvpOnlyWrong,
     KinkOutside,
     LeaksOffDiagonal,
     MeanWithoutOneOverN,
@@ -124,6 +125,7 @@ MUTANTS: dict[str, Mutant] = {
         (BroadcastAxisNotReduced, "broadcast_not_reduced", Catch("vjp", "broadcast.col_plus_row", "a")),
         (NaNAtZero, "non_finite", Catch("vjp", "unary.cube", "x")),
         (UnchosenBranchLeaks, "non_finite", Catch("vjp", "select.where_nonfinite", "x")),
+        (JvpOnlyWrong, "mode_mismatch", Catch("adjoint", "chain.matvec_sin", "x")),
     )
 }
 

@@ -50,3 +50,13 @@ def test_equal_values(verigrad_check: CheckRunner) -> None:
 def test_kink(verigrad_check: CheckRunner) -> None:
     """Exactly at a kink the value lies in the subdifferential; the convention is recorded."""
     verigrad_check.assert_as_expected()
+
+
+def test_hvp(verigrad_check: CheckRunner) -> None:
+    """H v (forward over reverse) matches the closed-form Hessian of a scalar-output case."""
+    verigrad_check.assert_as_expected()
+
+
+def test_hvp_modes(verigrad_check: CheckRunner) -> None:
+    """Forward-over-reverse and reverse-over-reverse H v agree."""
+    verigrad_check.assert_as_expected()

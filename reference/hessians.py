@@ -1,0 +1,199 @@
+"""Closed-form Hessians of every scalar-output case, for checking Hessian-vector products.
+
+For a scalar primal f of arguments a, b, ... the Hessian is a table of blocks
+``H[a, b]`` of shape ``a.shape + b.shape`` with ``H[a, b][i..., j...] =
+∂²f / ∂a[i...] ∂b[j...]``.  Only blocks for a ≤ b in argument order are written
+(the others are their transposes; a missing block is zero), together with the
+magnitudes that bound their rounding error exactly as a first derivative's do
+(a correct evaluation errs by at most ``ops · u · magnitude`` per entry; where a
+function is applied to a computed argument t, |t| times its derivative bound).
+
+Piecewise cases (ReLU) have a Hessian on each open region of their kinks; the
+mask ``p.step(z)`` takes the share t on a kink, as the first derivatives do.
+Every block is proved equal to sympy's second derivative of the primal and its
+float64 value checked against exact arithmetic in ``tests/reference``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from verigrad.reference.spec import TRANSCENDENTAL, Point
+
+T = TRANSCENDENTAL
+Blocks = dict[tuple[str, str], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Hessian:
+    """The Hessian of one scalar-output case: value and magnitude blocks, and the op count."""
+
+    blocks: Callable[[Point], Mapping[tuple[str, str], object]]
+    magnitude: Callable[[Point], Mapping[tuple[str, str], object]]
+    ops: Callable[[Point], float]
+
+
+def _const(value: float) -> Callable[[Point], float]:
+    return lambda p: value
+
+
+def _none(p: Point) -> Blocks:
+    return {}
+
+
+ZERO = Hessian(_none, _none, _const(0))
+
+
+def _one_arg(second: Callable[[Point], object], magnitude: Callable[[Point], object], ops: float, arg: str = "x") -> Hessian:
+    return Hessian(lambda p: {(arg, arg): second(p)}, lambda p: {(arg, arg): magnitude(p)}, _const(ops))
+
+
+def _cross_identity(first: str, second: str) -> Hessian:
+    """f = first · second (+ terms linear in one argument): the cross block is I, exactly."""
+    eye = lambda p: np.eye(np.size(getattr(p, first)))
+    return Hessian(lambda p: {(first, second): eye(p)}, lambda p: {(first, second): 0 * eye(p)}, _const(0))
+
+
+# ------------------------------------------------------------------- §2 scalars
+
+
+def _power(p: Point) -> object:
+    return p.n * (p.n - 1) * p.x ** max(p.n - 2, 0) if p.n > 1 else 0.0
+
+
+def _power_magnitude(p: Point) -> object:
+    return p.n * (p.n - 1) * np.abs(p.x) ** max(p.n - 2, 0) if p.n > 1 else 0.0
+
+
+def _product(p: Point) -> object:
+    return 2 * np.sin(p.x) + 4 * p.x * np.cos(p.x) - p.x**2 * np.sin(p.x)
+
+
+def _product_magnitude(p: Point) -> object:
+    return 2 * np.abs(np.sin(p.x)) + 4 * np.abs(p.x * np.cos(p.x)) + p.x**2 * np.abs(np.sin(p.x))
+
+
+def _chain(p: Point) -> object:
+    return 2 * np.cos(p.x**2) - 4 * p.x**2 * np.sin(p.x**2)
+
+
+def _chain_magnitude(p: Point) -> object:
+    # An error u·x² in t = x² moves cos t and sin t by up to u·x².
+    return 2 * (np.abs(np.cos(p.x**2)) + p.x**2) + 4 * p.x**2 * (np.abs(np.sin(p.x**2)) + p.x**2)
+
+
+# ------------------------------------------------------------------ §5 neuron
+
+
+def _affine_z(p: Point) -> tuple[object, object, float]:
+    return p.w @ p.x + p.b, np.abs(p.w) @ np.abs(p.x) + np.abs(p.b), p.w.size + 1
+
+
+def _activation(p: Point) -> Blocks:
+    z, magnitude, ops = _affine_z(p)
+    return {("w", "x"): p.step(z, magnitude, ops) * np.eye(p.w.size)}
+
+
+# -------------------------------------------------------------------- §6 loss
+
+
+def _loss_parts(p: Point) -> tuple[object, object, object, float]:
+    """Per sample: active mask s, error e = z - y, its magnitude, and k = 2/N."""
+    z = p.X @ p.w + p.b
+    z_magnitude = np.abs(p.X) @ np.abs(p.w) + np.abs(p.b)
+    s = p.step(z, z_magnitude, p.w.size + 1)
+    return s, z - p.y, z_magnitude + np.abs(p.y), 2.0 / p.y.size
+
+
+def _loss_blocks(p: Point, absolute: bool) -> Blocks:
+    """C = (1/N) Σ_i (y_i - max(0, x_i·w + b))², with k = 2/N and s_i = [z_i > 0]:
+
+    ww = k Σ s_i x_i x_iᵀ, wb = k Σ s_i x_i, wX[m, j, l] = k s_j (X_jm w_l + e_j δ_ml),
+    wy[m, j] = -k s_j X_jm, bb = k Σ s_i, bX[j, l] = k s_j w_l, by[j] = -k s_j,
+    XX[i, m, j, l] = k s_i δ_ij w_m w_l, Xy[i, m, j] = -k s_i δ_ij w_m, yy = k I.
+    ``absolute``: the same with |·| of every factor (e by its magnitude): the rounding magnitude.
+    """
+    s, e, e_magnitude, k = _loss_parts(p)
+    X, w = (np.abs(p.X), np.abs(p.w)) if absolute else (p.X, p.w)
+    e = e_magnitude if absolute else e
+    sign = 1.0 if absolute else -1.0
+    N, n = p.X.shape
+    eye_n, eye_N = np.eye(n), np.eye(N)
+    sX = s[:, None] * X
+    return {
+        ("w", "w"): k * X.T @ sX,
+        ("w", "b"): k * np.sum(sX, axis=0),
+        ("w", "X"): k * (sX.T[:, :, None] * w[None, None, :] + (s * e)[None, :, None] * eye_n[:, None, :]),
+        ("w", "y"): sign * k * sX.T,
+        ("b", "b"): k * np.sum(s),
+        ("b", "X"): k * s[:, None] * w[None, :],
+        ("b", "y"): sign * k * s,
+        ("X", "X"): k * (s[:, None, None, None] * eye_N[:, None, :, None]) * (w[None, :, None, None] * w[None, None, None, :]),
+        ("X", "y"): sign * k * (s[:, None, None] * eye_N[:, None, :]) * w[None, :, None],
+        ("y", "y"): k * eye_N,
+    }
+
+
+#: case id -> its Hessian (every scalar-output case of the catalog).
+HESSIANS: dict[str, Hessian] = {
+    "scalar.constant": ZERO,
+    "scalar.multiple": Hessian(
+        lambda p: {("x", "x"): 6 * p.c * p.x, ("x", "c"): 3 * p.x**2},
+        lambda p: {("x", "x"): 6 * np.abs(p.c * p.x), ("x", "c"): 3 * p.x**2},
+        _const(5 + T),
+    ),
+    "scalar.power": _one_arg(_power, _power_magnitude, 10 + T),
+    "scalar.sum": _one_arg(lambda p: 2 - np.sin(p.x), lambda p: 2 + np.abs(np.sin(p.x)), 3 + T),
+    "scalar.difference": _one_arg(lambda p: 2 + np.sin(p.x), lambda p: 2 + np.abs(np.sin(p.x)), 3 + T),
+    "scalar.product": _one_arg(_product, _product_magnitude, 8 + T),
+    "scalar.chain": _one_arg(_chain, _chain_magnitude, 8 + T),
+    "scalar.total_derivative": _one_arg(_const(2.0), _const(0.0), 0),
+    "grad.f": Hessian(
+        lambda p: {("x", "x"): 6 * p.y, ("x", "y"): 6 * p.x},
+        lambda p: {("x", "x"): 6 * np.abs(p.y), ("x", "y"): 6 * np.abs(p.x)},
+        _const(5),
+    ),
+    "grad.g": Hessian(lambda p: {("y", "y"): 56 * p.y**6}, lambda p: {("y", "y"): 56 * p.y**6}, _const(12 + T)),
+    "reduction.sum": ZERO,
+    "reduction.sum_scaled": Hessian(
+        lambda p: {("x", "z"): np.ones(p.x.shape)}, lambda p: {("x", "z"): np.zeros(p.x.shape)}, _const(0)
+    ),
+    "reduction.dot": _cross_identity("w", "x"),
+    "neuron.affine": _cross_identity("w", "x"),
+    "neuron.relu": ZERO,
+    "neuron.activation": Hessian(_activation, lambda p: {("w", "x"): 0 * np.eye(p.w.size)}, _const(0)),
+    "loss.relu_mse": Hessian(
+        lambda p: _loss_blocks(p, absolute=False),
+        lambda p: _loss_blocks(p, absolute=True),
+        lambda p: p.w.size + p.y.size + 8,
+    ),
+}
+
+
+def block(blocks: Mapping[tuple[str, str], object], a: str, b: str, shapes: Mapping[str, tuple[int, ...]]) -> np.ndarray:
+    """Block (a, b) as a float64 array of shape a.shape + b.shape: written, transposed, or zero."""
+    if (a, b) in blocks:
+        value = blocks[(a, b)]
+    elif (b, a) in blocks:
+        value = np.transpose(np.asarray(blocks[(b, a)]), _swap(len(shapes[b]), len(shapes[a])))
+    else:
+        return np.zeros(shapes[a] + shapes[b])
+    return np.broadcast_to(np.asarray(value, dtype=np.float64), shapes[a] + shapes[b]).copy()
+
+
+def _swap(left: int, right: int) -> tuple[int, ...]:
+    """Axes that turn a (left dims + right dims) array into (right dims + left dims)."""
+    return tuple(range(left, left + right)) + tuple(range(left))
+
+
+def hvp(blocks: Mapping[tuple[str, str], object], vectors: Mapping[str, np.ndarray], shapes: Mapping[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
+    """(H v)[a] = Σ_b H[a, b] · v[b] for every argument a of ``vectors``."""
+    return {
+        a: sum(
+            (np.tensordot(block(blocks, a, b, shapes), np.asarray(vectors[b], dtype=np.float64), axes=len(shapes[b])) for b in vectors),
+            np.zeros(shapes[a]),
+        )
+        for a in vectors
+    }

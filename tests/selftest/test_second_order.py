@@ -1,0 +1,74 @@
+"""The second-order properties catch wrong Hessian-vector products, and skip engines that have none."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from verigrad.oracles import load_engine
+
+from verigrad.records import FAIL, PASS, SKIP
+from verigrad.runner import CheckSpec, run_check
+
+# torch loads its forward-AD decompositions through the deprecated torch.jit.script.
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+
+
+class _Wrapped:
+    def __init__(self, name: str) -> None:
+        self.inner = load_engine("torch")
+        self.name, self.xp = name, self.inner.xp
+
+    def vjp(self, fn, primals, cotangent):
+        return self.inner.vjp(fn, primals, cotangent)
+
+    def jvp(self, fn, primals, tangents):
+        return self.inner.jvp(fn, primals, tangents)
+
+
+class NoCrossTerms(_Wrapped):
+    """H v with the mixed blocks ∂²f/∂a∂b (a ≠ b) dropped: each argument sees only its own vector."""
+
+    def hvp(self, fn, primals, vectors):
+        return tuple(
+            self.inner.hvp(fn, primals, tuple(v if j == k else np.zeros_like(v) for j, v in enumerate(vectors)))[k]
+            for k in range(len(primals))
+        )
+
+
+class ReverseModeSlip(_Wrapped):
+    """A correct forward-over-reverse product, and a reverse-over-reverse one off by a relative 2⁻²⁰."""
+
+    def hvp(self, fn, primals, vectors):
+        return self.inner.hvp(fn, primals, vectors)
+
+    def hvp_reverse(self, fn, primals, vectors):
+        return tuple(r * (1 + 2.0**-20) for r in self.inner.hvp_reverse(fn, primals, vectors))
+
+
+def _run(prop: str, case: str, engine) -> object:
+    return run_check(CheckSpec(prop, case, None, None, engine.name, "float64"), engine, seed=3, max_examples=10)
+
+
+def test_hvp_without_cross_terms_is_caught() -> None:
+    verdict = _run("hvp", "grad.f", NoCrossTerms("no-cross-terms"))
+    assert verdict.status == FAIL, verdict.message
+
+
+def test_the_two_modes_disagreeing_is_caught() -> None:
+    verdict = _run("hvp_modes", "loss.relu_mse", ReverseModeSlip("reverse-slip"))
+    assert verdict.status == FAIL
+    assert verdict.message.startswith("forward-over-reverse H v differs from reverse-over-reverse"), verdict.message
+
+
+@pytest.mark.parametrize("case", ["grad.f", "loss.relu_mse", "scalar.chain"])
+def test_a_correct_engine_passes_both(case: str) -> None:
+    engine = load_engine("torch")
+    for prop in ("hvp", "hvp_modes"):
+        verdict = _run(prop, case, engine)
+        assert verdict.status == PASS, verdict.message
+
+
+def test_an_engine_without_hvp_is_skipped_with_the_reason() -> None:
+    verdict = _run("hvp", "grad.f", _Wrapped("first-order-only"))
+    assert verdict.status == SKIP
+    assert verdict.message == "first-order-only has no hvp method (optional in the Engine protocol)"
