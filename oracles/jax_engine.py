@@ -109,7 +109,8 @@ class JaxEngine:
 
     def _tangent(self, primal: np.ndarray, tangent: Any) -> np.ndarray:
         """A tangent in the primal's dtype; an integer primal (labels) takes jax's float0 zeros."""
-        if not np.issubdtype(primal.dtype, np.inexact):
+        # Integer and boolean primals only: ml_dtypes' bfloat16 is no numpy np.inexact, yet it is a float.
+        if np.issubdtype(primal.dtype, np.integer) or primal.dtype == np.bool_:
             return np.zeros(primal.shape, dtype=self._jax.dtypes.float0)
         return np.asarray(tangent).astype(primal.dtype)
 

@@ -29,7 +29,13 @@ SIZES = {"n": 3, "m": 2, "N": 4}
 _MLX_FLOAT64 = "mlx 0.32 float64 sin/cos are only float32-accurate (relative error ~1e-7)"
 KNOWN_INACCURATE: dict[tuple[str, str], str] = {
     ("mlx", case): _MLX_FLOAT64
-    for case in ("scalar.sum", "scalar.difference", "scalar.product", "scalar.chain", "chain.vector", "chain.matvec_sin")
+    for case in ("scalar.sum", "scalar.difference", "scalar.product", "scalar.chain", "chain.vector", "chain.matvec_sin",
+                 "unary.sigmoid")  # sigmoid through float64 exp: the same bug
+}
+#: (engine, vocabulary entry) -> why it fails in float64: the same MLX bug, reached through sin, cos and exp.
+KNOWN_INACCURATE_ENTRIES: dict[tuple[str, str], str] = {
+    ("mlx", entry): _MLX_FLOAT64 + " (exp too)"
+    for entry in ("sin", "cos", "exp", "sigmoid", "logsumexp", "softmax", "log_softmax")
 }
 #: (dtype, point) pairs compared with the closed form: both dtypes at point 0, float64 at point 1.
 REFERENCE_RUNS = ((np.float64, 0), (np.float32, 0), (np.float64, 1))
@@ -432,8 +438,11 @@ VOCABULARY_ENGINES = [*ENGINES, "fd"]
 
 @pytest.mark.parametrize("entry", VOCABULARY_IDS)
 @pytest.mark.parametrize("engine_name", VOCABULARY_ENGINES)
-def test_vocabulary_entry_differentiates(engine_name: str, entry: str) -> None:
+def test_vocabulary_entry_differentiates(engine_name: str, entry: str, request: pytest.FixtureRequest) -> None:
     """The engine's xp provides the entry, and its VJP w.r.t. A is the closed form's (float64)."""
+    reason = KNOWN_INACCURATE_ENTRIES.get((engine_name, entry))
+    if reason:
+        request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
     engine = load_engine("fd") if engine_name == "fd" else _engine(engine_name)
     primal, closed_form, ops = VOCABULARY_ROWS[entry]
     fn = functools.partial(primal, engine.xp)
