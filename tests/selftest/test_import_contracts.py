@@ -20,7 +20,8 @@ def _contracts() -> dict[str, dict]:
 def _harness() -> set[str]:
     """Every module and subpackage of the harness: verigrad/*.py and verigrad/*/ (not the reference nor the engines)."""
     modules = {f"verigrad.{p.stem}" for p in (ROOT / "verigrad").glob("*.py") if p.stem != "__init__"}
-    packages = {f"verigrad.{p.parent.name}" for p in (ROOT / "verigrad").glob("*/__init__.py")}
+    # verigrad/reference and verigrad/oracles are links to the top-level folders: not the harness.
+    packages = {f"verigrad.{p.parent.name}" for p in (ROOT / "verigrad").glob("*/__init__.py")} - {"verigrad.reference", "verigrad.oracles"}
     return modules | packages
 
 
