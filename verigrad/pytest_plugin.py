@@ -150,10 +150,9 @@ class _PluginState:
     def engine_names(self) -> list[str]:
         return list(self.resolve())
 
-    def quick_ids(self) -> set[str]:
-        """The ids of the quick selection over every property, whichever of them this run collects."""
+    def quick_ids(self, specs: list[CheckSpec]) -> set[str]:
+        """The ids of the quick selection over the checks this run collects."""
         engines = self.resolve()
-        specs = self.session.plan(self.dtypes, cases=self.cases)
         return {spec.id for spec in quick_selection(specs, lambda spec: supports(engines[spec.engine], spec.dtype))}
 
     def record(self, verdict: Verdict) -> None:
@@ -200,7 +199,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     dropped: list[pytest.Item] = []
     uncovered: list[pytest.Item] = []
     if session.selection == "quick":
-        keep = session.quick_ids()
+        keep = session.quick_ids([item.callspec.params["verigrad_spec"] for item in checks])
         named = set(config.args)
         dropped = [item for item in checks if item.callspec.params["verigrad_spec"].id not in keep and item.nodeid not in named]
         uncovered = [item for item, chosen in covered.items() if not chosen and item.nodeid not in named]

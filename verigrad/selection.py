@@ -2,27 +2,31 @@
 
 The full plan crosses every case, property, argument, engine and dtype; the
 default ``pytest`` of this repository runs only a *covering* selection of it,
-and ``--verigrad-full`` runs the rest.  The rule, applied to whatever
+and ``--verigrad-full`` runs the rest.  The selection must touch each value of
+:data:`COVERED` at least once: every case, every property, every engine × dtype
+and every property × engine.  It is a greedy cover, applied to whatever
 :func:`verigrad.runner.plan` yields (so new cases, properties, engines and
 dtypes are covered without editing a list):
 
-1. Gather the plan's checks by (case, property), in plan order.
-2. Visit the groups property by property, the property with the fewest groups
-   first (plan order among equals and within a property).
-3. From each group take exactly one check, among the checks that can run
-   (the engine supports the dtype), or among all of them if none can.
-4. Choose it by least use so far, in this order of keys: the
-   (property, engine, dtype) triple, then the (engine, dtype) pair, then the
-   case's argument (or pair); ties go to the earlier check in plan order.
+1. Visit the cases in plan order; for each, take one of its checks: the one
+   that covers the most values not covered yet, then the least-used
+   engine × dtype, then the least-used property, then the least-used case,
+   then the earlier check in plan order.
+2. Then, for each value still uncovered (a property × engine pair, say), in
+   plan order, take the check that covers it and the most other uncovered
+   values, by the same tie-breaks.
+3. Only checks that can run (the engine supports the dtype) are taken, unless
+   no check that can run covers a value; then one that cannot is taken (it
+   runs as a skip with its reason).
 
-Step 4 is a round robin: each property is run on every engine × dtype as soon
-as it has that many groups, and the properties of one case spread over its
-arguments.  Step 2 keeps every engine × dtype within one check of another:
-a property's full rounds give each engine × dtype one check, and only its
-last, partial round chooses, taking the least-used pairs.  The selection
-depends only on the plan and on which (engine, dtype) pairs can run, never on
-a random draw or on the time of day, so a given catalog always runs the same
-checks (their examples are drawn by the profile, as for any check).
+Step 1 costs one check per case, and spreads the cases over the engines and
+dtypes; step 2 fills the property × engine grid, which is what a new engine or
+property adds.  A cover, rather than one check per (case, property), keeps the
+default run's engine checks about as many as the catalog has cases: the full
+cross product runs in ``--verigrad-full`` and in ``.ci/run``'s sweep.  The
+selection depends only on the plan and on which (engine, dtype) pairs can run,
+never on a random draw or on the time of day, so a given catalog always runs
+the same checks (their examples are drawn by the profile, as for any check).
 """
 
 from __future__ import annotations
@@ -39,48 +43,48 @@ COVERED: dict[str, Callable[[CheckSpec], object]] = {
     "property": lambda spec: spec.property,
     "engine": lambda spec: spec.engine,
     "dtype": lambda spec: spec.dtype,
-    "case × property": lambda spec: (spec.case, spec.property),
+    "engine × dtype": lambda spec: (spec.engine, spec.dtype),
+    "property × engine": lambda spec: (spec.property, spec.engine),
 }
 
 
 def quick_selection(specs: Sequence[CheckSpec], runnable: Callable[[CheckSpec], bool] = lambda spec: True) -> list[CheckSpec]:
-    """One check per (case, property) of ``specs``, chosen by the round robin of the module docstring.
+    """A cover of ``specs``: every value of :data:`COVERED` at least once, by the rule of the module docstring.
 
     ``runnable(spec)`` says whether a check can run at all (``False``: it would be
-    a skip), so that a group's one check is a real one wherever it can be.
+    a skip), so that a value is covered by a real check wherever it can be.
     The result keeps plan order.
     """
-    by_group: dict[tuple[str, str], list[int]] = {}
-    for index, spec in enumerate(specs):
-        by_group.setdefault((spec.case, spec.property), []).append(index)
-    triple_uses: Counter[tuple[str, str, str]] = Counter()
+    values = [tuple((key, of(spec)) for key, of in COVERED.items()) for spec in specs]
+    can_run = [runnable(spec) for spec in specs]
+    uncovered = {value for spec_values in values for value in spec_values}
     pair_uses: Counter[tuple[str, str]] = Counter()
-    subject_uses: Counter[tuple[str, str]] = Counter()
-    chosen: list[int] = []
-    for group in _property_by_property(by_group):
-        indices = by_group[group]
-        candidates = [i for i in indices if runnable(specs[i])] or indices
+    property_uses: Counter[str] = Counter()
+    case_uses: Counter[str] = Counter()
+    chosen: set[int] = set()
 
-        def load(index: int) -> tuple[int, int, int, int]:
-            spec = specs[index]
-            return (triple_uses[spec.property, spec.engine, spec.dtype], pair_uses[spec.engine, spec.dtype],
-                    subject_uses[spec.case, spec.subject], index)
+    def take(candidates: list[int]) -> None:
+        best = min(candidates, key=lambda i: (not can_run[i], -len(uncovered.intersection(values[i])),
+                                              pair_uses[specs[i].engine, specs[i].dtype],
+                                              property_uses[specs[i].property], case_uses[specs[i].case], i))
+        chosen.add(best)
+        pair_uses[specs[best].engine, specs[best].dtype] += 1
+        property_uses[specs[best].property] += 1
+        case_uses[specs[best].case] += 1
+        uncovered.difference_update(values[best])
 
-        best = min(candidates, key=load)
-        pick = specs[best]
-        triple_uses[pick.property, pick.engine, pick.dtype] += 1
-        pair_uses[pick.engine, pick.dtype] += 1
-        subject_uses[pick.case, pick.subject] += 1
-        chosen.append(best)
+    by_case: dict[str, list[int]] = {}
+    by_value: dict[tuple[str, object], list[int]] = {}
+    for index, spec_values in enumerate(values):
+        by_case.setdefault(specs[index].case, []).append(index)
+        for value in spec_values:
+            by_value.setdefault(value, []).append(index)
+    for indices in by_case.values():
+        take(indices)
+    for value in by_value:  # plan order of first appearance
+        if value in uncovered:
+            take(by_value[value])
     return [specs[i] for i in sorted(chosen)]
-
-
-def _property_by_property(groups: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-    """(case, property) groups, one property after another, the property with the fewest groups first."""
-    groups = list(groups)
-    size = Counter(prop for _, prop in groups)
-    first = {prop: k for k, (_, prop) in reversed(list(enumerate(groups)))}
-    return sorted(groups, key=lambda group: (size[group[1]], first[group[1]]))  # stable: plan order within one
 
 
 @dataclass(frozen=True)

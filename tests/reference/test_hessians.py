@@ -23,6 +23,8 @@ import sympy
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from test_exact import _exact_entry, _same_kink_side, inputs
+from test_symbolic import MAX_REGION_KEYS
+
 from verigrad.reference import CASES, Point, get_case, resolve_shape
 from verigrad.reference.hessians import HESSIANS, WITHOUT_HESSIAN, block
 
@@ -52,12 +54,16 @@ def _object_block(blocks: dict, a: str, b: str, shapes: dict[str, tuple[int, ...
 def _mismatches(case_id: str, hessian: Any = None) -> list[str]:
     case = get_case(case_id)
     hessian = hessian or HESSIANS[case_id]
-    found = []
+    found, proved = [], 0
     for sizes in refsym.size_grid(case, SIZES):
         arrays = refsym.symbolic_arrays(case, dict(sizes))
         shapes = {a: resolve_shape(case.arg(a).shape, dict(sizes)) for a in case.differentiable_args}
         for params in refsym.param_grid(case):
-            for region in refsym.regions(refsym.kink_keys(case.id, sizes, params)):
+            keys = refsym.kink_keys(case.id, sizes, params)
+            if len(keys) > MAX_REGION_KEYS:  # 2^k sign patterns: a max over 6 elements has 2^15; smaller sizes prove it
+                continue
+            proved += 1
+            for region in refsym.regions(keys):
                 (output,) = refsym.evaluate_primal(case, arrays, dict(params), refsym.Region(dict(region)))
                 point = refsym.RegionPoint({**arrays, **dict(params)}, refsym.Region(dict(region)))
                 blocks = hessian.blocks(point)
@@ -70,6 +76,8 @@ def _mismatches(case_id: str, hessian: Any = None) -> list[str]:
                             if not refsym.is_zero(refsym.to_sympy(actual[i + j]) - expected):
                                 found.append(f"sizes {dict(sizes)} params {dict(params)} ∂²/∂{a}{i}∂{b}{j}: "
                                              f"closed form {actual[i + j]}, sympy {expected}")
+    if not proved:
+        found.append(f"no size of {SIZES} has at most {MAX_REGION_KEYS} kink expressions: nothing proved")
     return found
 
 
