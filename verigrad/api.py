@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from verigrad.checks import Outcome
-from verigrad.dtypes import is_floating
+from verigrad.dtypes import as_dtype, is_floating
 from verigrad.function_check import (
     FUNCTION_OPS,
     FUNCTION_PROPERTIES,
@@ -174,7 +174,7 @@ def _target(fn: Callable[..., Any], engine: Any, dtype: str, mode: str, referenc
             return FiniteDifferenceReference(aliased_forward(base.forward, first, second))
         return SummedReference(base, first, second)
 
-    return FunctionTarget(fn, engine, np.dtype(dtype), mode, base, forward, _names(fn, len(inputs)), out_shape, ops,
+    return FunctionTarget(fn, engine, as_dtype(dtype), mode, base, forward, _names(fn, len(inputs)), out_shape, ops,
                           aliased_reference=aliased)
 
 
@@ -187,7 +187,7 @@ def _properties(properties: Iterable[str] | None) -> list[str]:
 
 
 def _dtypes(dtypes: Iterable[str] | str) -> list[str]:
-    chosen = [dtypes] if isinstance(dtypes, str) else [str(np.dtype(d)) for d in dtypes]
+    chosen = [dtypes] if isinstance(dtypes, str) else [str(as_dtype(d)) for d in dtypes]
     bad = [d for d in chosen if not is_floating(d)]
     if bad or not chosen:
         raise ValueError(f"dtypes= takes floating dtype names such as 'float64', 'float32', 'float16', 'bfloat16', got {dtypes!r}")

@@ -27,6 +27,7 @@ from hypothesis import seed as hypothesis_seed
 
 from verigrad import strategies as vs
 from verigrad.checks import PROPERTIES
+from verigrad.dtypes import as_dtype
 from verigrad.records import Verdict
 from verigrad.reference import get_case
 from verigrad.runner import FUNCTIONS, PROFILES, CheckSpec, run_check
@@ -110,7 +111,7 @@ def draw(spec: CheckSpec, profile: str, seed: int, max_examples: int | None = No
         max_examples=PROFILES[profile]["max_examples"] if max_examples is None else max_examples,
         database=None, deadline=None, print_blob=False, suppress_health_check=list(HealthCheck),
         phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
-    )(given(prop.strategy(case, np.dtype(spec.dtype), spec.arg, spec.pair))(collect))
+    )(given(prop.strategy(case, as_dtype(spec.dtype), spec.arg, spec.pair))(collect))
     test._hypothesis_internal_database_key = None
     hypothesis_seed(seed)(test)()
     return drawn

@@ -1,8 +1,10 @@
 """The floating-point formats verigrad checks, by name, and what low precision changes.
 
 numpy has no bfloat16: it crosses the protocol as ``ml_dtypes.bfloat16`` (the
-library JAX itself uses), whose import registers the name with numpy, so
-``np.dtype("bfloat16")`` works wherever this module has been imported.
+library JAX itself uses), whose import registers the name with numpy.  That
+import costs about a second of CPU, so it is made on first use: every name
+becomes a dtype through :func:`as_dtype` (or the validating :func:`numpy_dtype`),
+which imports ml_dtypes the first time "bfloat16" is asked for.
 
 =========  ==========  =====================  ===============================
 format     u = ε/2     largest exact integer  inputs drawn in
@@ -19,10 +21,10 @@ float16    2⁻¹¹        2¹¹ = 2048             ±2: 2⁸ = 256 and 8·2⁷ 
 
 from __future__ import annotations
 
+import functools
 import traceback
 from typing import Any
 
-import ml_dtypes
 import numpy as np
 
 #: The dtypes a run checks unless told otherwise.
@@ -34,25 +36,35 @@ KNOWN_DTYPES = (*DEFAULT_DTYPES, *LOW_PRECISION)
 #: Inputs lie in [-bound, bound] for each dtype (see the module docstring).
 VALUE_BOUNDS: dict[str, float] = {"float64": 8.0, "float32": 8.0, "bfloat16": 8.0, "float16": 2.0}
 
-BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
+@functools.cache
+def bfloat16() -> np.dtype:
+    """ml_dtypes' bfloat16, imported (and registered with numpy as "bfloat16") on the first call."""
+    import ml_dtypes
+
+    return np.dtype(ml_dtypes.bfloat16)
+
+
+def as_dtype(dtype: Any) -> np.dtype:
+    """``np.dtype(dtype)``, where the name "bfloat16" works before anything imported ml_dtypes."""
+    return bfloat16() if isinstance(dtype, str) and dtype == "bfloat16" else np.dtype(dtype)
 
 
 def numpy_dtype(name: str | np.dtype | type) -> np.dtype:
     """The numpy dtype of a known format name; a ValueError naming the known ones otherwise."""
-    if str(np.dtype(name) if not isinstance(name, str) else name) not in KNOWN_DTYPES:
+    if str(as_dtype(name) if not isinstance(name, str) else name) not in KNOWN_DTYPES:
         raise ValueError(f"unknown dtype {str(name)!r}; use one of {', '.join(KNOWN_DTYPES)}")
-    return BFLOAT16 if str(name) == "bfloat16" else np.dtype(name)
+    return as_dtype(str(name))
 
 
 def is_floating(dtype: Any) -> bool:
     """numpy floating dtypes and ml_dtypes' bfloat16 (whose numpy kind is 'V')."""
-    dtype = np.dtype(dtype)
-    return dtype.kind == "f" or dtype == BFLOAT16
+    dtype = as_dtype(dtype)
+    return dtype.kind == "f" or dtype.name == "bfloat16"
 
 
 def value_bound(dtype: Any) -> float:
     """The magnitude bound of drawn inputs in ``dtype`` (see the module docstring)."""
-    return VALUE_BOUNDS.get(str(np.dtype(dtype)), VALUE_BOUNDS["float64"])
+    return VALUE_BOUNDS.get(str(as_dtype(dtype)), VALUE_BOUNDS["float64"])
 
 
 def raising_operation(error: BaseException) -> str:

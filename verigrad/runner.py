@@ -30,7 +30,7 @@ from verigrad.compare import (
 )
 from verigrad.compare import supports as supports  # re-exported
 from verigrad.diagnosis import Diagnosis
-from verigrad.dtypes import DEFAULT_DTYPES
+from verigrad.dtypes import DEFAULT_DTYPES, as_dtype
 from verigrad.records import PASS, Verdict
 from verigrad.reference import CASES, Case, get_case
 from verigrad.tolerance import PROBABILISTIC
@@ -163,7 +163,7 @@ def _hypothesis_run(
     ``seed`` None takes the profile's (None there: hypothesis picks one).
     """
     spec = members[0].spec
-    case, prop, dtype = get_case(spec.case), PROPERTIES[spec.property], np.dtype(spec.dtype)
+    case, prop, dtype = get_case(spec.case), PROPERTIES[spec.property], as_dtype(spec.dtype)
 
     def body(example: vs.Example) -> None:
         for member in members:

@@ -95,6 +95,7 @@ from verigrad.compare import (
     unsupported,
 )
 from verigrad.diagnosis import Diagnosis
+from verigrad.dtypes import as_dtype
 from verigrad.oracles.mutants import DegradedEngine as DegradedEngine  # re-exported
 from verigrad.oracles.mutants import SingleEntryEngine as SingleEntryEngine  # re-exported
 from verigrad.oracles.mutants import round_to_bfloat16 as round_to_bfloat16  # re-exported
@@ -181,7 +182,7 @@ def scale_sizes(case: Case, n: int) -> dict[str, int]:
 
 def draw_inputs(case: Case, dtype: Any, sizes: Mapping[str, int], rng: np.random.Generator) -> dict[str, np.ndarray]:
     """One array per argument from ``rng``: uniform in ±8 (nonzero domain: 0.125 ≤ |x| ≤ 8), in ``dtype``."""
-    dtype = np.dtype(dtype)
+    dtype = as_dtype(dtype)
     values = {}
     for arg in case.args:
         shape = resolve_shape(arg.shape, sizes)
@@ -395,11 +396,11 @@ def check_at_scale(
     values = draw_inputs(case, dtype, sizes, rng)
     verdict = check_values(case, arg, engine, values, params=params, mode=mode, probes=probes, directions=directions,
                            rng=rng, timeout=timeout, label=f"n={n}")
-    verdict.counterexample = {"seed": seed, "n": n, "sizes": sizes, "dtype": str(np.dtype(dtype)), "params": verdict.counterexample["params"]}
+    verdict.counterexample = {"seed": seed, "n": n, "sizes": sizes, "dtype": str(as_dtype(dtype)), "params": verdict.counterexample["params"]}
     verdict.evidence["scale"].update({"n": n, "seed": seed})
     verdict.reproduction = (
         "from verigrad.scale import check_at_scale\n"
-        f"print(check_at_scale({case.id!r}, {arg!r}, {verdict.engine!r}, {str(np.dtype(dtype))!r}, n={n}, seed={seed}, "
+        f"print(check_at_scale({case.id!r}, {arg!r}, {verdict.engine!r}, {str(as_dtype(dtype))!r}, n={n}, seed={seed}, "
         f"mode={mode!r}, probes={probes}, sizes={sizes!r}, params={verdict.counterexample['params']!r}).message)\n"
     )
     return verdict

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-from verigrad.dtypes import value_bound
+from verigrad.dtypes import as_dtype, value_bound
 from verigrad.reference import LABEL, NONZERO, NONZERO_MIN_ABS, POSITIVE, REAL, Case, resolve_shape
 
 #: Sizes drawn per symbol.  m is never equal to any n so chain.matvec_sin is
@@ -111,7 +111,7 @@ def array(
     element by element (see :func:`decode`).  Cached: building a strategy costs
     more than drawing from it.
     """
-    dtype = np.dtype(dtype)
+    dtype = as_dtype(dtype)
     size = ELEMENT_BYTES * int(np.prod(shape, dtype=np.int64))
     return _blob(size).map(lambda blob: decode(blob, dtype, shape, domain, bound, zeros))
 
@@ -242,7 +242,7 @@ def examples(
     entry of a result is exercised.  ``large``: one example in :data:`LARGE_ONE_IN`
     is a large one (:func:`_large_example`) where the case allows it.
     """
-    dtype = np.dtype(dtype)
+    dtype = as_dtype(dtype)
     # Large draws are for the 4- and 8-byte formats: their sums of squares of thousands of values would
     # overflow float16 (65504) in a correct engine too, and the property suite has no overflow model yet.
     if large and dtype.itemsize >= 4 and large_eligible(case) and draw(_LARGE_TICKET) == LARGE_ONE_IN - 1:
