@@ -42,6 +42,8 @@ def test_jax_jit_and_jax_eager_agree_and_only_one_compiles() -> None:
     assert not any(hasattr(entry[2], "lower") for entry in eager._cache.values())
 
 
+# torch-compile is opt-in (not a default engine): Inductor compiles C++ for tens of seconds, so full runs only.
+@pytest.mark.verigrad_full_only
 @pytest.mark.skipif(not shutil.which("c++"), reason="torch.compile's Inductor needs a C++ compiler")
 def test_torch_compile_differentiates_through_compiled_code() -> None:
     engine = load_engine("torch-compile")
