@@ -291,8 +291,8 @@ def _scale_checks(args: argparse.Namespace, session: Session) -> list[tuple[str,
     return [
         (f"{engine} {dtype} {case} n={args.scale}",
          partial(check_at_scale, case, arg, session.engines[engine], dtype, args.scale, args.seed or 0, args.mode,
-                 timeout=args.timeout))
-        for case, arg, engine, dtype in scale_plan(session.names, args.dtype, args.cases)
+                 params=params, timeout=args.timeout))
+        for case, arg, engine, dtype, params in scale_plan(session.names, args.dtype, args.cases)
     ]
 
 
