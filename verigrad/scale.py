@@ -226,7 +226,8 @@ def dense_sizes(case: Case, arg: str, n: int, params: Mapping[str, Any] | None =
     rows and along axis 0 on a few long columns; a broadcast (m, 1) column against
     a long n.  Where the argument and the output share every size (softmax along
     an axis: block-diagonal in truth, stored dense) nothing can grow: all sizes
-    are ``SHARED_SIZE`` and :func:`check_values` skips the check as not scalable.
+    stay ``SHARED_SIZE``, and :func:`scale_sizes` keeps its ordinary rule instead
+    (a large n is then skipped by ``DENSE_ENTRY_LIMIT``).
     """
     names = sorted(case.size_symbols())
     long = long_sizes(case, arg, params)
