@@ -40,11 +40,12 @@ def measure(n: int = 1_000_000, full: bool = False, log: Callable[[str], None] =
     engines = {"jax": load_engine("jax"), "torch": load_engine("torch")}
     pattern = FAMILIES + ("," + DENSE if full else "")
     rows = []
-    for case, arg, engine, dtype in scale_plan(list(engines), ("float64", "float32"), pattern):
+    for case, arg, engine, dtype, params in scale_plan(list(engines), ("float64", "float32"), pattern):
         timings = []
         statuses = []
         for seed in (1, 2):
-            seconds, verdict = timed(lambda c=case, a=arg, e=engines[engine], d=dtype, seed=seed: check_at_scale(c, a, e, d, n, seed))
+            seconds, verdict = timed(lambda c=case, a=arg, e=engines[engine], d=dtype, seed=seed, p=params:
+                                     check_at_scale(c, a, e, d, n, seed, params=p))
             timings.append(seconds)
             statuses.append(verdict.status)
         scale = verdict.evidence.get("scale", {}) if verdict.evidence else {}

@@ -32,6 +32,7 @@ from verigrad.oracles import DEFAULT_ENGINES, EngineLoadError
 from verigrad.parallel import WorkerError
 from verigrad.records import RecordsError, RecordsWriter, Verdict, read_records, rewrite_records
 from verigrad.reference import CASES
+from verigrad.rootcause import summary_record
 from verigrad.runner import DTYPES, PROFILES, CheckSpec, groups, shard
 from verigrad.scale import check_at_scale, scale_plan
 from verigrad.session import Session, Settings
@@ -164,6 +165,8 @@ def command_check(args: argparse.Namespace, console: Console) -> int:
     used: set[int] = set()
     header = _header(args, session, run)
     verdicts = _run_and_record(args, session, run, header, expectations, used, console)
+    with RecordsWriter(args.records, append=True) as records:
+        records.write_summary(summary_record(verdicts))  # the footer: what the report shows across checks
     print_summary(verdicts, console)
     for stale in expect.unused(expectations, used, session.names):
         console.print(f"warning: {args.expect}:{stale.line}: expectation '{stale.case} {stale.engine} {stale.dtype} "
@@ -288,8 +291,8 @@ def _scale_checks(args: argparse.Namespace, session: Session) -> list[tuple[str,
     return [
         (f"{engine} {dtype} {case} n={args.scale}",
          partial(check_at_scale, case, arg, session.engines[engine], dtype, args.scale, args.seed or 0, args.mode,
-                 timeout=args.timeout))
-        for case, arg, engine, dtype in scale_plan(session.names, args.dtype, args.cases)
+                 params=params, timeout=args.timeout))
+        for case, arg, engine, dtype, params in scale_plan(session.names, args.dtype, args.cases)
     ]
 
 

@@ -138,8 +138,9 @@ def _same_term_twice(ev: Evidence) -> Diagnosis | None:
 FACTOR_RTOL = 1e-6
 
 
-def _factor_name(factor: float, sizes: dict[str, int]) -> tuple[str, str | None] | None:
-    """The label of a factor that is a size (n, 1/n, m·n), or a simple constant; None for any other."""
+def _factor_name(factor: float, sizes: dict[str, int]) -> tuple[str, str | None, float] | None:
+    """The label, size name and exact value of a factor that is a size (n, 1/n, m·n) or a simple constant;
+    None for any other."""
     named = {name: size for name, size in sizes.items() if size > 1}
     names = sorted(named)
     for i, a in enumerate(names):
@@ -147,12 +148,12 @@ def _factor_name(factor: float, sizes: dict[str, int]) -> tuple[str, str | None]
             named[f"{a}·{b}"] = named[a] * named[b]
     for name, size in sorted(named.items(), key=lambda item: (len(item[0]), item[0])):
         if np.isclose(factor, size, rtol=FACTOR_RTOL, atol=0):
-            return f"×{name} (= {size})", name
+            return f"×{name} (= {size})", name, float(size)
         if np.isclose(factor, 1.0 / size, rtol=FACTOR_RTOL, atol=0):
-            return f"×1/{name} (= 1/{size})", name
+            return f"×1/{name} (= 1/{size})", name, 1.0 / size
     for label, value in (("×2", 2.0), ("×½", 0.5), ("×3", 3.0), ("×⅓", 1 / 3), ("×4", 4.0), ("×¼", 0.25)):
         if np.isclose(factor, value, rtol=FACTOR_RTOL, atol=0):
-            return label, None
+            return label, None, value
     return None
 
 
@@ -169,6 +170,8 @@ def _scaled(ev: Evidence) -> Diagnosis | None:
     named = _factor_name(factor, ev.sizes)
     if np.count_nonzero(reference) == 1 and named is None:
         return None  # one number fits any factor: only a meaningful one is evidence
+    if named is not None:
+        factor = named[2]  # the exact size: the fitted one carries the rounding of its own dot products
     scaled_bound = ev.bound * max(abs(factor), 1.0)
     if np.all(np.abs(ev.engine - factor * ev.reference) <= scaled_bound):
         label = named[0] if named else f"×{factor:.6g}"

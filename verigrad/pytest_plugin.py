@@ -43,6 +43,7 @@ from verigrad.exhibits import fd_step_scan
 from verigrad.oracles import DEFAULT_ENGINES, EngineLoadError
 from verigrad.records import RecordsWriter, Verdict, read_records
 from verigrad.reference import CASES
+from verigrad.rootcause import summary_record
 from verigrad.runner import DTYPES, PROFILES, CheckSpec
 from verigrad.selection import quick_selection
 from verigrad.session import Session, Settings
@@ -363,6 +364,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     parts = sorted(state.final_records.parent.glob(f"{state.final_records.stem}.gw*{state.final_records.suffix}"))
     if parts:
         _merge(parts, state.final_records)
+    if parts or state.writer is not None:
+        _write_run_summary(state.final_records)
     deselected = any(counts is not None and counts[0] < counts[1] for counts in (state.selected, state.covered))
     for stale in [] if deselected else expect.unused(state.expectations, state.used, list(state.engines_by_name or {})):
         print(f"\nverigrad: warning: expectation line {stale.line} ({stale.case} {stale.engine}) matched no check")
@@ -373,6 +376,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         headers, verdicts = read_records([state.final_records])
         path = write_report(headers, verdicts, report)
         print(f"\nverigrad: HTML report {path}")
+
+
+def _write_run_summary(records: Path) -> None:
+    """The run's footer (root causes across its checks), appended once every verdict is in."""
+    _, verdicts = read_records([records])
+    with RecordsWriter(records, append=True) as writer:
+        writer.write_summary(summary_record(verdicts))
 
 
 def _merge(parts: list[Path], target: Path) -> None:

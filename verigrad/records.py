@@ -5,6 +5,7 @@ the summary (and the HTML report) from the file.  Line types (``"kind"``):
 
 ``run``      the header: schema version, date, command, seed, profile, mode, versions
 ``verdict``  one check's verdict (:class:`Verdict`)
+``summary``  the footer of a finished run: what is read across verdicts (root causes)
 
 Everything the HTML report shows comes from these records (and the static
 reference: formulas, errata); docs/reference/records.md describes each field.
@@ -141,6 +142,11 @@ class RecordsWriter:
     def write(self, verdict: Verdict) -> None:
         self._write(verdict.to_json())
 
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        """The footer of a finished run (``"kind": "summary"``): conclusions drawn across its verdicts."""
+        fields = {k: v for k, v in summary.items() if k != "kind"}
+        self._write(json.dumps(json_safe({"kind": "summary", **fields}), ensure_ascii=False))
+
     def _write(self, line: str) -> None:
         self._file.write(line + "\n")
         self._file.flush()
@@ -173,9 +179,10 @@ class RecordsError(Exception):
 def read_records(paths: Iterable[str | Path]) -> tuple[list[dict[str, Any]], list[Verdict]]:
     """Headers and verdicts from one or more records files (shards merge in order).
 
-    A truncated last line (a run killed mid-write) is skipped; any other bad line,
-    and a run header of another :data:`SCHEMA_VERSION`, is an error naming the file
-    and line number.
+    A run's footer (``"kind": "summary"``, optional) is attached to its header as
+    ``header["summary"]``.  A truncated last line (a run killed mid-write) is
+    skipped; any other bad line, and a run header of another :data:`SCHEMA_VERSION`,
+    is an error naming the file and line number.
     """
     headers: list[dict[str, Any]] = []
     verdicts: list[Verdict] = []
@@ -184,6 +191,7 @@ def read_records(paths: Iterable[str | Path]) -> tuple[list[dict[str, Any]], lis
         if not path.exists():
             raise RecordsError(f"records file {str(path)!r} does not exist")
         lines = path.read_text(encoding="utf-8").splitlines()
+        header: dict[str, Any] | None = None  # this file's run header, which its summary completes
         for number, line in enumerate(lines, 1):
             if not line.strip():
                 continue
@@ -197,12 +205,17 @@ def read_records(paths: Iterable[str | Path]) -> tuple[list[dict[str, Any]], lis
                 raise RecordsError(f"{path}:{number}: a record must be an object with a 'kind'")
             if data["kind"] == "run":
                 _check_schema(data, f"{path}:{number}")
+                header = data
                 headers.append(data)
             elif data["kind"] == "verdict":
                 try:
                     verdicts.append(Verdict.from_dict(data))
                 except TypeError as error:
                     raise RecordsError(f"{path}:{number}: incomplete verdict ({error})") from None
+            elif data["kind"] == "summary":
+                if header is None:
+                    raise RecordsError(f"{path}:{number}: a run summary before the file's run header")
+                header["summary"] = {k: v for k, v in data.items() if k != "kind"}
     return headers, verdicts
 
 

@@ -15,7 +15,7 @@ no argument.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -156,6 +156,10 @@ class RootCause:
         return (f"{self.engine}: {name}, w.r.t. its {operand} operand: {self.kind} in {self.failing} of {self.using} "
                 f"checks that use it ({self.failing_total} failing derivative checks in all)")
 
+    def record(self) -> dict[str, Any]:
+        """The fields and the sentence, as the run's summary record holds them (the report shows ``line``)."""
+        return {**asdict(self), "line": self.line()}
+
 
 def _events(verdict: Verdict) -> frozenset[Event]:
     if verdict.case not in CASES_BY_ID:  # a user's function (check_function): no case primal to trace
@@ -182,3 +186,8 @@ def root_causes(verdicts: list[Verdict]) -> list[RootCause]:
         kinds = Counter((v.diagnosis or {}).get("kind", "unclassified") for v in failing if (primitive, operand) in _events(v))
         causes.append(RootCause(engine, primitive, operand, kinds.most_common(1)[0][0], hits, hits, len(failing)))
     return causes
+
+
+def summary_record(verdicts: list[Verdict]) -> dict[str, Any]:
+    """What a finished run's summary record (its footer) holds: the root cause per engine, for the report."""
+    return {"root_causes": [cause.record() for cause in root_causes(verdicts)]}

@@ -76,7 +76,8 @@ import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from itertools import product
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -102,8 +103,10 @@ from verigrad.oracles.mutants import round_to_bfloat16 as round_to_bfloat16  # r
 from verigrad.records import Verdict
 from verigrad.reference import (
     CASES,
-    NONZERO,
+    LABEL,
     NONZERO_MIN_ABS,
+    POSITIVE,
+    REAL,
     Case,
     Point,
     Structure,
@@ -120,15 +123,21 @@ __all__ = [
     "DEFAULT_PROBES",
     "DENSE_ENTRY_LIMIT",
     "FULL_JACOBIAN_CALLS",
+    "NOT_AT_SCALE",
     "SCALE_FAMILIES",
+    "SWEPT_PARAMS",
     "DegradedEngine",
     "ProbeResult",
+    "ScaleCheck",
     "SingleEntryEngine",
     "check_at_scale",
     "check_values",
+    "dense_sizes",
     "draw_inputs",
+    "long_sizes",
     "run_scale",
     "scale_cases",
+    "scale_params",
     "scale_plan",
     "scale_sizes",
 ]
@@ -142,7 +151,18 @@ DENSE_ENTRY_LIMIT = 20_000_000
 #: Kink variables within their rounding blur that get a share each; any beyond share the last one.
 MAX_KINK_SHARES = 8
 #: The case families ``verigrad check --scale`` runs by default (their arguments scale with n).
-SCALE_FAMILIES = ("vector.*", "elementwise.*", "scalar_expansion.*", "reduction.*", "neuron.*", "loss.relu_mse", "chain.matvec_sin", "loss.gd_step")
+SCALE_FAMILIES = ("vector.*", "elementwise.*", "scalar_expansion.*", "reduction.*", "neuron.*", "loss.relu_mse", "chain.matvec_sin", "loss.gd_step",
+                  "unary.*", "select.*", "reduce.*", "linalg.*", "broadcast.*", "losses.*")
+#: Cases a scale check cannot judge, by id pattern, with the reason (their verdict is a skip saying it).
+NOT_AT_SCALE = {
+    "reduce.prod*": "a product of thousands of values of magnitude ≠ 1 overflows or underflows, in the closed form "
+                    "as in any engine; the property checks cover it at small sizes (zeros included)",
+}
+#: Parameters whose every value gets its own scale check (a reduction's axis: row-like and column-like);
+#: any other parameter takes its first value.
+SWEPT_PARAMS = ("axis",)
+#: The size of a dimension that a dense Jacobian's argument shares with the output (see :func:`scale_sizes`).
+SHARED_SIZE = 3
 #: Result entries kept in a verdict's evidence (the worst ones).
 EVIDENCE_ENTRIES = 5
 
@@ -154,44 +174,111 @@ DIRECTIONS = (VJP, JVP)
 # ---------------------------------------------------------------------- inputs
 
 
-def scale_sizes(case: Case, n: int) -> dict[str, int]:
+def scale_sizes(case: Case, n: int, arg: str | None = None, params: Mapping[str, Any] | None = None) -> dict[str, int]:
     """Concrete sizes for ``case`` so that its largest argument has about ``n`` elements.
 
-    ``n`` alone: n.  A matrix argument (N × n samples, m × n weights): N = ⌊√n⌋ and
-    n = n // N (the loss at n = 10⁶ is 1000 × 1000); m = ⌊√n⌋ // 2 + 1 so that the
-    matrix is never square (a transposed Jacobian cannot pass).
+    k sizes share n: each is ⌊n^(1/k)⌋, except m = ⌊n^(1/k)⌋ // 2 + 1 (so that a
+    matrix is never square: a transposed Jacobian cannot pass) and the last (n, or
+    N without n), which takes what is left.  So ``n`` alone is n; N × n samples at
+    n = 10⁶ are 1000 × 1000; m × n weights 501 × 1996; a two-layer network's
+    N, m, n are 100, 51, 196 (its primal work, N·m·n, stays about n).
+
+    A dense Jacobian w.r.t. ``arg`` holds out·arg entries, which those sizes make
+    grow as n^1.5; where the shapes allow, it gets :func:`dense_sizes` instead (linear in n).
     """
     if n < 1:
         raise ValueError(f"n must be positive, got {n}")
+    if arg is not None and case.partials[arg].structure is Structure.DENSE and long_sizes(case, arg, params):
+        return dense_sizes(case, arg, n, params)
     names = case.size_symbols()
-    sizes: dict[str, int] = {}
-    rest = n
-    if "N" in names:
-        sizes["N"] = max(1, math.isqrt(n))
-        rest = max(1, n // sizes["N"])
-    if "m" in names:
-        sizes["m"] = max(1, math.isqrt(n) // 2 + 1)
-        rest = max(1, n // sizes["m"])
-    if "n" in names:
-        sizes["n"] = rest
     unknown = names - {"n", "N", "m"}
     if unknown:
         raise ValueError(f"case {case.id}: no scale rule for sizes {sorted(unknown)}")
+    if not names:
+        return {}
+    root = _iroot(n, len(names))
+    sizes = dict.fromkeys(names, root)
+    if "m" in names and len(names) > 1:
+        sizes["m"] = root // 2 + 1
+    last = "n" if "n" in names else "N" if "N" in names else "m"
+    others = math.prod(size for name, size in sizes.items() if name != last)
+    sizes[last] = max(1, n // others)
     return sizes
 
 
+def _iroot(n: int, k: int) -> int:
+    """The largest r ≥ 1 with r^k ≤ n."""
+    root = max(1, round(n ** (1 / k)))
+    while root > 1 and root**k > n:
+        root -= 1
+    while (root + 1) ** k <= n:
+        root += 1
+    return root
+
+
+def dense_sizes(case: Case, arg: str, n: int, params: Mapping[str, Any] | None = None) -> dict[str, int]:
+    """Sizes at which a dense Jacobian w.r.t. ``arg`` has O(n) entries, derived from the case's shapes.
+
+    A size the argument shares with the output (the kept axis of a reduction, the
+    rows of both matmul operands) is ``SHARED_SIZE``; the others, the sizes only
+    the argument has (the reduced axis, the contracted one) or, if it has none,
+    those only the output has (the axis a broadcast argument is repeated along),
+    share n between them.  So a reduction along axis 1 is checked on a few long
+    rows and along axis 0 on a few long columns; a broadcast (m, 1) column against
+    a long n.  Where the argument and the output share every size (softmax along
+    an axis: block-diagonal in truth, stored dense) nothing can grow: all sizes
+    stay ``SHARED_SIZE``, and :func:`scale_sizes` keeps its ordinary rule instead
+    (a large n is then skipped by ``DENSE_ENTRY_LIMIT``).
+    """
+    names = sorted(case.size_symbols())
+    long = long_sizes(case, arg, params)
+    sizes = dict.fromkeys(names, SHARED_SIZE)
+    shared_elements = SHARED_SIZE ** len(set(names) - long)
+    each = max(1, round((n / shared_elements) ** (1 / len(long)))) if long else SHARED_SIZE
+    sizes.update(dict.fromkeys(long, each))
+    return sizes
+
+
+def long_sizes(case: Case, arg: str, params: Mapping[str, Any] | None = None) -> set[str]:
+    """The sizes :func:`dense_sizes` lets grow with n (empty: the argument shares every size with the output)."""
+    names = sorted(case.size_symbols())
+    params = _params(case, params)
+    in_arg = {s for s in names if _grows(lambda sizes: resolve_shape(case.arg(arg).shape, sizes), names, s)}
+    in_out = {s for s in names if _grows(lambda sizes: case.output_shape(sizes, params), names, s)}
+    if not (in_arg ^ in_out):
+        return set()
+    # the other arguments' sizes only (samples) cost primal work, linear in n
+    return (in_arg - in_out or in_out - in_arg) | (set(names) - in_arg - in_out)
+
+
+def _grows(shape_of: Callable[[dict[str, int]], tuple[int, ...]], names: list[str], symbol: str) -> bool:
+    """Whether a shape depends on the size ``symbol`` (its element count changes when the size does)."""
+    base = dict.fromkeys(names, 2)
+    return math.prod(shape_of(base)) != math.prod(shape_of({**base, symbol: 3}))
+
+
+def _params(case: Case, params: Mapping[str, Any] | None) -> dict[str, Any]:
+    return dict(params) if params is not None else {name: choices[0] for name, choices in case.params.items()}
+
+
+def _draw(domain: str, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """Float64 values of one argument's domain: uniform in ±8, away from 0 by 0.125 (nonzero), or positive."""
+    if domain == REAL:
+        return rng.uniform(-VALUE_RANGE, VALUE_RANGE, size=shape)
+    magnitude = rng.uniform(NONZERO_MIN_ABS, VALUE_RANGE, size=shape)
+    return magnitude if domain == POSITIVE else np.where(rng.integers(0, 2, size=shape) == 1, magnitude, -magnitude)
+
+
 def draw_inputs(case: Case, dtype: Any, sizes: Mapping[str, int], rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """One array per argument from ``rng``: uniform in ±8 (nonzero domain: 0.125 ≤ |x| ≤ 8), in ``dtype``."""
+    """One array per argument from ``rng`` in ``dtype`` (:func:`_draw`); labels are class indices, integers."""
     dtype = as_dtype(dtype)
     values = {}
     for arg in case.args:
         shape = resolve_shape(arg.shape, sizes)
-        if arg.domain == NONZERO:
-            magnitude = rng.uniform(NONZERO_MIN_ABS, VALUE_RANGE, size=shape)
-            raw = np.where(rng.integers(0, 2, size=shape) == 1, magnitude, -magnitude)
+        if arg.domain == LABEL:
+            values[arg.name] = rng.integers(0, sizes[arg.classes], size=shape)
         else:
-            raw = rng.uniform(-VALUE_RANGE, VALUE_RANGE, size=shape)
-        values[arg.name] = np.asarray(raw, dtype=dtype)
+            values[arg.name] = np.asarray(_draw(arg.domain, shape, rng), dtype=dtype)
     return values
 
 
@@ -391,11 +478,18 @@ def check_at_scale(
     ``"scale"``; it never raises for an engine's fault.
     """
     case = get_case(case) if isinstance(case, str) else case
-    sizes = dict(sizes) if sizes is not None else scale_sizes(case, n)
+    params = _params(case, params)
+    label = "-".join([f"n={n}", *(f"{k}={params[k]}" for k in SWEPT_PARAMS if k in params)])
+    reason = next((why for pattern, why in NOT_AT_SCALE.items() if fnmatch.fnmatchcase(case.id, pattern)), None)
+    if reason is not None:
+        engine = _engine(engine)
+        return skipped_verdict(new_verdict("scale", case.id, arg, getattr(engine, "name", type(engine).__name__),
+                                           str(np.dtype(dtype)), mode, label), reason)
+    sizes = dict(sizes) if sizes is not None else scale_sizes(case, n, arg, params)
     rng = np.random.default_rng(seed)
     values = draw_inputs(case, dtype, sizes, rng)
     verdict = check_values(case, arg, engine, values, params=params, mode=mode, probes=probes, directions=directions,
-                           rng=rng, timeout=timeout, label=f"n={n}")
+                           rng=rng, timeout=timeout, label=label)
     verdict.counterexample = {"seed": seed, "n": n, "sizes": sizes, "dtype": str(as_dtype(dtype)), "params": verdict.counterexample["params"]}
     verdict.evidence["scale"].update({"n": n, "seed": seed})
     verdict.reproduction = (
@@ -545,14 +639,31 @@ def scale_cases(case_pattern: str | None = None) -> list[Case]:
     return [case for case in CASES if any(fnmatch.fnmatchcase(case.id, pattern) for pattern in patterns)]
 
 
+class ScaleCheck(NamedTuple):
+    """One scale check of a plan: a case's argument on an engine and dtype, at these parameters."""
+
+    case: str
+    arg: str
+    engine: str
+    dtype: str
+    params: dict[str, Any]
+
+
+def scale_params(case: Case) -> list[dict[str, Any]]:
+    """The parameters a case is scale-checked at: every value of a ``SWEPT_PARAMS`` one, the first of the others."""
+    choices = [values if name in SWEPT_PARAMS else values[:1] for name, values in case.params.items()]
+    return [dict(zip(case.params, chosen, strict=True)) for chosen in product(*choices)]
+
+
 def scale_plan(
     engines: Iterable[str], dtypes: Iterable[str] = ("float64", "float32"), case_pattern: str | None = None
-) -> list[tuple[str, str, str, str]]:
-    """(case id, argument, engine, dtype) for every scale check, in a stable order."""
+) -> list[ScaleCheck]:
+    """Every scale check, in a stable order."""
     return [
-        (case.id, arg, engine, dtype)
+        ScaleCheck(case.id, arg, engine, dtype, params)
         for case in scale_cases(case_pattern)
         for arg in case.differentiable_args
+        for params in scale_params(case)
         for engine in engines
         for dtype in dtypes
     ]
@@ -574,5 +685,5 @@ def run_scale(
     Every check of one case uses the same inputs (same ``seed``), so engines are compared on equal terms.
     """
     loaded = dict(engines) if isinstance(engines, Mapping) else {name: _engine(name) for name in engines}
-    for case_id, arg, name, dtype in scale_plan(list(loaded), tuple(dtypes), case_pattern):
-        yield check_at_scale(case_id, arg, loaded[name], dtype, n, seed, mode, probes=probes, timeout=timeout)
+    for case_id, arg, name, dtype, params in scale_plan(list(loaded), tuple(dtypes), case_pattern):
+        yield check_at_scale(case_id, arg, loaded[name], dtype, n, seed, mode, probes=probes, params=params, timeout=timeout)

@@ -50,4 +50,6 @@ def test_report_from_records_is_the_page_check_wrote(tmp_path: Path, jobs: str) 
     assert len(DATE_LINE.findall(page_a)) == 1
     # the failures' Jacobians were drawn (from the records), not only the probe vectors
     assert page_a.count("the Jacobians at the counterexample of") >= 2
+    # the root cause was decided at check time and stored in the records' summary: both pages show it
+    assert re.search(r"<strong>root cause</strong> mutant-wrong-sign: \w+, w\.r\.t\. its \w+ operand: wrong_sign in", page_b)
     assert DATE_LINE.sub("", page_a) == DATE_LINE.sub("", page_b)

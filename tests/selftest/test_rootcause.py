@@ -4,13 +4,17 @@ blamed on its own primitive and operand, in the run's summary too; a correct eng
 from __future__ import annotations
 
 import io
+from functools import cache
+from pathlib import Path
 
 import pytest
 from rich.console import Console
+
 from verigrad.oracles.jax_engine import JaxEngine
 from verigrad.oracles.mutants import WrongRule
-
-from verigrad.rootcause import exercised, root_causes
+from verigrad.records import RecordsWriter, read_records
+from verigrad.report import build_html
+from verigrad.rootcause import exercised, root_causes, summary_record
 from verigrad.runner import plan, run_all
 from verigrad.summary import print_summary
 
@@ -29,15 +33,37 @@ def _verdicts(engine: object, name: str) -> list:
     return list(run_all(specs, {name: engine}, seed=7, max_examples=4, timeout=120))
 
 
+@cache
+def _rule_mutant_verdicts(primitive: str, operand: int, factor: float) -> tuple:
+    """One run per rule mutant, shared by the tests below (each run is seconds of JAX)."""
+    engine = WrongRule(JaxEngine(), primitive, operand, factor)
+    return tuple(_verdicts(engine, engine.name))
+
+
 @pytest.mark.parametrize(("primitive", "operand", "factor"), RULES, ids=[f"{p}-{k}" for p, k, _ in RULES])
-def test_rule_mutant_is_blamed_on_its_own_primitive(primitive: str, operand: int, factor: float, jax_engine: JaxEngine) -> None:
-    engine = WrongRule(jax_engine, primitive, operand, factor)
-    verdicts = _verdicts(engine, engine.name)
+def test_rule_mutant_is_blamed_on_its_own_primitive(primitive: str, operand: int, factor: float) -> None:
+    verdicts = list(_rule_mutant_verdicts(primitive, operand, factor))
     (cause,) = root_causes(verdicts)
     assert (cause.primitive, cause.operand) == (primitive, operand), cause.line()
     printed = io.StringIO()
     print_summary(verdicts, Console(file=printed, width=200))
-    assert f"root cause {cause.line()}" in printed.getvalue().replace("\n", " ") or "root cause" in printed.getvalue()
+    assert " ".join(f"root cause {cause.line()}".split()) in " ".join(printed.getvalue().split())  # rich wraps lines
+
+
+@pytest.mark.verigrad_full_only  # seconds of JAX when its rule mutant's run is not shared, and a report
+def test_the_root_cause_is_recorded_and_drawn_in_the_report(tmp_path: Path) -> None:
+    verdicts = list(_rule_mutant_verdicts("maximum", 1, -1.0))
+    records = tmp_path / "records.jsonl"
+    with RecordsWriter(records) as writer:
+        writer.write_header({"engines": [verdicts[0].engine]})
+        for verdict in verdicts:
+            writer.write(verdict)
+        writer.write_summary(summary_record(verdicts))
+    headers, _ = read_records([records])
+    (recorded,) = headers[0]["summary"]["root_causes"]
+    assert (recorded["primitive"], recorded["operand"]) == ("maximum", 1)
+    assert recorded["line"].startswith(f"{verdicts[0].engine}: maximum, w.r.t. its second operand: ")
+    assert f"<strong>root cause</strong> {recorded['line']}" in build_html(headers, verdicts)
 
 
 def test_a_correct_engine_has_no_root_cause(jax_engine: JaxEngine) -> None:

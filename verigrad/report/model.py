@@ -258,12 +258,25 @@ def build_context(headers: Sequence[Mapping[str, Any]], verdicts: Sequence[Verdi
         "kinks": _kink_table(layout.verdicts, layout.categories, layout.engines, layout.dtypes, layout.anchor),
         "errata": _errata(),
         "fd": _fd_section(headers),
+        "root_causes": _root_causes(headers),
         "kinds": KINDS,
         "skipped_heatmaps": skipped_heatmaps,
         "max_heatmaps": MAX_HEATMAPS,
         "axis_key": plots.axis_key_svg(layout.dtypes) if any(b["plot"] for c in cases for b in c["blocks"]) else None,
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+
+
+def _root_causes(headers: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """Per engine, the primitive its failing checks share, as each run's summary record states it (shards: each its own)."""
+    causes: list[dict[str, str]] = []
+    for header in headers:
+        shard = "/".join(str(s) for s in header["shard"]) if header.get("shard") else ""
+        for cause in (header.get("summary") or {}).get("root_causes", []):
+            row = {"engine": str(cause.get("engine", "")), "line": str(cause.get("line", "")), "shard": shard}
+            if row not in causes:
+                causes.append(row)
+    return causes
 
 
 def _columns(layout: _Layout) -> list[dict[str, str]]:

@@ -1,0 +1,107 @@
+"""Scale checks of the families beyond the seed: sizes derived from the shapes, reductions row- and column-like,
+every family in the default plan, correct engines pass, the families' mutants are caught at scale."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from verigrad.oracles.mutants import BroadcastAxisNotReduced, MeanWithoutOneOverN
+from verigrad.records import FAIL, PASS, SKIP
+from verigrad.reference import Structure, get_case, resolve_shape
+from verigrad.scale import SHARED_SIZE, check_at_scale, long_sizes, scale_cases, scale_plan, scale_sizes
+
+N = 100_000
+#: Every new family's prefix (reference/families.py).
+FAMILIES = ("unary.", "select.", "reduce.", "linalg.", "broadcast.", "losses.")
+#: Dense Jacobians of the default plan whose sizes can grow (one per case, argument and swept parameter).
+DENSE = sorted({(c, a, tuple(p.items())) for c, a, _, _, p in scale_plan(["e"], ["float64"])
+                if get_case(c).partials[a].structure is Structure.DENSE and long_sizes(get_case(c), a, p)})
+
+
+@pytest.fixture(scope="module")
+def torch_engine() -> object:
+    pytest.importorskip("torch")
+    from verigrad.oracles import load_engine
+
+    return load_engine("torch")
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_new_family_is_in_the_default_scale_plan(family: str) -> None:
+    assert any(case.id.startswith(family) for case in scale_cases())
+
+
+@pytest.mark.parametrize(("case_id", "arg", "params"), DENSE, ids=[f"{c}-{a}-{dict(p)}" for c, a, p in DENSE])
+def test_dense_sizes_keep_the_jacobian_linear_in_n(case_id: str, arg: str, params: tuple) -> None:
+    case, params = get_case(case_id), dict(params)
+    sizes = scale_sizes(case, N, arg, params)
+    out = math.prod(case.output_shape(sizes, params))
+    largest = max(math.prod(resolve_shape(a.shape, sizes)) for a in case.args)
+    assert out * math.prod(resolve_shape(case.arg(arg).shape, sizes)) <= SHARED_SIZE**4 * N  # O(n) entries
+    assert largest >= N // SHARED_SIZE**2  # and the check is still at scale
+
+
+@pytest.mark.parametrize(("axis", "long"), [(0, "m"), (1, "n")])
+def test_reductions_are_column_like_along_axis_0_and_row_like_along_axis_1(axis: int, long: str) -> None:
+    sizes = scale_sizes(get_case("reduce.max"), N, "X", {"axis": axis})
+    assert sizes[long] > N // (2 * SHARED_SIZE)
+    assert min(sizes.values()) == SHARED_SIZE  # the kept axis: a few long rows (columns), never square
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_swept_axis_gives_each_check_its_own_id(axis: int) -> None:
+    checks = [c for c in scale_plan(["torch"], ["float64"], "reduce.mean") if c.params == {"axis": axis}]
+    assert len(checks) == 1
+
+
+PASSING = [
+    ("reduce.max", "X", {"axis": 0}),
+    ("reduce.logsumexp_keepdims", "X", {"axis": 1}),
+    ("broadcast.col_plus_row", "b", {}),
+    ("linalg.outer", "w", {}),
+    ("unary.sqrt", "x", {}),  # the positive domain
+    ("losses.softmax_xent", "Z", {}),  # integer labels
+]
+
+
+@pytest.mark.parametrize(("case_id", "arg", "params"), PASSING, ids=[f"{c}-{a}" for c, a, _ in PASSING])
+def test_correct_engine_passes_at_scale(torch_engine: object, case_id: str, arg: str, params: dict) -> None:
+    verdict = check_at_scale(case_id, arg, torch_engine, "float64", 3000, 1, params=params)
+    assert verdict.status == PASS, verdict.message
+
+
+def test_a_product_of_thousands_is_skipped_with_the_reason(torch_engine: object) -> None:
+    verdict = check_at_scale("reduce.prod", "X", torch_engine, "float64", 3000, 1, params={"axis": 1})
+    assert verdict.status == SKIP and "overflows" in verdict.message
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_mean_without_one_over_n_is_caught_at_scale(torch_engine: object, axis: int) -> None:
+    verdict = check_at_scale("reduce.mean", "X", MeanWithoutOneOverN(torch_engine), "float64", 3000, 2,
+                             params={"axis": axis})
+    assert verdict.status == FAIL and verdict.diagnosis["kind"] == "scaled", verdict.message
+
+
+def test_broadcast_axis_not_reduced_is_caught_at_scale(torch_engine: object) -> None:
+    verdict = check_at_scale("broadcast.col_plus_row", "a", BroadcastAxisNotReduced(torch_engine), "float64", 3000, 3)
+    assert verdict.status == FAIL, verdict.message
+    assert np.isfinite(verdict.max_ulps) or verdict.diagnosis["kind"] == "wrong_shape"
+
+
+@pytest.mark.verigrad_full_only  # every new-family scale check on two engines and two dtypes: minutes
+@pytest.mark.parametrize("engine_name", ["jax", "torch"])
+def test_every_new_family_check_passes_or_says_why_not(engine_name: str) -> None:
+    pytest.importorskip(engine_name)
+    from verigrad.oracles import load_engine
+
+    engine = load_engine(engine_name)
+    pattern = ",".join(f"{family}*" for family in FAMILIES)
+    failed = []
+    for case_id, arg, _, dtype, params in scale_plan([engine_name], ["float64", "float32"], pattern):
+        verdict = check_at_scale(case_id, arg, engine, dtype, 5000, 4, params=params)
+        if verdict.status == FAIL or (verdict.status == SKIP and not verdict.message):
+            failed.append(f"{verdict.check_id}: {verdict.message}")
+    assert not failed, "\n".join(failed)
