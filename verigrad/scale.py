@@ -484,7 +484,7 @@ def check_at_scale(
     if reason is not None:
         engine = _engine(engine)
         return skipped_verdict(new_verdict("scale", case.id, arg, getattr(engine, "name", type(engine).__name__),
-                                           str(np.dtype(dtype)), mode, label), reason)
+                                           str(as_dtype(dtype)), mode, label), reason)
     sizes = dict(sizes) if sizes is not None else scale_sizes(case, n, arg, params)
     rng = np.random.default_rng(seed)
     values = draw_inputs(case, dtype, sizes, rng)
