@@ -570,6 +570,9 @@ HINTS: Sequence[tuple[str, str]] = (
 
 
 def _explain(what: str, error: Exception, numbers: str = "on symbolic or exact numbers") -> str:
-    message = f"{what} cannot run {numbers}: {type(error).__name__}: {error}"
+    if isinstance(error, symbolic.Unsupported):  # says what and why already
+        message = str(error)
+    else:
+        message = f"{what} cannot run {numbers}: {type(error).__name__}: {error}"
     hints = [hint for phrase, hint in HINTS if phrase in str(error)]
     return message + (f" (hint: {hints[0]})" if hints else "")

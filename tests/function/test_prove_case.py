@@ -146,7 +146,7 @@ def test_a_kinked_right_closed_form_is_proved_on_every_region_and_kink() -> None
 
 @pytest.mark.parametrize(("primal", "words"), [
     (lambda xp, x: xp.arctan(x), "the primal calls xp.arctan, which is not in the primal vocabulary"),
-    (lambda xp, x: np.arctan(x), "the primal cannot run on symbolic or exact numbers"),
+    (lambda xp, x: np.arctan(x), "the primal cannot run on symbolic or exact numbers: TypeError"),
 ], ids=["namespace", "numpy-ufunc"])
 def test_a_primal_outside_the_vocabulary_is_unsupported_with_the_reason(primal, words: str) -> None:
     case = _elementwise("mine.arctan", primal, lambda p: 1.0 / (1.0 + p.x**2))
