@@ -568,15 +568,32 @@ def param_grid(case: Case) -> list[tuple[tuple[str, Any], ...]]:
     return [tuple(zip(names, combo, strict=True)) for combo in itertools.product(*(case.params[n] for n in names))]
 
 
-def symbolic_arrays(case: Case, sizes: Mapping[str, int]) -> dict[str, np.ndarray]:
-    """One real sympy symbol per input element (``X_1_0``), as object arrays of SymNum."""
+Sizes = tuple[tuple[str, int], ...]
+Params = tuple[tuple[str, Any], ...]
+RegionKey = tuple[tuple[sympy.Expr, int], ...]
+#: Label arguments' values, flattened, by name (they are data, not symbols).
+Labels = tuple[tuple[str, tuple[int, ...]], ...]
+
+
+def label_values(case: Case, values: Mapping[str, np.ndarray]) -> Labels:
+    """The label arguments of concrete inputs, as a hashable key."""
+    return tuple((a.name, tuple(int(v) for v in np.ravel(values[a.name]))) for a in case.args if a.domain == LABEL)
+
+
+def symbolic_arrays(case: Case, sizes: Mapping[str, int], labels: Labels = ()) -> dict[str, np.ndarray]:
+    """One real sympy symbol per input element (``X_1_0``), as object arrays of SymNum.
+
+    Label arguments are data, not symbols: the given ``labels`` (flattened, by
+    name), or every class in turn.
+    """
+    given = dict(labels)
     out = {}
     for arg in case.args:
         shape = resolve_shape(arg.shape, sizes)
         array = np.empty(shape, dtype=object)
         for flat, index in enumerate(np.ndindex(shape)):
-            if arg.domain == LABEL:  # class indices are data: concrete, every class in turn
-                array[index] = SymNum(sympy.Integer(flat % sizes[arg.classes]))
+            if arg.domain == LABEL:
+                array[index] = SymNum(sympy.Integer(given[arg.name][flat] if arg.name in given else flat % sizes[arg.classes]))
             else:
                 array[index] = SymNum(sympy.Symbol(arg.name + "".join(f"_{i}" for i in index), real=True))
         out[arg.name] = array
@@ -618,20 +635,15 @@ class _PrimalKey:
         return isinstance(other, _PrimalKey) and self.case.primal is other.case.primal and self.case.args == other.case.args
 
 
-Sizes = tuple[tuple[str, int], ...]
-Params = tuple[tuple[str, Any], ...]
-RegionKey = tuple[tuple[sympy.Expr, int], ...]
-
-
-def kink_keys(case: Case, sizes: Sizes, params: Params) -> tuple[sympy.Expr, ...]:
+def kink_keys(case: Case, sizes: Sizes, params: Params, labels: Labels = ()) -> tuple[sympy.Expr, ...]:
     """The kink expressions of a case's primal (what its max/``>`` compare with 0)."""
-    return _kink_keys(_PrimalKey(case), sizes, params)
+    return _kink_keys(_PrimalKey(case), sizes, params, labels)
 
 
 @functools.cache
-def _kink_keys(key: _PrimalKey, sizes: Sizes, params: Params) -> tuple[sympy.Expr, ...]:
+def _kink_keys(key: _PrimalKey, sizes: Sizes, params: Params, labels: Labels) -> tuple[sympy.Expr, ...]:
     region = Region(discover=True)
-    evaluate_primal(key.case, symbolic_arrays(key.case, dict(sizes)), dict(params), region)
+    evaluate_primal(key.case, symbolic_arrays(key.case, dict(sizes), labels), dict(params), region)
     return tuple(region.keys)
 
 
@@ -640,15 +652,19 @@ def regions(keys: tuple[sympy.Expr, ...]) -> list[RegionKey]:
     return [tuple(zip(keys, signs, strict=True)) for signs in itertools.product((1, 0), repeat=len(keys))]
 
 
-def primal_jacobians(case: Case, sizes: Sizes, params: Params, region: RegionKey) -> dict[str, np.ndarray]:
+def primal_jacobians(
+    case: Case, sizes: Sizes, params: Params, region: RegionKey, labels: Labels = ()
+) -> dict[str, np.ndarray]:
     """sympy's Jacobian of the primal, per differentiable argument: (out.size, arg.size) object arrays."""
-    return _primal_jacobians(_PrimalKey(case), sizes, params, region)
+    return _primal_jacobians(_PrimalKey(case), sizes, params, region, labels)
 
 
 @functools.cache
-def _primal_jacobians(key: _PrimalKey, sizes: Sizes, params: Params, region: RegionKey) -> dict[str, np.ndarray]:
+def _primal_jacobians(
+    key: _PrimalKey, sizes: Sizes, params: Params, region: RegionKey, labels: Labels
+) -> dict[str, np.ndarray]:
     case = key.case
-    arrays = symbolic_arrays(case, dict(sizes))
+    arrays = symbolic_arrays(case, dict(sizes), labels)
     outputs = evaluate_primal(case, arrays, dict(params), Region(dict(region)))
     jacobians = {}
     for name in case.differentiable_args:
@@ -771,7 +787,8 @@ def sympy_jacobian_at(
     size_key = tuple(sorted(sizes.items()))
     param_key = tuple(sorted(params.items()))
     subs = _exact_substitution(case, sizes, values)
-    keys = kink_keys(case, size_key, param_key)
+    labels = label_values(case, values)
+    keys = kink_keys(case, size_key, param_key, labels)
     fixed, on_kink = {}, []
     for key in keys:
         value = key.subs(subs)
@@ -788,7 +805,7 @@ def sympy_jacobian_at(
         for side in sides:
             weight *= share if side == 1 else 1 - share
         region = {**fixed, **dict(zip(on_kink, sides, strict=True))}
-        jac = primal_jacobians(case, size_key, param_key, tuple((k, region[k]) for k in keys))[arg]
+        jac = primal_jacobians(case, size_key, param_key, tuple((k, region[k]) for k in keys), labels)[arg]
         term = np.vectorize(lambda e, w=weight: w * e.subs(subs), otypes=[object])(jac)
         total = term if total is None else total + term
     return total
@@ -814,7 +831,7 @@ def on_a_kink(case: Case, values: Mapping[str, np.ndarray], params: Mapping[str,
     """Whether float64 ``values`` lie exactly on a kink of the primal (a compared expression is 0)."""
     sizes = sizes_of(case, values)
     subs = _exact_substitution(case, sizes, values)
-    keys = kink_keys(case, tuple(sorted(sizes.items())), tuple(sorted(params.items())))
+    keys = kink_keys(case, tuple(sorted(sizes.items())), tuple(sorted(params.items())), label_values(case, values))
     return any(key.subs(subs) == 0 for key in keys)
 
 

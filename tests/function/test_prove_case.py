@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import verigrad
+from verigrad import prove
 from verigrad.cli import main
 from verigrad.prove import CaseProof, Mismatch, prove_case
 from verigrad.reference import Arg, Case, Kink, Partial, Structure, get_case
@@ -193,6 +194,14 @@ def test_exact_method_finds_a_rounding_bound_too_tight() -> None:
 
 def test_a_builtin_case_is_proved_by_the_same_function() -> None:
     assert prove_case(get_case("elementwise.max"), sizes=QUICK).status == "proved"
+
+
+@pytest.mark.parametrize("labels", [[0, 0], [1, 0], [1, 1]], ids=["0-0", "1-0", "1-1"])
+def test_the_exact_derivative_follows_the_drawn_labels(labels: list[int]) -> None:
+    """Labels are data: the primal's exact derivative is taken at the drawn labels, not at a fixed pattern."""
+    case = get_case("losses.softmax_xent")
+    values = {"Z": np.array([[0.5, -1.0], [0.0, 0.25]]), "labels": np.array(labels)}
+    assert prove.exact_mismatches(case, "Z", {"N": 2, "m": 2}, {}, values, 0.0) == []
 
 
 def test_unknown_method_is_a_clear_error() -> None:
