@@ -59,6 +59,8 @@ SHARES = (sympy.Integer(0), sympy.Rational(1, 2), sympy.Integer(1))
 #: Counterexample candidates: dyadic magnitudes (exact in float64), and how many points to try.
 CANDIDATE_MAGNITUDES = (0.5, 1.25, 0.75, 2.0, 1.5, 0.25, 3.0, 1.75, 1.0, 2.5, 0.375, 1.125)
 CANDIDATE_TRIALS = 64
+#: Mismatches of one argument searched for a counterexample (a region may hold no candidate point).
+COUNTEREXAMPLE_TRIES = 5
 #: A difference counts as visible at a point when it exceeds this fraction of the values compared.
 VISIBLE = 1e-9
 #: Mismatches a CaseProof prints (all are in ``mismatches``).
@@ -300,7 +302,7 @@ def find_counterexample(case: Case, mismatch: Mismatch) -> Counterexample | None
         if closed is None or derivative is None:
             continue
         if abs(closed - derivative) > VISIBLE * max(1.0, abs(closed), abs(derivative)):
-            return Counterexample(_concrete_values(mismatch.symbols, subs), mismatch.params, mismatch.share,
+            return Counterexample(_concrete_values(case, mismatch.symbols, subs), mismatch.params, mismatch.share,
                                   closed.real, derivative.real)
     return None
 
@@ -318,11 +320,12 @@ def _candidate_substitution(case: Case, arrays: Mapping[str, np.ndarray], trial:
     return subs
 
 
-def _concrete_values(arrays: Mapping[str, np.ndarray], subs: dict[Any, Any]) -> dict[str, np.ndarray]:
+def _concrete_values(case: Case, arrays: Mapping[str, np.ndarray], subs: dict[Any, Any]) -> dict[str, np.ndarray]:
     out = {}
     for name, array in arrays.items():
         entries = [float(symbolic.to_sympy(v).subs(subs)) for v in np.asarray(array, dtype=object).reshape(-1)]
-        out[name] = np.asarray(entries, dtype=np.float64).reshape(np.shape(array))
+        dtype = np.int64 if case.arg(name).domain == LABEL else np.float64
+        out[name] = np.asarray(entries, dtype=dtype).reshape(np.shape(array))
     return out
 
 
@@ -477,12 +480,19 @@ def _prove_symbolic(case: Case, options: ProofOptions) -> CaseProof:
         found = closed_form_mismatches(case, arg, grid)
         if segment_kink(case, arg):
             found += kink_mismatches(case, arg, options.sizes or KINK_SIZES)
-        if found:
-            mismatches.append(dataclasses.replace(found[0], counterexample=find_counterexample(case, found[0])))
-            mismatches += found[1:]
+        mismatches += _with_counterexample(case, found)
     sizes = ", ".join(f"{n} ∈ {{{', '.join(map(str, grid.get(n, symbolic.OTHER_SIZES)))}}}" for n in symbolic.size_names(case))
     scope = f"every region of its kinks{', at ' + sizes if sizes else ''}"
     return CaseProof(case.id, "symbolic", MISMATCH if mismatches else PROVED, tuple(mismatches), scope=scope)
+
+
+def _with_counterexample(case: Case, found: list[Mismatch]) -> list[Mismatch]:
+    """The mismatches, the first that has a concrete counterexample (of the first few tried) carrying it."""
+    for k, mismatch in enumerate(found[:COUNTEREXAMPLE_TRIES]):
+        example = find_counterexample(case, mismatch)
+        if example is not None:
+            return [*found[:k], dataclasses.replace(mismatch, counterexample=example), *found[k + 1:]]
+    return found
 
 
 class _Found(Exception):
