@@ -1,12 +1,14 @@
-"""The ``verigrad`` command: ``check`` engines, list ``cases``, rebuild a ``report`` from records.
+"""The ``verigrad`` command: ``check`` engines, ``verify`` closed forms, list ``cases``, rebuild a ``report``.
 
 Exit status of ``check``: 0 every verdict as expected; 1 a wrong gradient or an
-unexpected outcome; 2 a usage error or an engine that cannot be loaded.
+unexpected outcome; 2 a usage error or an engine that cannot be loaded.  Of
+``verify``: 0 every case proved (or passed); 1 a mismatch or an unsupported case.
 """
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import os
 import shlex
 import sys
@@ -120,6 +122,16 @@ def build_parser() -> argparse.ArgumentParser:
                        help="structure-aware checks at size N (e.g. 1000000) instead of the property suite")
     jobs_help = "run the checks in N worker processes ('auto': one per CPU; default 1: this process); --scale: serial"
     check.add_argument("-j", "--jobs", type=_jobs, default=1, metavar="N", help=jobs_help)
+
+    verify = commands.add_parser("verify", help="prove cases' closed forms from their primals (sympy), or check them exactly")
+    verify.add_argument("--catalog", action="append", metavar="MODULE",
+                        help="a module defining CASES (your own verigrad.reference.Case rows); default: the built-in catalog")
+    verify.add_argument("--cases", metavar="PATTERN", help="comma list of case-id globs, e.g. 'mypkg.*'")
+    verify.add_argument("--method", choices=("symbolic", "exact", "numeric"), default="symbolic",
+                        help="symbolic: a sympy proof; exact: exact arithmetic at drawn points; "
+                             "numeric: finite differences (default: %(default)s)")
+    verify.add_argument("--examples", type=_positive(int), default=20, metavar="N", help="points of exact and numeric")
+    verify.add_argument("--seed", type=int, default=0, metavar="S", help="hypothesis seed of exact and numeric")
 
     commands.add_parser("cases", help="print the case ids, one per line")
     commands.add_parser("errata", help="show each mistake of the paper (the seed document) with its counterexample")
@@ -296,6 +308,31 @@ def _scale_checks(args: argparse.Namespace, session: Session) -> list[tuple[str,
     ]
 
 
+def command_verify(args: argparse.Namespace, console: Console) -> int:
+    """Each selected case: PROVED / PASSED, MISMATCH with a counterexample, or UNSUPPORTED with the reason."""
+    # sympy takes a second to import: only `verify` pays for it.
+    from verigrad.prove import numeric_proof, prove_case
+
+    try:
+        catalog = load_catalogs(args.catalog) if args.catalog else CASES
+    except CatalogError as error:
+        raise UsageError(str(error)) from None
+    patterns = [p.strip() for p in (args.cases or "*").split(",")]
+    cases = [case for case in catalog if any(fnmatch.fnmatchcase(case.id, p) for p in patterns)]
+    if not cases:
+        raise UsageError(f"no cases match --cases {args.cases!r}")
+    statuses = []
+    for case in cases:
+        if args.method == "numeric":
+            proof = numeric_proof(case, args.examples, args.seed)
+        else:
+            proof = prove_case(case, args.method, examples=args.examples, seed=args.seed)
+        print(proof, flush=True)
+        statuses.append(proof.status)
+    print(", ".join(f"{statuses.count(s)} {s}" for s in dict.fromkeys(statuses)), flush=True)
+    return 0 if set(statuses) <= {"proved", "passed"} else 1
+
+
 def command_cases(args: argparse.Namespace, console: Console) -> int:
     for case in CASES:
         print(case.id)
@@ -337,7 +374,7 @@ def command_report(args: argparse.Namespace, console: Console) -> int:
     return 0 if all(v.as_expected for v in verdicts) else 1
 
 
-COMMANDS = {"check": command_check, "cases": command_cases, "errata": command_errata, "report": command_report}
+COMMANDS = {"check": command_check, "verify": command_verify, "cases": command_cases, "errata": command_errata, "report": command_report}
 
 
 def main(argv: list[str] | None = None) -> int:

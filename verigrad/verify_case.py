@@ -9,8 +9,10 @@ plus the case's own rounding bound (its declared magnitude and op count).  At a
 kink every closed form between the shares t = 0 and t = 1 is accepted.  It
 returns the mismatches, an empty list when there are none.
 
-The built-in catalog is also proved symbolically (sympy, every region of every
-kink) and in exact arithmetic by the repository's tests (``tests/reference``).
+It samples; ``verigrad.prove.prove_case`` proves (sympy, every region of every
+kink) or checks in exact arithmetic, for your cases as for the built-in catalog,
+whose proofs in ``tests/reference`` call it.  This check is the one for primals
+the symbolic namespace cannot follow.
 """
 
 from __future__ import annotations

@@ -23,26 +23,18 @@ the same rounding bound), not a first-order error.
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Any
 
 import mpmath
 import numpy as np
 import pytest
-import refsym
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
-from verigrad.reference import CASES, LABEL, NONZERO, NONZERO_MIN_ABS, POSITIVE, Case, Point, resolve_shape
+
+from verigrad import prove, symbolic
+from verigrad.reference import CASES, LABEL, Case, Point, resolve_shape
 from verigrad.reference.jacobian import data_shape
 
 CASE_ARGS = [(case, arg) for case in CASES for arg in case.differentiable_args]
-
-#: Sizes drawn per symbol (a superset of the harness's buckets).
-EXACT_SIZES = {"n": (1, 2, 3, 5), "m": (1, 2, 3), "N": (1, 2, 4)}
-
-#: Inputs: 0 or 2⁻¹⁰ ≤ |v| ≤ 8 (no underflow in x⁸ or a product: the bound is first-order and relative).
-VALUE_MAX = 8.0
-VALUE_MIN_ABS = 2.0**-10
 
 #: Closed forms whose every entry is one product or quotient of inputs (or a 0/1 mask times one):
 #: no cancellation, so magnitude ≈ |exact| and an exact 0 must come out as 0.
@@ -63,103 +55,33 @@ def _ids(pairs: list[tuple[Case, str]]) -> list[str]:
     return [f"{case.id}-{arg}" for case, arg in pairs]
 
 
-def _element(domain: str) -> st.SearchStrategy[float]:
-    if domain in (NONZERO, POSITIVE):
-        magnitude = st.floats(NONZERO_MIN_ABS, VALUE_MAX)
-        signs = (1.0,) if domain == POSITIVE else (1.0, -1.0)
-        return st.tuples(st.sampled_from(signs), magnitude).map(lambda sm: sm[0] * sm[1])
-    return st.floats(-VALUE_MAX, VALUE_MAX, allow_subnormal=False).map(lambda v: 0.0 if abs(v) < VALUE_MIN_ABS else v)
-
-
-@st.composite
-def inputs(draw: Any, case: Case) -> tuple[dict[str, int], dict[str, Any], dict[str, np.ndarray], float]:
-    """Sizes, parameters, float64 arrays and a subgradient share for one case."""
-    sizes = {name: draw(st.sampled_from(EXACT_SIZES[name])) for name in refsym.size_names(case)}
-    params = {name: draw(st.sampled_from(values)) for name, values in sorted(case.params.items())}
-    values = {
-        arg.name: draw(hnp.arrays(np.int64, resolve_shape(arg.shape, sizes), elements=st.integers(0, sizes[arg.classes] - 1)))
-        if arg.domain == LABEL
-        else draw(hnp.arrays(np.float64, resolve_shape(arg.shape, sizes), elements=_element(arg.domain)))
-        for arg in case.args
-    }
-    t = draw(st.sampled_from((0.0, 0.5, 1.0)))
-    return sizes, params, values, t
-
-
-def exact_closed_form(
-    case: Case, arg: str, sizes: dict[str, int], params: dict[str, Any], values: dict[str, np.ndarray], t: float
-):
-    """The closed form's structured data in exact arithmetic: (data, kind, exact point)."""
-    for kind in (refsym.RatNum, refsym.BigNum):
-        point = refsym.ExactPoint({**refsym.wrap_values(values, kind), **params}, t=t)
-        try:
-            return refsym.closed_form_data(case, arg, point, sizes), kind, point
-        except refsym.Transcendental:
-            continue
-    raise AssertionError("unreachable: BigNum evaluates every closed form")
-
-
-def _exact_entry(value: Any, kind: type) -> Any:
-    """An exact closed-form entry as Fraction (RatNum) or mpf (BigNum)."""
-    if isinstance(value, refsym.Num):
-        return value.v
-    if isinstance(value, (float, np.floating)):
-        value = refsym.recover_constant(float(value))
-    else:
-        value = Fraction(int(value))
-    return value if kind is refsym.RatNum else mpmath.mpf(value.numerator) / value.denominator
-
-
-def _same_kink_side(case: Case, point64: Point, exact_point: Point) -> bool:
-    """Whether float64 and exact arithmetic put every kink variable on the same side of 0."""
-    if case.kink is None:
-        return True
-    z64 = np.ravel(np.asarray(case.kink.locus(point64)[0], dtype=np.float64))
-    exact = np.ravel(np.asarray(case.kink.locus(exact_point)[0], dtype=object))
-    exact_sign = [0 if v == 0 else (1 if v > 0 else -1) for v in exact]
-    return list(np.sign(z64).astype(int)) == exact_sign
+def _not_vacuous(case: Case, row: prove.EntryError) -> list[str]:
+    """A non-cancelling closed form: an exact 0 stays 0, and the magnitude is |exact| up to a factor."""
+    if case.id not in NON_CANCELLING:
+        return []
+    if row.exact == 0:
+        return [f"entry {row.index}: exact 0 but ref64 {row.float64!r}"] if row.float64 != 0 else []
+    if row.magnitude > NON_CANCELLING_FACTOR * float(abs(row.exact)):
+        return [f"entry {row.index}: magnitude {row.magnitude:.3g} > {NON_CANCELLING_FACTOR}·|exact| = "
+                f"{float(abs(row.exact)):.3g} (vacuous bound)"]
+    return []
 
 
 @pytest.mark.parametrize(("case", "arg"), CASE_ARGS, ids=_ids(CASE_ARGS))
 @SETTINGS
 @given(data=st.data())
 def test_float64_reference_within_its_rounding_bound(case: Case, arg: str, data: st.DataObject) -> None:
-    sizes, params, values, t = data.draw(inputs(case))
-    partial = case.partials[arg]
-    point64 = Point({**values, **params}, t=t)
-    out_shape = case.output_shape(sizes, params)
-    arg_shape = resolve_shape(case.arg(arg).shape, sizes)
-    reference = partial.jacobian(point64, out_shape, arg_shape).data
-    with mpmath.workdps(50):
-        exact, kind, exact_point = exact_closed_form(case, arg, sizes, params, values, t)
-        if reference is None:
-            assert exact is None
-            return
-        assume(_same_kink_side(case, point64, exact_point))
-        magnitude = partial.magnitude_jacobian(point64, out_shape, arg_shape).data
-        ops = partial.ops(point64)
-        violations = []
-        for index in np.ndindex(reference.shape):
-            ref, mag = float(reference[index]), float(magnitude[index])
-            value = _exact_entry(exact[index], kind)
-            if kind is refsym.RatNum:
-                error, bound = abs(Fraction(ref) - value), Fraction(ops) * refsym.U64 * Fraction(mag)
-                exact_abs = abs(value)
-            else:
-                error, bound = abs(mpmath.mpf(ref) - value), mpmath.mpf(ops) * mpmath.mpf(2) ** -53 * mpmath.mpf(mag)
-                exact_abs = abs(value)
-            if error > bound:
-                violations.append(
-                    f"entry {index}: ref64 {ref!r}, exact {value}, |error| {float(error):.3g} > bound {float(bound):.3g}"
-                )
-            if case.id in NON_CANCELLING:
-                if exact_abs == 0:
-                    if ref != 0:
-                        violations.append(f"entry {index}: exact 0 but ref64 {ref!r}")
-                elif mag > NON_CANCELLING_FACTOR * float(exact_abs):
-                    violations.append(
-                        f"entry {index}: magnitude {mag:.3g} > {NON_CANCELLING_FACTOR}·|exact| = {float(exact_abs):.3g} (vacuous bound)"
-                    )
+    sizes, params, values, t = data.draw(prove.exact_points(case))
+    rows = prove.rounding_errors(case, arg, sizes, params, values, t)
+    # None: float64 and exact arithmetic on different sides of a kink (Point.u covers it in the harness).
+    assume(rows is not None)
+    violations = []
+    for row in rows:
+        if not row.within_bound:
+            violations.append(f"entry {row.index}: ref64 {row.float64!r}, exact {row.exact}, "
+                              f"|error| {float(row.error):.3g} > bound {float(row.bound):.3g}")
+        violations += _not_vacuous(case, row)
+    ops = case.partials[arg].ops(Point({**values, **params}, t=t))
     assert not violations, f"{case.id} ∂/∂{arg} at sizes {sizes} params {params} t {t} (ops {ops}):\n" + "\n".join(
         violations[:10]
     )
@@ -182,15 +104,15 @@ def benign_values(case: Case, sizes: dict[str, int]) -> dict[str, np.ndarray]:
 @pytest.mark.parametrize(("case", "arg"), CASE_ARGS, ids=_ids(CASE_ARGS))
 def test_rounding_bound_is_not_vacuous_at_benign_point(case: Case, arg: str) -> None:
     sizes = {"n": 3, "m": 2, "N": 2}
-    sizes = {name: sizes[name] for name in refsym.size_names(case)}
+    sizes = {name: sizes[name] for name in symbolic.size_names(case)}
     partial = case.partials[arg]
     arg_shape = resolve_shape(case.arg(arg).shape, sizes)
     values = benign_values(case, sizes)
-    for params in refsym.param_grid(case):
+    for params in symbolic.param_grid(case):
         out_shape = case.output_shape(sizes, dict(params))
         point64 = Point({**values, **dict(params)})
         with mpmath.workdps(50):
-            exact, kind, _ = exact_closed_form(case, arg, sizes, dict(params), values, 0.0)
+            exact, kind, _ = symbolic.exact_closed_form(case, arg, sizes, dict(params), values, 0.0)
         if exact is None:
             continue
         magnitude = np.broadcast_to(
@@ -198,9 +120,9 @@ def test_rounding_bound_is_not_vacuous_at_benign_point(case: Case, arg: str) -> 
             data_shape(partial.structure, out_shape, arg_shape),
         )
         for index in np.ndindex(magnitude.shape):
-            value = abs(float(_exact_entry(exact[index], kind)))
+            value = abs(float(symbolic.exact_entry(exact[index], kind)))
             if value == 0:
-                assert magnitude[index] == 0 or partial.ops(point64) * refsym.U64 * magnitude[index] < 1e-12, index
+                assert magnitude[index] == 0 or partial.ops(point64) * symbolic.U64 * magnitude[index] < 1e-12, index
             else:
                 assert magnitude[index] <= BENIGN_FACTOR * value, (
                     f"{case.id} ∂/∂{arg} params {dict(params)} entry {index}: magnitude {magnitude[index]:.3g} "
@@ -211,10 +133,10 @@ def test_rounding_bound_is_not_vacuous_at_benign_point(case: Case, arg: str) -> 
 def test_exact_evaluation_refuses_to_round() -> None:
     """The exact kinds refuse float(): a closed form that rounds through float64 cannot pass silently."""
     with pytest.raises(TypeError):
-        float(refsym.RatNum(Fraction(1, 3)))
+        float(symbolic.RatNum(Fraction(1, 3)))
     filled = np.zeros(2)
     with pytest.raises(TypeError):
-        filled[0] = refsym.RatNum(Fraction(1, 3))
+        filled[0] = symbolic.RatNum(Fraction(1, 3))
 
 
 def test_exact_check_catches_too_small_magnitude() -> None:
@@ -222,7 +144,7 @@ def test_exact_check_catches_too_small_magnitude() -> None:
     case = next(c for c in CASES if c.id == "scalar.sum")
     values = {"x": np.asarray(0.7)}
     with mpmath.workdps(50):
-        exact, kind, _ = exact_closed_form(case, "x", {}, {}, values, 0.0)
+        exact, kind, _ = symbolic.exact_closed_form(case, "x", {}, {}, values, 0.0)
         reference = case.partials["x"].closed_form(Point(values))
-        error = abs(mpmath.mpf(float(reference)) - _exact_entry(exact[()], kind))
+        error = abs(mpmath.mpf(float(reference)) - symbolic.exact_entry(exact[()], kind))
     assert error > 0, "2·0.7 + cos 0.7 is not exact in float64: a zero magnitude would be violated"

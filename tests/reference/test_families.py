@@ -13,10 +13,11 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-import refsym
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+
+from verigrad import symbolic
 from verigrad.reference import Point, get_case
 from verigrad.reference.families import tie_weights
 
@@ -32,7 +33,7 @@ tied_matrices = hnp.arrays(np.float64, st.tuples(st.integers(1, 4), st.integers(
 @given(values=tied_matrices)
 def test_tie_weights_lie_in_the_simplex_of_the_tied_set(values: np.ndarray, t: float, sign: int) -> None:
     """Exact: weights ≥ 0, zero off the tied set, total mass 1 per row; floats give the same weights."""
-    exact = refsym.wrap_values({"X": values}, refsym.RatNum)["X"]
+    exact = symbolic.wrap_values({"X": values}, symbolic.RatNum)["X"]
     weights = tie_weights(exact, t, sign)
     tied = sign * values == np.max(sign * values, axis=-1, keepdims=True)
     for row in range(values.shape[0]):

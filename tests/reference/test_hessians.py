@@ -18,13 +18,11 @@ from typing import Any
 import mpmath
 import numpy as np
 import pytest
-import refsym
 import sympy
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from test_exact import _exact_entry, _same_kink_side, inputs
-from test_symbolic import MAX_REGION_KEYS
 
+from verigrad import prove, symbolic
 from verigrad.reference import CASES, Point, get_case, resolve_shape
 from verigrad.reference.hessians import HESSIANS, WITHOUT_HESSIAN, block
 
@@ -55,29 +53,29 @@ def _mismatches(case_id: str, hessian: Any = None) -> list[str]:
     case = get_case(case_id)
     hessian = hessian or HESSIANS[case_id]
     found, proved = [], 0
-    for sizes in refsym.size_grid(case, SIZES):
-        arrays = refsym.symbolic_arrays(case, dict(sizes))
+    for sizes in symbolic.size_grid(case, SIZES):
+        arrays = symbolic.symbolic_arrays(case, dict(sizes))
         shapes = {a: resolve_shape(case.arg(a).shape, dict(sizes)) for a in case.differentiable_args}
-        for params in refsym.param_grid(case):
-            keys = refsym.kink_keys(case.id, sizes, params)
-            if len(keys) > MAX_REGION_KEYS:  # 2^k sign patterns: a max over 6 elements has 2^15; smaller sizes prove it
+        for params in symbolic.param_grid(case):
+            keys = symbolic.kink_keys(case, sizes, params)
+            if len(keys) > prove.MAX_REGION_KEYS:  # 2^k sign patterns: a max over 6 elements has 2^15; smaller sizes prove it
                 continue
             proved += 1
-            for region in refsym.regions(keys):
-                (output,) = refsym.evaluate_primal(case, arrays, dict(params), refsym.Region(dict(region)))
-                point = refsym.RegionPoint({**arrays, **dict(params)}, refsym.Region(dict(region)))
+            for region in symbolic.regions(keys):
+                (output,) = symbolic.evaluate_primal(case, arrays, dict(params), symbolic.Region(dict(region)))
+                point = symbolic.RegionPoint({**arrays, **dict(params)}, symbolic.Region(dict(region)))
                 blocks = hessian.blocks(point)
                 for a, b in itertools.product(case.differentiable_args, repeat=2):
                     actual = _object_block(blocks, a, b, shapes)
                     for i in np.ndindex(shapes[a]):
-                        first = sympy.diff(output, refsym.to_sympy(arrays[a][i]))
+                        first = sympy.diff(output, symbolic.to_sympy(arrays[a][i]))
                         for j in np.ndindex(shapes[b]):
-                            expected = sympy.diff(first, refsym.to_sympy(arrays[b][j]))
-                            if not refsym.is_zero(refsym.to_sympy(actual[i + j]) - expected):
+                            expected = sympy.diff(first, symbolic.to_sympy(arrays[b][j]))
+                            if not symbolic.is_zero(symbolic.to_sympy(actual[i + j]) - expected):
                                 found.append(f"sizes {dict(sizes)} params {dict(params)} ∂²/∂{a}{i}∂{b}{j}: "
                                              f"closed form {actual[i + j]}, sympy {expected}")
     if not proved:
-        found.append(f"no size of {SIZES} has at most {MAX_REGION_KEYS} kink expressions: nothing proved")
+        found.append(f"no size of {SIZES} has at most {prove.MAX_REGION_KEYS} kink expressions: nothing proved")
     return found
 
 
@@ -100,30 +98,30 @@ def test_symbolic_proof_rejects_a_wrong_hessian() -> None:
 @given(data=st.data())
 def test_float64_hessian_within_its_rounding_bound(case_id: str, data: st.DataObject) -> None:
     case = get_case(case_id)
-    sizes, params, values, _ = data.draw(inputs(case))
+    sizes, params, values, _ = data.draw(prove.exact_points(case))
     hessian = HESSIANS[case_id]
     shapes = {a: resolve_shape(case.arg(a).shape, sizes) for a in case.differentiable_args}
     point64 = Point({**values, **params})
     blocks64, magnitude64, ops = hessian.blocks(point64), hessian.magnitude(point64), hessian.ops(point64)
     with mpmath.workdps(50):
-        for kind in (refsym.RatNum, refsym.BigNum):
-            exact_point = refsym.ExactPoint({**refsym.wrap_values(values, kind), **params})
+        for kind in (symbolic.RatNum, symbolic.BigNum):
+            exact_point = symbolic.ExactPoint({**symbolic.wrap_values(values, kind), **params})
             try:
-                with refsym.object_array_creation():
+                with symbolic.object_array_creation():
                     exact_blocks = hessian.blocks(exact_point)
                 break
-            except refsym.Transcendental:
+            except symbolic.Transcendental:
                 continue
-        assume(_same_kink_side(case, point64, exact_point))
+        assume(prove.same_kink_side(case, point64, exact_point))
         violations = []
         for a, b in itertools.product(case.differentiable_args, repeat=2):
             ref = block(blocks64, a, b, shapes)
             mag = np.abs(block(magnitude64, a, b, shapes))
             exact = _object_block(exact_blocks, a, b, shapes)
             for index in np.ndindex(ref.shape):
-                value = _exact_entry(exact[index], kind)
-                if kind is refsym.RatNum:
-                    error, bound = abs(Fraction(float(ref[index])) - value), Fraction(ops) * refsym.U64 * Fraction(float(mag[index]))
+                value = symbolic.exact_entry(exact[index], kind)
+                if kind is symbolic.RatNum:
+                    error, bound = abs(Fraction(float(ref[index])) - value), Fraction(ops) * symbolic.U64 * Fraction(float(mag[index]))
                 else:
                     error = abs(mpmath.mpf(float(ref[index])) - value)
                     bound = mpmath.mpf(ops) * mpmath.mpf(2) ** -53 * mpmath.mpf(float(mag[index]))

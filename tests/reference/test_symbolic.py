@@ -5,7 +5,8 @@ and every parameter value, the primal (``case.primal``, the very function the
 engines run) is evaluated on real sympy symbols through a sympy-backed namespace,
 differentiated by sympy, and compared entry by entry with the closed form
 evaluated on the same symbols (the closed form's numpy code runs on object
-arrays of :class:`refsym.SymNum`).  Each difference must simplify to 0: a proof
+arrays of :class:`verigrad.symbolic.SymNum`; the proof is
+``verigrad.prove``, the one users call on their own cases).  Each difference must simplify to 0: a proof
 for those sizes, not a sample.  For the element-wise cases (diagonal or identity
 Jacobians) a further test shows, at n = 4, that every diagonal entry is the n = 1
 formula with the entry's index substituted and every other entry is 0: one
@@ -25,119 +26,54 @@ from typing import Any
 
 import numpy as np
 import pytest
-import refsym
 import sympy
+
+from verigrad import prove, symbolic
 from verigrad.reference import CASES, Case, Partial, get_case
 
 CASE_ARGS = [(case, arg) for case in CASES for arg in case.differentiable_args]
 #: Kinks whose subdifferential is the segment between the two sides' limits (one kink at a time):
 #: ReLU, max(w, x) at a tie, abs and clip per element.  A reduction's many-way ties (a simplex) and
 #: the 2-norm at 0 (a ball) have tests of their own below.
-KINK_CASE_ARGS = [
-    (case, arg) for case, arg in CASE_ARGS
-    if case.kink is not None and (case.kink.nearest is None or case.partials[arg].structure.value == "diagonal")
-]
+KINK_CASE_ARGS = [(case, arg) for case, arg in CASE_ARGS if prove.segment_kink(case, arg)]
 
-#: A size whose primal compares more than this many expressions (2^k regions) is left to the smaller sizes.
-MAX_REGION_KEYS = 4
 SECOND_DERIVATIVES = [(case, arg) for case in CASES for arg in case.second_derivatives]
-
-#: Kink checks enumerate the other kinks' regions too: smaller sizes keep them quick.
-KINK_SIZES = {"n": (1, 2, 3), "m": (1, 2), "N": (1, 2)}
-
-SHARES = (sympy.Integer(0), sympy.Rational(1, 2), sympy.Integer(1))
 
 
 def _ids(pairs: list[tuple[Case, str]]) -> list[str]:
     return [f"{case.id}-{arg}" for case, arg in pairs]
 
 
-def closed_form_mismatches(case: Case, arg: str, grid: dict[str, tuple[int, ...]] = refsym.SYMBOLIC_SIZES) -> list[str]:
-    """Every (sizes, params, region, entry) where ``case``'s closed form is not sympy's derivative.
-
-    The primal is the catalog case's (by id); the closed form is ``case``'s own,
-    so a mutated case can be checked against the true primal.
-    """
-    mismatches, proved = [], 0
-    for sizes in refsym.size_grid(case, grid):
-        arrays = refsym.symbolic_arrays(case, dict(sizes))
-        for params in refsym.param_grid(case):
-            keys = refsym.kink_keys(case.id, sizes, params)
-            if len(keys) > MAX_REGION_KEYS:
-                continue
-            proved += 1
-            for region in refsym.regions(keys):
-                expected = refsym.primal_jacobians(case.id, sizes, params, region)[arg]
-                point = refsym.RegionPoint({**arrays, **dict(params)}, refsym.Region(dict(region)))
-                actual = refsym.closed_form_dense(case, arg, point, dict(sizes))
-                if actual.shape != expected.shape:
-                    mismatches.append(f"sizes {dict(sizes)}: closed form {actual.shape}, sympy {expected.shape}")
-                    continue
-                for index in np.ndindex(actual.shape):
-                    if not refsym.is_zero(actual[index] - expected[index]):
-                        mismatches.append(
-                            f"sizes {dict(sizes)} params {dict(params)} region {dict(region)} entry {index}: "
-                            f"closed form {actual[index]}, sympy {expected[index]}"
-                        )
-    if not proved:
-        mismatches.append(f"no size of {dict(grid)} has at most {MAX_REGION_KEYS} kink expressions: nothing proved")
-    return mismatches
+def _listed(mismatches: list[prove.Mismatch]) -> str:
+    return "\n".join(str(m) for m in mismatches[:10])
 
 
 @pytest.mark.parametrize(("case", "arg"), CASE_ARGS, ids=_ids(CASE_ARGS))
 def test_closed_form_is_sympy_derivative_of_primal(case: Case, arg: str) -> None:
-    mismatches = closed_form_mismatches(case, arg)
-    assert not mismatches, f"{case.id} ∂/∂{arg}:\n" + "\n".join(mismatches[:10])
+    mismatches = prove.closed_form_mismatches(case, arg)
+    assert not mismatches, f"{case.id} ∂/∂{arg}:\n" + _listed(mismatches)
 
 
 @pytest.mark.parametrize(("case", "arg"), KINK_CASE_ARGS, ids=_ids(KINK_CASE_ARGS))
 def test_closed_form_on_kink_is_in_subdifferential(case: Case, arg: str) -> None:
-    failures = []
-    for sizes in refsym.size_grid(case, KINK_SIZES):
-        arrays = refsym.symbolic_arrays(case, dict(sizes))
-        for params in refsym.param_grid(case):
-            keys = refsym.kink_keys(case.id, sizes, params)
-            for kink in keys:
-                pivot = refsym.kink_pivot(kink)
-                (solution,) = sympy.solve(kink, pivot)
-                others = tuple(k for k in keys if k != kink)
-                for other_region in refsym.regions(others):
-                    sides = dict(other_region)
-                    positive = refsym.primal_jacobians(
-                        case.id, sizes, params, tuple((k, sides.get(k, 1)) for k in keys)
-                    )[arg]
-                    negative = refsym.primal_jacobians(
-                        case.id, sizes, params, tuple((k, sides.get(k, 0)) for k in keys)
-                    )[arg]
-                    for t in SHARES:
-                        region = refsym.Region({**sides, kink: refsym.SymNum(t)})
-                        point = refsym.RegionPoint({**arrays, **dict(params)}, region)
-                        actual = refsym.closed_form_dense(case, arg, point, dict(sizes))
-                        for index in np.ndindex(actual.shape):
-                            member = t * positive[index] + (1 - t) * negative[index]
-                            difference = (actual[index] - member).subs(pivot, solution)
-                            if not refsym.is_zero(difference):
-                                failures.append(
-                                    f"sizes {dict(sizes)} kink {kink} = 0, others {sides}, t = {t}, entry {index}: "
-                                    f"closed form {actual[index]}, t·D⁺ + (1−t)·D⁻ = {member}"
-                                )
-    assert not failures, f"{case.id} ∂/∂{arg} on its kink:\n" + "\n".join(failures[:10])
+    mismatches = prove.kink_mismatches(case, arg)
+    assert not mismatches, f"{case.id} ∂/∂{arg} on its kink:\n" + _listed(mismatches)
 
 
 @pytest.mark.parametrize(("case", "arg"), SECOND_DERIVATIVES, ids=_ids(SECOND_DERIVATIVES))
 def test_second_derivative_is_sympy_hessian_of_primal(case: Case, arg: str) -> None:
     mismatches = []
-    for sizes in refsym.size_grid(case):
-        arrays = refsym.symbolic_arrays(case, dict(sizes))
-        for params in refsym.param_grid(case):
-            for region in refsym.regions(refsym.kink_keys(case.id, sizes, params)):
-                expected = refsym.primal_hessian(case.id, arg, sizes, params, region)
-                point = refsym.RegionPoint({**arrays, **dict(params)}, refsym.Region(dict(region)))
-                with refsym.object_array_creation():
+    for sizes in symbolic.size_grid(case):
+        arrays = symbolic.symbolic_arrays(case, dict(sizes))
+        for params in symbolic.param_grid(case):
+            for region in symbolic.regions(symbolic.kink_keys(case, sizes, params)):
+                expected = symbolic.primal_hessian(case, arg, sizes, params, region)
+                point = symbolic.RegionPoint({**arrays, **dict(params)}, symbolic.Region(dict(region)))
+                with symbolic.object_array_creation():
                     value = case.second_derivatives[arg](point)
                 actual = np.asarray(value, dtype=object).reshape(expected.shape)
                 for index in np.ndindex(expected.shape):
-                    if not refsym.is_zero(refsym.to_sympy(actual[index]) - expected[index]):
+                    if not symbolic.is_zero(symbolic.to_sympy(actual[index]) - expected[index]):
                         mismatches.append(
                             f"sizes {dict(sizes)} params {dict(params)} region {dict(region)} entry {index}: "
                             f"closed form {actual[index]}, sympy {expected[index]}"
@@ -156,15 +92,15 @@ ELEMENTWISE = [
 def test_elementwise_jacobian_is_one_formula_per_element(case: Case, arg: str) -> None:
     """At n = 4, J[i, i] is J[0, 0] at n = 1 with index 0 renamed i, and J[i, j] = 0 off the diagonal."""
     n = 4
-    for params in refsym.param_grid(case):
+    for params in symbolic.param_grid(case):
         for side in (1, 0):
-            big_keys = refsym.kink_keys(case.id, (("n", n),), params)
-            small_keys = refsym.kink_keys(case.id, (("n", 1),), params)
-            big = refsym.primal_jacobians(case.id, (("n", n),), params, tuple((k, side) for k in big_keys))[arg]
-            small = refsym.primal_jacobians(case.id, (("n", 1),), params, tuple((k, side) for k in small_keys))[arg]
+            big_keys = symbolic.kink_keys(case, (("n", n),), params)
+            small_keys = symbolic.kink_keys(case, (("n", 1),), params)
+            big = symbolic.primal_jacobians(case, (("n", n),), params, tuple((k, side) for k in big_keys))[arg]
+            small = symbolic.primal_jacobians(case, (("n", 1),), params, tuple((k, side) for k in small_keys))[arg]
             for i in range(n):
                 rename = {s: sympy.Symbol(s.name.replace("_0", f"_{i}"), real=True) for s in small[0, 0].free_symbols}
-                assert refsym.is_zero(big[i, i] - small[0, 0].xreplace(rename)), (case.id, arg, i, big[i, i])
+                assert symbolic.is_zero(big[i, i] - small[0, 0].xreplace(rename)), (case.id, arg, i, big[i, i])
                 for j in range(n):
                     assert i == j or big[i, j] == 0, (case.id, arg, i, j, big[i, j])
 
@@ -174,7 +110,7 @@ def test_every_case_and_argument_is_proved() -> None:
     # At some size: a max over one element (n = m = 1) compares nothing.
     assert all(
         case.kink is None
-        or any(refsym.kink_keys(case.id, sizes, params) for sizes in refsym.size_grid(case)[:3] for params in refsym.param_grid(case))
+        or any(symbolic.kink_keys(case, sizes, params) for sizes in symbolic.size_grid(case)[:3] for params in symbolic.param_grid(case))
         for case in CASES
     ), "a case with a Kink must have a max or comparison in its primal"
 
@@ -216,18 +152,18 @@ def test_symbolic_proof_rejects_wrong_closed_form(name: str) -> None:
     case = MUTANTS[name]
     arg = next(a for a in case.partials if case.partials[a] is not get_case(case.id).partials[a])
     grid = {"n": (2,), "m": (3,), "N": (2,)}
-    assert closed_form_mismatches(case, arg, grid), f"mutant {name} passed the symbolic check"
+    assert prove.closed_form_mismatches(case, arg, grid), f"mutant {name} passed the symbolic check"
 
 
 @pytest.mark.parametrize("name", sorted(KINK_MUTANTS))
 def test_kink_check_rejects_mass_outside_subdifferential(name: str) -> None:
     case = KINK_MUTANTS[name]
     sizes = (("n", 1),)
-    arrays = refsym.symbolic_arrays(case, dict(sizes))
-    (kink,) = refsym.kink_keys(case.id, sizes, ())
-    point = refsym.RegionPoint(arrays, refsym.Region({kink: refsym.SymNum(sympy.Rational(1, 2))}))
-    actual = refsym.closed_form_dense(case, "w", point, dict(sizes))
-    positive = refsym.primal_jacobians(case.id, sizes, (), ((kink, 1),))["w"]
-    negative = refsym.primal_jacobians(case.id, sizes, (), ((kink, 0),))["w"]
+    arrays = symbolic.symbolic_arrays(case, dict(sizes))
+    (kink,) = symbolic.kink_keys(case, sizes, ())
+    point = symbolic.RegionPoint(arrays, symbolic.Region({kink: symbolic.SymNum(sympy.Rational(1, 2))}))
+    actual = symbolic.closed_form_dense(case, "w", point, dict(sizes))
+    positive = symbolic.primal_jacobians(case, sizes, (), ((kink, 1),))["w"]
+    negative = symbolic.primal_jacobians(case, sizes, (), ((kink, 0),))["w"]
     member = sympy.Rational(1, 2) * positive[0, 0] + sympy.Rational(1, 2) * negative[0, 0]
-    assert not refsym.is_zero(actual[0, 0] - member)
+    assert not symbolic.is_zero(actual[0, 0] - member)

@@ -1,6 +1,7 @@
-"""Symbolic and exact evaluation of the reference, for the tests that verify it.
+"""Symbolic and exact evaluation of closed forms and primals: the machinery of ``verigrad.prove``.
 
-The reference is numpy code; these helpers run that very code on other numbers:
+A case's primal and closed forms are numpy code; this module runs that very code
+on other numbers:
 
 * :class:`SymNum` wraps a sympy expression, :class:`RatNum` a
   :class:`fractions.Fraction`, :class:`BigNum` an mpmath ``mpf``.  Object arrays
@@ -16,7 +17,11 @@ The reference is numpy code; these helpers run that very code on other numbers:
   form's ``p.step(z)`` follow it too.  On an open region the primal is a
   polynomial or an elementary function, and sympy differentiates it exactly.
 
-sympy and mpmath are imported here, in the tests, never by ``reference``.
+The primal runs through :class:`SymbolicNamespace`, which implements the primal
+vocabulary of ``oracles/protocol.py`` and nothing else: a primal calling anything
+beyond it raises :class:`Unsupported` naming the call.  The repository's tests
+prove the built-in catalog with these functions; ``verigrad.prove`` proves a
+user's cases with the same ones.
 """
 
 from __future__ import annotations
@@ -32,21 +37,27 @@ from typing import Any
 import mpmath
 import numpy as np
 import sympy
+
 import verigrad.reference.cases as cases_module
-from verigrad.reference import LABEL, Case, Point, StructuredJacobian, get_case, resolve_shape
+from verigrad.reference import LABEL, Case, Point, StructuredJacobian, resolve_shape
 from verigrad.reference.families import tie_weights
 from verigrad.reference.jacobian import Structure, data_shape
-
 from verigrad.truth import sizes_of
 
 U64 = Fraction(1, 2**53)
 
 #: The sizes the symbolic proofs run at (the brief: n = 1..4, m and N = 1..3).
 SYMBOLIC_SIZES: dict[str, tuple[int, ...]] = {"n": (1, 2, 3, 4), "m": (1, 2, 3), "N": (1, 2, 3)}
+#: A size name the grid does not list (a user's case may name its own sizes) takes these values.
+OTHER_SIZES: tuple[int, ...] = (1, 2, 3)
 
 
 class Transcendental(TypeError):
     """A rational-arithmetic number met sin/cos/log: evaluate with mpmath instead."""
+
+
+class Unsupported(AttributeError):
+    """A primal called something the symbolic namespace does not implement (outside the primal vocabulary)."""
 
 
 def recover_constant(value: float) -> Fraction:
@@ -282,6 +293,8 @@ def to_sympy(value: Any) -> sympy.Expr:
         return value.v
     if isinstance(value, RatNum):
         return sympy.Rational(value.v.numerator, value.v.denominator)
+    if isinstance(value, BigNum):
+        return sympy.Float(value.v, mpmath.mp.dps)
     if isinstance(value, sympy.Basic):
         return value
     if isinstance(value, (bool, np.bool_, int, np.integer)):
@@ -372,6 +385,12 @@ class SymbolicNamespace:
 
     def __init__(self, region: Region) -> None:
         self.region = region
+
+    def __getattr__(self, name: str) -> Any:
+        raise Unsupported(
+            f"the primal calls xp.{name}, which is not in the primal vocabulary (oracles/protocol.py) "
+            "that the symbolic namespace implements"
+        )
 
     sin = staticmethod(np.sin)
     cos = staticmethod(np.cos)
@@ -538,9 +557,10 @@ def size_names(case: Case) -> list[str]:
 
 
 def size_grid(case: Case, grid: Mapping[str, tuple[int, ...]] = SYMBOLIC_SIZES) -> list[tuple[tuple[str, int], ...]]:
-    """Every combination of the sizes a case uses, as hashable tuples."""
+    """Every combination of the sizes a case uses, as hashable tuples (a size the grid lacks: :data:`OTHER_SIZES`)."""
     names = size_names(case)
-    return [tuple(zip(names, combo, strict=True)) for combo in itertools.product(*(grid[n] for n in names))]
+    values = [grid.get(n, OTHER_SIZES) for n in names]
+    return [tuple(zip(names, combo, strict=True)) for combo in itertools.product(*values)]
 
 
 def param_grid(case: Case) -> list[tuple[tuple[str, Any], ...]]:
@@ -548,15 +568,32 @@ def param_grid(case: Case) -> list[tuple[tuple[str, Any], ...]]:
     return [tuple(zip(names, combo, strict=True)) for combo in itertools.product(*(case.params[n] for n in names))]
 
 
-def symbolic_arrays(case: Case, sizes: Mapping[str, int]) -> dict[str, np.ndarray]:
-    """One real sympy symbol per input element (``X_1_0``), as object arrays of SymNum."""
+Sizes = tuple[tuple[str, int], ...]
+Params = tuple[tuple[str, Any], ...]
+RegionKey = tuple[tuple[sympy.Expr, int], ...]
+#: Label arguments' values, flattened, by name (they are data, not symbols).
+Labels = tuple[tuple[str, tuple[int, ...]], ...]
+
+
+def label_values(case: Case, values: Mapping[str, np.ndarray]) -> Labels:
+    """The label arguments of concrete inputs, as a hashable key."""
+    return tuple((a.name, tuple(int(v) for v in np.ravel(values[a.name]))) for a in case.args if a.domain == LABEL)
+
+
+def symbolic_arrays(case: Case, sizes: Mapping[str, int], labels: Labels = ()) -> dict[str, np.ndarray]:
+    """One real sympy symbol per input element (``X_1_0``), as object arrays of SymNum.
+
+    Label arguments are data, not symbols: the given ``labels`` (flattened, by
+    name), or every class in turn.
+    """
+    given = dict(labels)
     out = {}
     for arg in case.args:
         shape = resolve_shape(arg.shape, sizes)
         array = np.empty(shape, dtype=object)
         for flat, index in enumerate(np.ndindex(shape)):
-            if arg.domain == LABEL:  # class indices are data: concrete, every class in turn
-                array[index] = SymNum(sympy.Integer(flat % sizes[arg.classes]))
+            if arg.domain == LABEL:
+                array[index] = SymNum(sympy.Integer(given[arg.name][flat] if arg.name in given else flat % sizes[arg.classes]))
             else:
                 array[index] = SymNum(sympy.Symbol(arg.name + "".join(f"_{i}" for i in index), real=True))
         out[arg.name] = array
@@ -579,32 +616,55 @@ def evaluate_primal(
     return [to_sympy(v) for v in np.asarray(out, dtype=object).reshape(-1)]
 
 
-@functools.cache
-def kink_keys(
-    case_id: str, sizes: tuple[tuple[str, int], ...], params: tuple[tuple[str, Any], ...]
-) -> tuple[sympy.Expr, ...]:
+class _PrimalKey:
+    """A case as a cache key: its primal and arguments.
+
+    A case that differs only in its closed forms (a mutant, a user's draft) shares
+    the primal's derivatives; a user's case need not be registered under its id.
+    """
+
+    __slots__ = ("case",)
+
+    def __init__(self, case: Case) -> None:
+        self.case = case
+
+    def __hash__(self) -> int:
+        return hash((self.case.primal, self.case.args))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _PrimalKey) and self.case.primal is other.case.primal and self.case.args == other.case.args
+
+
+def kink_keys(case: Case, sizes: Sizes, params: Params, labels: Labels = ()) -> tuple[sympy.Expr, ...]:
     """The kink expressions of a case's primal (what its max/``>`` compare with 0)."""
-    case = get_case(case_id)
+    return _kink_keys(_PrimalKey(case), sizes, params, labels)
+
+
+@functools.cache
+def _kink_keys(key: _PrimalKey, sizes: Sizes, params: Params, labels: Labels) -> tuple[sympy.Expr, ...]:
     region = Region(discover=True)
-    evaluate_primal(case, symbolic_arrays(case, dict(sizes)), dict(params), region)
+    evaluate_primal(key.case, symbolic_arrays(key.case, dict(sizes), labels), dict(params), region)
     return tuple(region.keys)
 
 
-def regions(keys: tuple[sympy.Expr, ...]) -> list[tuple[tuple[sympy.Expr, int], ...]]:
+def regions(keys: tuple[sympy.Expr, ...]) -> list[RegionKey]:
     """All 2^k sign patterns of the kink expressions (one empty region if there are none)."""
     return [tuple(zip(keys, signs, strict=True)) for signs in itertools.product((1, 0), repeat=len(keys))]
 
 
-@functools.cache
 def primal_jacobians(
-    case_id: str,
-    sizes: tuple[tuple[str, int], ...],
-    params: tuple[tuple[str, Any], ...],
-    region: tuple[tuple[sympy.Expr, int], ...],
+    case: Case, sizes: Sizes, params: Params, region: RegionKey, labels: Labels = ()
 ) -> dict[str, np.ndarray]:
     """sympy's Jacobian of the primal, per differentiable argument: (out.size, arg.size) object arrays."""
-    case = get_case(case_id)
-    arrays = symbolic_arrays(case, dict(sizes))
+    return _primal_jacobians(_PrimalKey(case), sizes, params, region, labels)
+
+
+@functools.cache
+def _primal_jacobians(
+    key: _PrimalKey, sizes: Sizes, params: Params, region: RegionKey, labels: Labels
+) -> dict[str, np.ndarray]:
+    case = key.case
+    arrays = symbolic_arrays(case, dict(sizes), labels)
     outputs = evaluate_primal(case, arrays, dict(params), Region(dict(region)))
     jacobians = {}
     for name in case.differentiable_args:
@@ -617,18 +677,15 @@ def primal_jacobians(
     return jacobians
 
 
-@functools.cache
-def primal_hessian(
-    case_id: str,
-    arg: str,
-    sizes: tuple[tuple[str, int], ...],
-    params: tuple[tuple[str, Any], ...],
-    region: tuple[tuple[sympy.Expr, int], ...],
-) -> np.ndarray:
+def primal_hessian(case: Case, arg: str, sizes: Sizes, params: Params, region: RegionKey) -> np.ndarray:
     """sympy's second derivative of a scalar primal with respect to one argument: (arg.size, arg.size)."""
-    case = get_case(case_id)
-    arrays = symbolic_arrays(case, dict(sizes))
-    (output,) = evaluate_primal(case, arrays, dict(params), Region(dict(region)))
+    return _primal_hessian(_PrimalKey(case), arg, sizes, params, region)
+
+
+@functools.cache
+def _primal_hessian(key: _PrimalKey, arg: str, sizes: Sizes, params: Params, region: RegionKey) -> np.ndarray:
+    arrays = symbolic_arrays(key.case, dict(sizes))
+    (output,) = evaluate_primal(key.case, arrays, dict(params), Region(dict(region)))
     syms = flat_symbols(arrays[arg])
     hess = np.empty((len(syms), len(syms)), dtype=object)
     for i, a in enumerate(syms):
@@ -669,7 +726,8 @@ def closed_form_dense(
     arg_shape = resolve_shape(case.arg(arg).shape, sizes)
     data = _evaluate_closed_form(partial, point)
     if partial.structure is Structure.IDENTITY:
-        assert data is None, f"{case.id}/{arg}: an identity closed form returns None"
+        if data is not None:
+            raise TypeError(f"{case.id} ∂/∂{arg}: an identity closed form must return None, not {type(data).__name__}")
         dense = np.eye(int(np.prod(arg_shape)), dtype=object) * 1
     else:
         data = np.broadcast_to(np.asarray(data, dtype=object), data_shape(partial.structure, out_shape, arg_shape))
@@ -729,7 +787,8 @@ def sympy_jacobian_at(
     size_key = tuple(sorted(sizes.items()))
     param_key = tuple(sorted(params.items()))
     subs = _exact_substitution(case, sizes, values)
-    keys = kink_keys(case.id, size_key, param_key)
+    labels = label_values(case, values)
+    keys = kink_keys(case, size_key, param_key, labels)
     fixed, on_kink = {}, []
     for key in keys:
         value = key.subs(subs)
@@ -746,7 +805,7 @@ def sympy_jacobian_at(
         for side in sides:
             weight *= share if side == 1 else 1 - share
         region = {**fixed, **dict(zip(on_kink, sides, strict=True))}
-        jac = primal_jacobians(case.id, size_key, param_key, tuple((k, region[k]) for k in keys))[arg]
+        jac = primal_jacobians(case, size_key, param_key, tuple((k, region[k]) for k in keys), labels)[arg]
         term = np.vectorize(lambda e, w=weight: w * e.subs(subs), otypes=[object])(jac)
         total = term if total is None else total + term
     return total
@@ -766,3 +825,46 @@ def sympy_values(values: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
 def sympy_primal_at(case: Case, values: Mapping[str, np.ndarray], params: Mapping[str, Any]) -> list[sympy.Expr]:
     """The primal's exact value at float64 ``values`` (flattened), by sympy."""
     return evaluate_primal(case, sympy_values(values), dict(params), Region())
+
+
+def on_a_kink(case: Case, values: Mapping[str, np.ndarray], params: Mapping[str, Any]) -> bool:
+    """Whether float64 ``values`` lie exactly on a kink of the primal (a compared expression is 0)."""
+    sizes = sizes_of(case, values)
+    subs = _exact_substitution(case, sizes, values)
+    keys = kink_keys(case, tuple(sorted(sizes.items())), tuple(sorted(params.items())), label_values(case, values))
+    return any(key.subs(subs) == 0 for key in keys)
+
+
+# ------------------------------------------------------------ exact closed forms
+
+
+#: Digits of the mpmath evaluation of closed forms with sin/cos/log: its error (~1e-50) is far below a float64 ulp.
+EXACT_DIGITS = 50
+
+
+def exact_closed_form(
+    case: Case, arg: str, sizes: Mapping[str, int], params: Mapping[str, Any], values: Mapping[str, np.ndarray], t: float
+) -> tuple[np.ndarray | None, type[Num], Point]:
+    """The closed form's structured data in exact arithmetic: (data, kind, exact point).
+
+    Rationals (:class:`RatNum`) where the closed form is rational, else mpmath
+    numbers (:class:`BigNum`); call it inside ``mpmath.workdps(EXACT_DIGITS)``.
+    """
+    for kind in (RatNum, BigNum):
+        point = ExactPoint({**wrap_values(values, kind), **params}, t=t)
+        try:
+            return closed_form_data(case, arg, point, sizes), kind, point
+        except Transcendental:
+            continue
+    raise AssertionError("unreachable: BigNum evaluates every closed form")
+
+
+def exact_entry(value: Any, kind: type[Num]) -> Any:
+    """An exact closed-form entry as a Fraction (RatNum) or an mpf (BigNum)."""
+    if isinstance(value, Num):
+        return value.v
+    if isinstance(value, (float, np.floating)):
+        value = recover_constant(float(value))
+    else:
+        value = Fraction(int(value))
+    return value if kind is RatNum else mpmath.mpf(value.numerator) / value.denominator
