@@ -26,6 +26,7 @@ from fractions import Fraction
 
 import mpmath
 import numpy as np
+import proof_depth
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -48,7 +49,7 @@ NON_CANCELLING = {
 NON_CANCELLING_FACTOR = 2.0
 BENIGN_FACTOR = 8.0
 
-SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=proof_depth.exact_examples(), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _ids(pairs: list[tuple[Case, str]]) -> list[str]:

@@ -1,6 +1,7 @@
 """The reference's closed forms, proved equal to sympy's derivative of the primal.
 
-For every case and differentiable argument, at every size n = 1..4 (m, N = 1..3)
+For every case and differentiable argument, at every size n = 1..3 (m, N = 1..2;
+n = 1..4 and m, N = 1..3 under ``--verigrad-full``: ``proof_depth``)
 and every parameter value, the primal (``case.primal``, the very function the
 engines run) is evaluated on real sympy symbols through a sympy-backed namespace,
 differentiated by sympy, and compared entry by entry with the closed form
@@ -25,6 +26,7 @@ import dataclasses
 from typing import Any
 
 import numpy as np
+import proof_depth
 import pytest
 import sympy
 
@@ -50,7 +52,7 @@ def _listed(mismatches: list[prove.Mismatch]) -> str:
 
 @pytest.mark.parametrize(("case", "arg"), CASE_ARGS, ids=_ids(CASE_ARGS))
 def test_closed_form_is_sympy_derivative_of_primal(case: Case, arg: str) -> None:
-    mismatches = prove.closed_form_mismatches(case, arg)
+    mismatches = prove.closed_form_mismatches(case, arg, proof_depth.symbolic_sizes())
     assert not mismatches, f"{case.id} ∂/∂{arg}:\n" + _listed(mismatches)
 
 
@@ -63,7 +65,7 @@ def test_closed_form_on_kink_is_in_subdifferential(case: Case, arg: str) -> None
 @pytest.mark.parametrize(("case", "arg"), SECOND_DERIVATIVES, ids=_ids(SECOND_DERIVATIVES))
 def test_second_derivative_is_sympy_hessian_of_primal(case: Case, arg: str) -> None:
     mismatches = []
-    for sizes in symbolic.size_grid(case):
+    for sizes in symbolic.size_grid(case, proof_depth.symbolic_sizes()):
         arrays = symbolic.symbolic_arrays(case, dict(sizes))
         for params in symbolic.param_grid(case):
             for region in symbolic.regions(symbolic.kink_keys(case, sizes, params)):
