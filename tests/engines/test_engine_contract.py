@@ -436,6 +436,8 @@ def test_vocabulary_table_covers_the_protocol():
 VOCABULARY_ENGINES = [*ENGINES, "fd"]
 
 
+# The quick selection runs each entry on one engine, engines in turn (every entry and every engine at least once).
+@pytest.mark.verigrad_cover("entry", rotate="engine_name")
 @pytest.mark.parametrize("entry", VOCABULARY_IDS)
 @pytest.mark.parametrize("engine_name", VOCABULARY_ENGINES)
 def test_vocabulary_entry_differentiates(engine_name: str, entry: str, request: pytest.FixtureRequest) -> None:
