@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import signal
@@ -13,9 +15,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from verigrad.reference import CASES
 
 from verigrad.records import read_records
+from verigrad.reference import CASES
 
 # A user's own engine, written against the protocol only (HIPS autograd: it imports in 0.2 s,
 # which keeps these subprocess tests quick).
@@ -54,6 +56,36 @@ USER_ADAPTER = textwrap.dedent(
 
 
 def verigrad(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """``verigrad ARGS`` in ``cwd``, in this process: the console script's ``main``, its exit code and output.
+
+    What a shell gives the command (the working directory first on ``sys.path``, the
+    user's modules imported fresh, stdout and stderr) without a second of interpreter
+    start-up per call.  Runs with worker processes (``-j``), a killed run and the
+    pytest suite go through :func:`verigrad_process`, a real process.
+    """
+    from verigrad.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    before, here = set(sys.modules), os.getcwd()
+    sys.path.insert(0, str(cwd))
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as exit_:  # argparse's usage errors
+                code = exit_.code if isinstance(exit_.code, int) else int(exit_.code is not None)
+    finally:
+        os.chdir(here)
+        sys.path.remove(str(cwd))
+        for name in set(sys.modules) - before:  # the user's modules: the next test writes its own
+            if str(getattr(sys.modules[name], "__file__", None) or "").startswith(str(cwd)):
+                del sys.modules[name]
+    return subprocess.CompletedProcess(["verigrad", *args], code, out.getvalue(), err.getvalue())
+
+
+def verigrad_process(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """``verigrad ARGS`` in ``cwd``, as its own process (``python -m verigrad.cli``)."""
     return subprocess.run(
         [sys.executable, "-m", "verigrad.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
         env={**os.environ, "COLUMNS": "200"},
@@ -185,8 +217,8 @@ def _summary(stdout: str) -> str:
 def test_jobs_2_gives_the_serial_verdicts_and_summary(workdir: Path) -> None:
     common = "my_adapter:Engine my_adapter:Doubled --cases elementwise.mul,reduction.sum --dtype float64".split()
     common += "--examples 3 --seed 1 --no-report".split()
-    serial = verigrad("check", *common, "--records", "serial.jsonl", cwd=workdir)
-    parallel = verigrad("check", *common, "-j", "2", "--records", "parallel.jsonl", cwd=workdir)
+    serial = verigrad_process("check", *common, "--records", "serial.jsonl", cwd=workdir)
+    parallel = verigrad_process("check", *common, "-j", "2", "--records", "parallel.jsonl", cwd=workdir)
     assert serial.returncode == parallel.returncode == 1, parallel.stdout + parallel.stderr  # Doubled is wrong
     assert "Traceback" not in parallel.stderr
     (serial_header,), serial_verdicts = read_records([workdir / "serial.jsonl"])
@@ -204,7 +236,7 @@ def test_a_hanging_engine_times_out_under_jobs(workdir: Path) -> None:
     )
     narrow = "--cases elementwise.mul --properties vjp --dtype float64 --examples 2 --no-report".split()
     started = time.monotonic()
-    result = verigrad("check", "hanging:Hangs", "my_adapter:Engine", *narrow, "-j", "2", "--timeout", "1", cwd=workdir)
+    result = verigrad_process("check", "hanging:Hangs", "my_adapter:Engine", *narrow, "-j", "2", "--timeout", "1", cwd=workdir)
     assert result.returncode == 1, result.stdout + result.stderr
     assert time.monotonic() - started < 30
     _, verdicts = read_records([workdir / "reports" / "records.jsonl"])
@@ -224,7 +256,7 @@ def test_a_crashing_worker_costs_only_its_check(workdir: Path) -> None:
     narrow = "--cases elementwise.mul --properties vjp,jvp --dtype float64 --examples 2 --no-report".split()
     # The correct engine shares each check with the crashing one: the dead worker's check is re-run
     # engine by engine, so only the crashing engine's verdicts say "crashed".
-    result = verigrad("check", "crashing:Crashes", "my_adapter:Engine", *narrow, "-j", "2", cwd=workdir)
+    result = verigrad_process("check", "crashing:Crashes", "my_adapter:Engine", *narrow, "-j", "2", cwd=workdir)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     _, verdicts = read_records([workdir / "reports" / "records.jsonl"])
@@ -241,7 +273,7 @@ def test_an_engine_that_fails_to_load_in_a_worker_exits_2(workdir: Path) -> None
         "if multiprocessing.parent_process() is not None:\n    raise RuntimeError('not in a worker')\n"
     )
     narrow = "--cases elementwise.mul --dtype float64 --no-report".split()
-    result = verigrad("check", "parent_only:Engine", *narrow, "-j", "2", cwd=workdir)
+    result = verigrad_process("check", "parent_only:Engine", *narrow, "-j", "2", cwd=workdir)
     assert result.returncode == 2
     assert "in a worker process" in result.stderr and "not in a worker" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
