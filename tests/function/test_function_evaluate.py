@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from verigrad.oracles import BUILTIN_ENGINES, load_engine
 
 X, Y = np.array([0.5, -1.25, 3.0]), np.array([2.0, 0.25, -1.0])

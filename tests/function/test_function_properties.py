@@ -7,9 +7,9 @@ import pytest
 import torch
 from mutant_table import load_mutant  # tests/selftest (on pytest's pythonpath)
 from rules import Sin, SquareWrongJvp, sin_product
-from verigrad.oracles import BUILTIN_ENGINES, load_engine
 
 from verigrad import check_function
+from verigrad.oracles import BUILTIN_ENGINES, load_engine
 
 A, B = np.array([0.5, -1.25, 2.0]), np.array([1.5, 0.75, -0.5])
 

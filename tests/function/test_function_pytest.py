@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from verigrad.records import read_records
+
+pytest_plugins = ["pytester"]
 
 RULES = Path(__file__).with_name("rules.py")
 
@@ -25,17 +27,17 @@ TESTS = textwrap.dedent('''
 ''')
 
 
-def test_the_fixture_checks_records_and_fails_with_the_diagnosis(tmp_path) -> None:
-    (tmp_path / "rules.py").write_text(RULES.read_text(encoding="utf-8"), encoding="utf-8")
-    (tmp_path / "test_rules.py").write_text(TESTS, encoding="utf-8")
-    completed = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_rules.py", "--verigrad-seed", "0",
-         "--verigrad-examples", "5", "--verigrad-records", "records.jsonl"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
-    )
-    assert completed.returncode == 1, completed.stdout[-3000:]
-    assert "1 failed, 1 passed" in completed.stdout
-    assert "wrong_sign" in completed.stdout and "replay(fn, inputs, 'torch', 'vjp'" in completed.stdout
-    _, verdicts = read_records([tmp_path / "records.jsonl"])
+def test_the_fixture_checks_records_and_fails_with_the_diagnosis(pytester: pytest.Pytester) -> None:
+    """A user's test file, run by pytest in this process (the plugin loads from its entry point)."""
+    pytester.makepyfile(rules=RULES.read_text(encoding="utf-8"), test_rules=TESTS)
+    pytester.syspathinsert()
+    completed = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider", "-n", "0", "test_rules.py",
+                                             "--verigrad-seed", "0", "--verigrad-examples", "5",
+                                             "--verigrad-records", "records.jsonl")
+    stdout = completed.stdout.str()
+    assert completed.ret == 1, stdout[-3000:]
+    assert "1 failed, 1 passed" in stdout
+    assert "wrong_sign" in stdout and "replay(fn, inputs, 'torch', 'vjp'" in stdout
+    _, verdicts = read_records([pytester.path / "records.jsonl"])
     assert sorted((v.case, v.status) for v in verdicts) == [
         ("Sin.apply", "pass"), ("Sin.apply", "pass"), ("SinWrongSign.apply", "fail"), ("SinWrongSign.apply", "fail")]

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
 
 import pytest
-from verigrad.reference import CASES
 
 from verigrad.catalogs import CatalogError, load_catalog
 from verigrad.cli import main
 from verigrad.records import read_records
+from verigrad.reference import CASES
 from verigrad.verify_case import verify_case
+
+pytest_plugins = ["pytester"]
 
 #: A user's catalog module: softplus with its closed form, and a wrong closed form (the factor ½ missing from 0.5·x²).
 CATALOG = textwrap.dedent('''
@@ -92,13 +92,13 @@ def test_a_missing_catalog_is_a_usage_error(in_tmp, capsys) -> None:
     assert "cannot import" in capsys.readouterr().err
 
 
-def test_pytest_runs_a_users_catalog(in_tmp) -> None:
-    module = _write(in_tmp, "pytestcases")
-    completed = subprocess.run(
-        [sys.executable, "-m", "pytest", "--pyargs", "verigrad.suite", "--engine", "torch", "--verigrad-catalog", module,
-         "-k", "pytestcases and vjp and float64", "--verigrad-examples", "3", "-q", "-p", "no:cacheprovider",
-         "--verigrad-records", "records.jsonl"],
-        cwd=in_tmp, capture_output=True, text=True, timeout=300,
-    )
-    assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-2000:]
-    assert "2 passed" in completed.stdout
+def test_pytest_runs_a_users_catalog(pytester: pytest.Pytester) -> None:
+    """The shipped suite on a user's catalog, run by pytest in this process."""
+    module = _write(pytester.path, "pytestcases")
+    pytester.syspathinsert()
+    completed = pytester.runpytest_inprocess(
+        "--pyargs", "verigrad.suite", "--engine", "torch", "--verigrad-catalog", module, "-n", "0",
+        "-k", "pytestcases and vjp and float64", "--verigrad-examples", "3", "-q", "-p", "no:cacheprovider",
+        "--verigrad-records", "records.jsonl")
+    assert completed.ret == 0, completed.stdout.str()[-2000:]
+    assert "2 passed" in completed.stdout.str()
