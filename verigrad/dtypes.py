@@ -49,6 +49,16 @@ def as_dtype(dtype: Any) -> np.dtype:
     return bfloat16() if isinstance(dtype, str) and dtype == "bfloat16" else np.dtype(dtype)
 
 
+def finfo(dtype: Any) -> Any:
+    """Machine limits of a floating format, bfloat16 included (``ml_dtypes.finfo``; numpy's does not know it)."""
+    dtype = as_dtype(dtype)
+    if dtype.name != "bfloat16":
+        return np.finfo(dtype)
+    import ml_dtypes
+
+    return ml_dtypes.finfo(dtype)
+
+
 def numpy_dtype(name: str | np.dtype | type) -> np.dtype:
     """The numpy dtype of a known format name; a ValueError naming the known ones otherwise."""
     if str(as_dtype(name) if not isinstance(name, str) else name) not in KNOWN_DTYPES:

@@ -29,7 +29,7 @@ from verigrad.calls import ContractViolation, _check_array, _guarded_call
 from verigrad.checks import PROPERTIES, Outcome, Property, Target, _compare, _kink_u, _violation
 from verigrad.compare import REQUIRED_METHODS as REQUIRED_METHODS  # re-exported
 from verigrad.compare import missing_methods as missing_methods  # re-exported
-from verigrad.dtypes import as_dtype
+from verigrad.dtypes import finfo
 from verigrad.reference import Case
 from verigrad.reference.hessians import HESSIANS, block, hvp
 
@@ -53,7 +53,7 @@ def _on_kink(case: Case, ex: vs.Example, u: float) -> bool:
 
 def hvp_examples(case: Case, dtype: Any, arg: str | None = None, pair: Any = None) -> st.SearchStrategy[vs.Example]:
     """Examples with a vector for every argument, off the case's kinks."""
-    u = max(float(np.finfo(as_dtype(dtype)).eps) / 2, 2.0**-53)
+    u = max(float(finfo(dtype).eps) / 2, 2.0**-53)
     return vs.examples(case, dtype, cotangent=False, tangents=None).filter(lambda ex: not _on_kink(case, ex, 4 * u))
 
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from verigrad.dtypes import as_dtype
+from verigrad.dtypes import finfo
 
 WORST = "worst"
 PROBABILISTIC = "probabilistic"
@@ -44,7 +44,7 @@ FLOAT64_U = float(np.finfo(np.float64).eps) / 2
 
 def unit_roundoff(dtype: np.dtype | type | str) -> float:
     """u = ε/2 for a floating dtype (2⁻²⁴ for float32, 2⁻⁵³ for float64)."""
-    return float(np.finfo(as_dtype(dtype)).eps) / 2
+    return float(finfo(dtype).eps) / 2
 
 
 def gamma(k: float, u: float, mode: str = PROBABILISTIC) -> float:
