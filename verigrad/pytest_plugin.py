@@ -229,12 +229,15 @@ def _rotations(items: list[pytest.Item]) -> dict[pytest.Item, bool]:
         rotate = mark.kwargs.get("rotate") if mark else None
         if group is not None and rotate in params:
             marked.append((item, (group, _identity(params[group])), _identity(params[rotate])))
-    values = list(dict.fromkeys(value for _, _, value in marked))  # in collection order
+    values: dict[str, dict[Any, None]] = {}  # each group's rotated values, in collection order
+    for _, (group, _), value in marked:
+        values.setdefault(group, {})[value] = None
     turns: dict[tuple[str, Any], Any] = {}
     per_group: Counter[str] = Counter()
     for _, key, _ in marked:
         if key not in turns:
-            turns[key] = values[per_group[key[0]] % len(values)]
+            rotated = list(values[key[0]])
+            turns[key] = rotated[per_group[key[0]] % len(rotated)]
             per_group[key[0]] += 1
     return {item: value == turns[key] for item, key, value in marked}
 

@@ -6,11 +6,11 @@ import shutil
 
 import numpy as np
 import pytest
+
 from verigrad.oracles import BUILTIN_ENGINES, load_engine
 from verigrad.oracles.registry import DEFAULT_ENGINES, EAGER_PARTNERS
-from verigrad.reference import get_case
-
 from verigrad.records import FAIL, PASS, Verdict
+from verigrad.reference import get_case
 from verigrad.summary import compiled_table
 
 # torch loads its forward-AD decompositions through the deprecated torch.jit.script.

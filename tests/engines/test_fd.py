@@ -16,6 +16,7 @@ import zlib
 
 import numpy as np
 import pytest
+
 from verigrad.oracles import VOCABULARY, Engine, EstimatedArray, load_engine
 from verigrad.oracles.fd import FiniteDifferences
 from verigrad.reference import CASES, CASES_BY_ID, LABEL, NONZERO, NONZERO_MIN_ABS, POSITIVE, Point, resolve_shape

@@ -10,12 +10,12 @@ import ml_dtypes
 import numpy as np
 import pytest
 from hypothesis import given, settings
-from verigrad.oracles import load_engine
-from verigrad.reference import get_case
 
 from verigrad import strategies as vs
 from verigrad.dtypes import KNOWN_DTYPES, LOW_PRECISION, numpy_dtype, raising_operation, value_bound
+from verigrad.oracles import load_engine
 from verigrad.records import PASS, SKIP
+from verigrad.reference import get_case
 from verigrad.runner import CheckSpec, run_check
 from verigrad.tolerance import unit_roundoff
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 from verigrad.oracles.registry import EngineLoadError, load_engine
 from verigrad.reference import NONZERO, NONZERO_MIN_ABS, Case, get_case, resolve_shape
 
