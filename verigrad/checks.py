@@ -152,10 +152,15 @@ def check_vjp(target: Target, ex: vs.Example) -> Outcome:
         result = call_vjp(target.engine, target.fn, ex.primals(names), ex.cotangent, names, {arg: r0}, _broadcast_shape(target, ex))
     except ContractViolation as error:
         return _violation(error)
+    return _vjp_outcome(target, ex, result[names.index(arg)], (r0, r1))
+
+
+def _vjp_outcome(target: Target, ex: vs.Example, value: np.ndarray, reference_pair: tuple[np.ndarray, np.ndarray]) -> Outcome:
+    """The engine's uᵀJ for ``target.arg`` against the closed form (the subdifferential's nearest member at a kink)."""
+    arg = target.arg
     bound, magnitude = _vjp_bound(target, ex, arg, ex.cotangent)
-    value = result[names.index(arg)]
     alternatives = _transposed_alternative(target, ex, arg, ex.cotangent)
-    reference_at = _nearest_member(target, ex, arg, "vjp", ex.cotangent, value, (r0, r1))
+    reference_at = _nearest_member(target, ex, arg, "vjp", ex.cotangent, value, reference_pair)
     return _compare(target, value, reference_at, bound, magnitude, ex.sizes, alternatives, _estimate(value),
                     outside_of=_outside_of(target, ex))
 
@@ -175,8 +180,14 @@ def check_jvp(target: Target, ex: vs.Example) -> Outcome:
                           truth.out_shape(case, ex.values, ex.params), r0)
     except ContractViolation as error:
         return _violation(error)
+    return _jvp_outcome(target, ex, result, (r0, r1))
+
+
+def _jvp_outcome(target: Target, ex: vs.Example, result: np.ndarray, reference_pair: tuple[np.ndarray, np.ndarray]) -> Outcome:
+    """The engine's J v along ``target.arg``'s tangent against the closed form (nearest member at a kink)."""
+    arg, tangent = target.arg, ex.tangents[target.arg]
     bound, magnitude = _jvp_bound(target, ex, arg, tangent)
-    reference_at = _nearest_member(target, ex, arg, "jvp", tangent, result, (r0, r1))
+    reference_at = _nearest_member(target, ex, arg, "jvp", tangent, result, reference_pair)
     return _compare(target, result, reference_at, bound, magnitude, ex.sizes, estimate=_estimate(result),
                     outside_of=_outside_of(target, ex))
 
@@ -201,11 +212,28 @@ def check_adjoint(target: Target, ex: vs.Example) -> Outcome:
     bound = np.asarray(float(np.sum(vjp_bound * np.abs(v)) + np.sum(jvp_bound * np.abs(u))) + 2 * u.size * v.size * FLOAT64_U * scale)
     outcome = _compare(target, np.asarray(left), (np.asarray(right), np.asarray(right)), bound, np.asarray(scale), ex.sizes,
                        estimate=np.asarray(estimate), context=f"⟨u, J v⟩ = {left!r} (engine JVP) but ⟨Jᵀu, v⟩ = {right!r} (engine VJP): ")
+    if not outcome.passed and _each_mode_in_subdifferential(target, ex, pulled, pushed):
+        return Outcome(True, message=SUBGRADIENTS_DIFFER)
     if not outcome.passed:
         _name_wrong_mode(target, ex, outcome, left, right, float(np.sum(jvp_bound * np.abs(u))) + estimate,
                          float(np.sum(vjp_bound * np.abs(v))) + estimate)
     outcome.convention = None
     return outcome
+
+
+#: Why an adjoint mismatch on a kink passes: the identity ⟨u, J v⟩ = ⟨Jᵀu, v⟩ needs one J for both modes.
+SUBGRADIENTS_DIFFER = ("on a kink the VJP and the JVP each lie in the subdifferential but pick different "
+                       "subgradients (a convention of each mode, e.g. an even split of ties against the first tie)")
+
+
+def _each_mode_in_subdifferential(target: Target, ex: vs.Example, pulled: np.ndarray, pushed: np.ndarray) -> bool:
+    """On a kink, whether the engine's VJP and its JVP each match some member of the subdifferential."""
+    if not _on_kink(target, ex):
+        return False
+    arg = target.arg
+    vjp_pair = _reference_pair(target, ex, lambda j: j.vjp(ex.cotangent.astype(np.float64)), arg)
+    jvp_pair = _reference_pair(target, ex, lambda j: j.jvp(ex.tangents[arg].astype(np.float64)), arg)
+    return _vjp_outcome(target, ex, pulled, vjp_pair).passed and _jvp_outcome(target, ex, pushed, jvp_pair).passed
 
 
 def _name_wrong_mode(target: Target, ex: vs.Example, outcome: Outcome, left: float, right: float,
