@@ -97,7 +97,52 @@ def _compare(
 ) -> Outcome:
     """:func:`verigrad.compare.compare` with the reference at shares 0 and 1 (equal away from kinks)."""
     r0, r1 = (np.asarray(r, dtype=np.float64) for r in reference_at)
-    return compare(engine_value, r0, [r1 - r0], bound, magnitude, target.tolerance, sizes, alternatives, estimate, **how)
+    directions = how.pop("directions", None) or [r1 - r0]
+    return compare(engine_value, r0, directions, bound, magnitude, target.tolerance, sizes, alternatives, estimate, **how)
+
+
+#: Kink variables of one property check that get a subgradient share of their own (the rest share one).
+MAX_KINK_SHARES = 32
+
+
+def _share_directions(target: Target, ex: vs.Example, apply: Callable[[Any], np.ndarray],
+                      reference_at: tuple[np.ndarray, np.ndarray]) -> list[np.ndarray] | None:
+    """One kink direction per kink variable within its rounding blur whose share moves the result.
+
+    An engine resolves each kink variable on its own: an exact zero by its convention, a near-zero
+    one by its own rounding (in bfloat16 a pre-activation of 0.17 may land on either side), so one
+    share for all of them cannot fit an engine that took 0 at one and 1 at another.  None: the
+    single direction of ``reference_at`` (no kink nearby, a subdifferential that is no product of
+    segments, or a closed form that steps on several kink variables of different shapes).
+    """
+    case, arg, u = target.case, target.arg, _kink_u(target)
+    r0, r1 = reference_at
+    if case.kink is None or case.kink.nearest is not None or np.array_equal(r0, r1):
+        return None
+    p = truth.point(case, ex.values, ex.params, 0.0, u)
+    z, z_magnitude, z_ops = case.kink.locus(p)
+    z = np.asarray(z, dtype=np.float64)
+    near = np.flatnonzero(np.abs(z) <= np.broadcast_to(z_ops * u * np.asarray(z_magnitude, dtype=np.float64), z.shape))
+    out, shape = truth.out_shape(case, ex.values, ex.params), np.shape(ex.values[arg])
+    inputs = {**{name: np.asarray(value, dtype=np.float64) for name, value in ex.values.items()}, **ex.params}
+    directions, lumped = [], np.zeros(z.size)
+    lumped[near[4 * MAX_KINK_SHARES :]] = 1.0  # a large example's thousands of ties: not one closed form each
+    for k in near[: 4 * MAX_KINK_SHARES]:
+        share = np.zeros(z.size)
+        share[k] = 1.0
+        try:
+            moved = np.asarray(apply(case.partials[arg].jacobian(truth.SharePoint(inputs, share, u), out, shape)), np.float64) - r0
+        except ValueError:  # the closed form steps on another kink variable
+            return None
+        if not np.any(moved):
+            continue
+        if len(directions) < MAX_KINK_SHARES - 1:
+            directions.append(moved)
+        else:
+            lumped[k] = 1.0
+    if np.any(lumped):
+        directions.append(np.asarray(apply(case.partials[arg].jacobian(truth.SharePoint(inputs, lumped, u), out, shape)), np.float64) - r0)
+    return directions or None
 
 
 def _estimate(result: np.ndarray) -> np.ndarray | float:
@@ -161,8 +206,9 @@ def _vjp_outcome(target: Target, ex: vs.Example, value: np.ndarray, reference_pa
     bound, magnitude = _vjp_bound(target, ex, arg, ex.cotangent)
     alternatives = _transposed_alternative(target, ex, arg, ex.cotangent)
     reference_at = _nearest_member(target, ex, arg, "vjp", ex.cotangent, value, reference_pair)
+    directions = _share_directions(target, ex, lambda j: j.vjp(ex.cotangent.astype(np.float64)), reference_at)
     return _compare(target, value, reference_at, bound, magnitude, ex.sizes, alternatives, _estimate(value),
-                    outside_of=_outside_of(target, ex))
+                    outside_of=_outside_of(target, ex), directions=directions)
 
 
 def _single_tangent(names: tuple[str, ...], ex: vs.Example, arg: str) -> tuple[np.ndarray, ...]:
@@ -188,8 +234,9 @@ def _jvp_outcome(target: Target, ex: vs.Example, result: np.ndarray, reference_p
     arg, tangent = target.arg, ex.tangents[target.arg]
     bound, magnitude = _jvp_bound(target, ex, arg, tangent)
     reference_at = _nearest_member(target, ex, arg, "jvp", tangent, result, reference_pair)
+    directions = _share_directions(target, ex, lambda j: j.jvp(tangent.astype(np.float64)), reference_at)
     return _compare(target, result, reference_at, bound, magnitude, ex.sizes, estimate=_estimate(result),
-                    outside_of=_outside_of(target, ex))
+                    outside_of=_outside_of(target, ex), directions=directions)
 
 
 def check_adjoint(target: Target, ex: vs.Example) -> Outcome:

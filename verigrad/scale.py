@@ -104,7 +104,6 @@ from verigrad.reference import (
     NONZERO,
     NONZERO_MIN_ABS,
     Case,
-    Point,
     Structure,
     StructuredJacobian,
     get_case,
@@ -205,21 +204,7 @@ def _basis(size: int, index: int, shape: tuple[int, ...], dtype: np.dtype) -> np
 
 
 # ----------------------------------------------------------------------- kinks
-
-
-class _SharePoint(Point):
-    """A :class:`Point` whose subgradient share is one value per kink variable (an array over z)."""
-
-    def __init__(self, values: Mapping[str, Any], share: np.ndarray, u: float) -> None:
-        super().__init__(values, t=0.0, u=u)
-        self._share = share
-
-    def step(self, z: np.ndarray, magnitude: Any = 0.0, ops: float = 0.0) -> np.ndarray:
-        z = np.asarray(z, dtype=np.float64)
-        if self._share.size != z.size:
-            raise ValueError("kink variable shape differs from the locus")
-        blur = ops * self.u * np.asarray(magnitude, dtype=np.float64)
-        return np.where(np.abs(z) <= blur, self._share.reshape(z.shape), (z > 0).astype(np.float64))
+# (verigrad.truth.SharePoint: one subgradient share per kink variable)
 
 
 @dataclass
@@ -260,7 +245,7 @@ def _reference(case: Case, arg: str, values: Mapping[str, np.ndarray], params: M
             share = np.zeros(z.size)
             share[chunk] = 1.0
             try:
-                kink_jacobians.append(partial.jacobian(_SharePoint({**arrays, **params}, share, u_kink), out, arg_shape))
+                kink_jacobians.append(partial.jacobian(truth.SharePoint({**arrays, **params}, share, u_kink), out, arg_shape))
             except ValueError:  # the closed form steps on another variable: one share for all
                 kink_jacobians = [truth.jacobian(case, arg, values, params, 1.0, u_kink)]
                 break
