@@ -97,8 +97,17 @@ def _compare(
 ) -> Outcome:
     """:func:`verigrad.compare.compare` with the reference at shares 0 and 1 (equal away from kinks)."""
     r0, r1 = (np.asarray(r, dtype=np.float64) for r in reference_at)
-    directions = how.pop("directions", None) or [r1 - r0]
-    return compare(engine_value, r0, directions, bound, magnitude, target.tolerance, sizes, alternatives, estimate, **how)
+    per_variable = how.pop("directions", None)
+    outcome = compare(engine_value, r0, [r1 - r0], bound, magnitude, target.tolerance, sizes, alternatives, estimate, **how)
+    if outcome.passed or per_variable is None:
+        return outcome
+    # One share for all kink variables did not fit; one share each (unconstrained least squares, then each
+    # share clipped to [0, 1], so a pass is still a member of the subdifferential).
+    directions = per_variable()
+    if not directions:
+        return outcome
+    alternative = compare(engine_value, r0, directions, bound, magnitude, target.tolerance, sizes, alternatives, estimate, **how)
+    return alternative if alternative.passed else outcome
 
 
 #: Kink variables of one property check that get a subgradient share of their own (the rest share one).
@@ -206,7 +215,9 @@ def _vjp_outcome(target: Target, ex: vs.Example, value: np.ndarray, reference_pa
     bound, magnitude = _vjp_bound(target, ex, arg, ex.cotangent)
     alternatives = _transposed_alternative(target, ex, arg, ex.cotangent)
     reference_at = _nearest_member(target, ex, arg, "vjp", ex.cotangent, value, reference_pair)
-    directions = _share_directions(target, ex, lambda j: j.vjp(ex.cotangent.astype(np.float64)), reference_at)
+    def directions() -> list[np.ndarray] | None:
+        return _share_directions(target, ex, lambda j: j.vjp(ex.cotangent.astype(np.float64)), reference_at)
+
     return _compare(target, value, reference_at, bound, magnitude, ex.sizes, alternatives, _estimate(value),
                     outside_of=_outside_of(target, ex), directions=directions)
 
@@ -234,7 +245,9 @@ def _jvp_outcome(target: Target, ex: vs.Example, result: np.ndarray, reference_p
     arg, tangent = target.arg, ex.tangents[target.arg]
     bound, magnitude = _jvp_bound(target, ex, arg, tangent)
     reference_at = _nearest_member(target, ex, arg, "jvp", tangent, result, reference_pair)
-    directions = _share_directions(target, ex, lambda j: j.jvp(tangent.astype(np.float64)), reference_at)
+    def directions() -> list[np.ndarray] | None:
+        return _share_directions(target, ex, lambda j: j.jvp(tangent.astype(np.float64)), reference_at)
+
     return _compare(target, result, reference_at, bound, magnitude, ex.sizes, estimate=_estimate(result),
                     outside_of=_outside_of(target, ex), directions=directions)
 
