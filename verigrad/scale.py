@@ -101,8 +101,10 @@ from verigrad.oracles.mutants import round_to_bfloat16 as round_to_bfloat16  # r
 from verigrad.records import Verdict
 from verigrad.reference import (
     CASES,
+    LABEL,
     NONZERO,
     NONZERO_MIN_ABS,
+    POSITIVE,
     Case,
     Structure,
     StructuredJacobian,
@@ -179,14 +181,19 @@ def scale_sizes(case: Case, n: int) -> dict[str, int]:
 
 
 def draw_inputs(case: Case, dtype: Any, sizes: Mapping[str, int], rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """One array per argument from ``rng``: uniform in ±8 (nonzero domain: 0.125 ≤ |x| ≤ 8), in ``dtype``."""
+    """One array per argument from ``rng``: uniform in ±8 (nonzero domain: 0.125 ≤ |x| ≤ 8; positive:
+    0.125 ≤ x ≤ 8), in ``dtype``; a label argument gets class indices."""
     dtype = np.dtype(dtype)
     values = {}
     for arg in case.args:
         shape = resolve_shape(arg.shape, sizes)
-        if arg.domain == NONZERO:
+        if arg.domain == LABEL:
+            values[arg.name] = rng.integers(0, sizes[arg.classes], size=shape)
+            continue
+        if arg.domain in (NONZERO, POSITIVE):
             magnitude = rng.uniform(NONZERO_MIN_ABS, VALUE_RANGE, size=shape)
-            raw = np.where(rng.integers(0, 2, size=shape) == 1, magnitude, -magnitude)
+            negative = rng.integers(0, 2, size=shape) == 0 if arg.domain == NONZERO else np.zeros(shape, bool)
+            raw = np.where(negative, -magnitude, magnitude)
         else:
             raw = rng.uniform(-VALUE_RANGE, VALUE_RANGE, size=shape)
         values[arg.name] = np.asarray(raw, dtype=dtype)

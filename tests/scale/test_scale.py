@@ -264,3 +264,19 @@ def test_bound_primals_follow_the_namespace_not_the_engine_id():
     assert FUNCTIONS.get(case, SimpleNamespace(xp=second), {})(np.ones(2)) == 2.0
     assert FUNCTIONS.get(case, SimpleNamespace(xp=first), {}) is FUNCTIONS.get(case, SimpleNamespace(xp=first), {})
     assert calls == ["first", "second"]
+
+
+#: Arguments whose domain is not the real line: (case, argument, what every drawn value must satisfy).
+DOMAIN_ARGS = {
+    "positive": ("unary.sqrt", "x", lambda values, sizes: bool(np.all(values > 0))),
+    "label": ("losses.softmax_xent", "labels", lambda values, sizes: values.dtype.kind == "i" and bool(np.all((values >= 0) & (values < max(sizes.values()))))),
+}
+
+
+@pytest.mark.parametrize("name", list(DOMAIN_ARGS))
+def test_scale_inputs_respect_the_argument_domain(name: str) -> None:
+    case_id, arg, holds = DOMAIN_ARGS[name]
+    case = get_case(case_id)
+    sizes = scale_sizes(case, 1000)
+    values = draw_inputs(case, np.float16, sizes, np.random.default_rng(0))
+    assert holds(values[arg], sizes), values[arg][:10]
