@@ -223,8 +223,13 @@ class _Reference:
     magnitude: StructuredJacobian
     ops: float
     near_kink: int = 0
+    #: A subdifferential that is no segment (a max's simplex over its ties, a norm's ball): its member nearest
+    #: an engine's result, as ``nearest(method, probe, result)``; None where the shares above describe it.
+    nearest: Callable[[str, np.ndarray, np.ndarray], np.ndarray] | None = None
 
-    def apply(self, method: str, probe: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    def apply(self, method: str, probe: np.ndarray, result: np.ndarray | None = None) -> tuple[np.ndarray, list[np.ndarray]]:
+        if self.nearest is not None and result is not None:
+            return np.asarray(self.nearest(method, probe, np.asarray(result, dtype=np.float64)), dtype=np.float64), []
         r0 = np.asarray(getattr(self.base, method)(probe), dtype=np.float64)
         return r0, [np.asarray(getattr(j, method)(probe), dtype=np.float64) - r0 for j in self.kink_jacobians]
 
@@ -256,7 +261,14 @@ def _reference(case: Case, arg: str, values: Mapping[str, np.ndarray], params: M
             except ValueError:  # the closed form steps on another variable: one share for all
                 kink_jacobians = [truth.jacobian(case, arg, values, params, 1.0, u_kink)]
                 break
-    return _Reference(base, kink_jacobians, magnitude, ops, int(near.size))
+    nearest = None
+    if case.kink is not None and case.kink.nearest is not None:
+        point, kink_nearest = truth.point(case, values, params, 0.0, u_kink), case.kink.nearest
+
+        def nearest(method: str, probe: np.ndarray, result: np.ndarray) -> np.ndarray:
+            return kink_nearest(point, arg, method, probe, result)
+
+    return _Reference(base, kink_jacobians, magnitude, ops, int(near.size), nearest)
 
 
 # ------------------------------------------------------------------ comparison
@@ -336,14 +348,14 @@ def _run_probes(
             probes.extend((f"basis[{i}]", _basis(size, i, shape, dtype)) for i in range(size))
     for label, probe in probes:
         method = "vjp" if direction == VJP else "jvp"
-        r0, kink_directions = ref.apply(method, probe.astype(np.float64))
-        magnitude = np.asarray(getattr(ref.magnitude, method)(np.abs(probe).astype(np.float64)), dtype=np.float64)
-        bound = tolerance.bound(k, magnitude)
         if direction == VJP:
             result = call_vjp(engine, fn, primals, probe, names)[names.index(arg)]
         else:
             tangents = tuple(probe if name == arg else np.zeros_like(values[name]) for name in names)
             result = call_jvp(engine, fn, primals, tangents, names, out)
+        r0, kink_directions = ref.apply(method, probe.astype(np.float64), result)
+        magnitude = np.asarray(getattr(ref.magnitude, method)(np.abs(probe).astype(np.float64)), dtype=np.float64)
+        bound = tolerance.bound(k, magnitude)
         yield _compare(direction, label, result, r0, kink_directions, bound, magnitude, tolerance, sizes)
 
 
