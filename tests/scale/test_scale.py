@@ -305,3 +305,19 @@ def test_scale_max_over_float16_ties_takes_any_member_of_the_simplex(mass: float
     # 10^5 float16 values in ±8 tie at their maximum (seed 1: 5 ways); the closed form's own pick is one tie.
     verdict = check_at_scale("reduce.max_all", "X", _MaxEngine(mass), "float16", n=100_000, seed=1)
     assert verdict.status == status, verdict.message
+
+
+def test_shares_go_to_the_variables_nearest_their_kink_and_the_rest_by_side() -> None:
+    from verigrad.scale import MAX_KINK_SHARES, _share_chunks
+
+    z = np.array([0.0, 0.0, -0.5, 0.4, 0.01, -0.02, 0.3, -0.3, 0.2, 0.25, 0.0, 0.1])
+    chunks = _share_chunks(np.arange(z.size), z, np.ones(z.size))
+    assert len(chunks) <= MAX_KINK_SHARES and sorted(np.concatenate(chunks).tolist()) == list(range(z.size))
+    assert [4] in [c.tolist() for c in chunks] and [5] in [c.tolist() for c in chunks]  # the likeliest to flip
+    assert [0, 1, 10] in [c.tolist() for c in chunks]  # exact zeros: one convention, one share
+
+
+def test_scale_skips_a_size_whose_terms_overflow_the_dtype() -> None:
+    # float16 MLP at n = 10^5: squared errors reach 2e9, so a correct float16 engine gives inf too.
+    verdict = check_at_scale("losses.mlp_relu", "W1", type("Unused", (), {"name": "unused"})(), "float16", n=100_000, seed=1)
+    assert verdict.status == SKIP and "largest value 65504" in verdict.message, verdict.message
