@@ -429,7 +429,8 @@ def _max_kink(sign: int, full: bool) -> Kink:
         subdifferential="the convex hull of the tied unit vectors: any split over the tied set with total mass 1",
         locus=lambda p: (np.float64(0.0) if np.sum(_tie_count(p, sign, full) > 1) else np.float64(1.0), 0.0, 0),
         project=_tie_project,
-        convention_note="jax, torch (amax), autograd and tinygrad split the mass evenly; mygrad gives it to one element. All valid.",
+        convention_note=("jax, torch (amax), autograd and tinygrad split the mass evenly; mygrad gives it to one element; mlx's "
+                         "VJP splits evenly while its JVP follows the first tie. All valid."),
         nearest=_simplex_nearest(sign, full),
     )
 

@@ -97,7 +97,61 @@ def _compare(
 ) -> Outcome:
     """:func:`verigrad.compare.compare` with the reference at shares 0 and 1 (equal away from kinks)."""
     r0, r1 = (np.asarray(r, dtype=np.float64) for r in reference_at)
-    return compare(engine_value, r0, [r1 - r0], bound, magnitude, target.tolerance, sizes, alternatives, estimate, **how)
+    per_variable = how.pop("directions", None)
+    outcome = compare(engine_value, r0, [r1 - r0], bound, magnitude, target.tolerance, sizes, alternatives, estimate, **how)
+    if outcome.passed or per_variable is None:
+        return outcome
+    # One share for all kink variables did not fit; one share each (unconstrained least squares, then each
+    # share clipped to [0, 1], so a pass is still a member of the subdifferential).
+    directions = per_variable()
+    if not directions:
+        return outcome
+    alternative = compare(engine_value, r0, directions, bound, magnitude, target.tolerance, sizes, alternatives, estimate, **how)
+    return alternative if alternative.passed else outcome
+
+
+#: Kink variables of one property check that get a subgradient share of their own (the rest share one).
+MAX_KINK_SHARES = 32
+
+
+def _share_directions(target: Target, ex: vs.Example, apply: Callable[[Any], np.ndarray],
+                      reference_at: tuple[np.ndarray, np.ndarray]) -> list[np.ndarray] | None:
+    """One kink direction per kink variable within its rounding blur whose share moves the result.
+
+    An engine resolves each kink variable on its own: an exact zero by its convention, a near-zero
+    one by its own rounding (in bfloat16 a pre-activation of 0.17 may land on either side), so one
+    share for all of them cannot fit an engine that took 0 at one and 1 at another.  None: the
+    single direction of ``reference_at`` (no kink nearby, a subdifferential that is no product of
+    segments, or a closed form that steps on several kink variables of different shapes).
+    """
+    case, arg, u = target.case, target.arg, _kink_u(target)
+    r0, r1 = reference_at
+    if case.kink is None or case.kink.nearest is not None or np.array_equal(r0, r1):
+        return None
+    p = truth.point(case, ex.values, ex.params, 0.0, u)
+    z, z_magnitude, z_ops = case.kink.locus(p)
+    z = np.asarray(z, dtype=np.float64)
+    near = np.flatnonzero(np.abs(z) <= np.broadcast_to(z_ops * u * np.asarray(z_magnitude, dtype=np.float64), z.shape))
+    out, shape = truth.out_shape(case, ex.values, ex.params), np.shape(ex.values[arg])
+    inputs = {**{name: np.asarray(value, dtype=np.float64) for name, value in ex.values.items()}, **ex.params}
+    directions, lumped = [], np.zeros(z.size)
+    lumped[near[4 * MAX_KINK_SHARES :]] = 1.0  # a large example's thousands of ties: not one closed form each
+    for k in near[: 4 * MAX_KINK_SHARES]:
+        share = np.zeros(z.size)
+        share[k] = 1.0
+        try:
+            moved = np.asarray(apply(case.partials[arg].jacobian(truth.SharePoint(inputs, share, u), out, shape)), np.float64) - r0
+        except ValueError:  # the closed form steps on another kink variable
+            return None
+        if not np.any(moved):
+            continue
+        if len(directions) < MAX_KINK_SHARES - 1:
+            directions.append(moved)
+        else:
+            lumped[k] = 1.0
+    if np.any(lumped):
+        directions.append(np.asarray(apply(case.partials[arg].jacobian(truth.SharePoint(inputs, lumped, u), out, shape)), np.float64) - r0)
+    return directions or None
 
 
 def _estimate(result: np.ndarray) -> np.ndarray | float:
@@ -152,12 +206,20 @@ def check_vjp(target: Target, ex: vs.Example) -> Outcome:
         result = call_vjp(target.engine, target.fn, ex.primals(names), ex.cotangent, names, {arg: r0}, _broadcast_shape(target, ex))
     except ContractViolation as error:
         return _violation(error)
+    return _vjp_outcome(target, ex, result[names.index(arg)], (r0, r1))
+
+
+def _vjp_outcome(target: Target, ex: vs.Example, value: np.ndarray, reference_pair: tuple[np.ndarray, np.ndarray]) -> Outcome:
+    """The engine's uᵀJ for ``target.arg`` against the closed form (the subdifferential's nearest member at a kink)."""
+    arg = target.arg
     bound, magnitude = _vjp_bound(target, ex, arg, ex.cotangent)
-    value = result[names.index(arg)]
     alternatives = _transposed_alternative(target, ex, arg, ex.cotangent)
-    reference_at = _nearest_member(target, ex, arg, "vjp", ex.cotangent, value, (r0, r1))
+    reference_at = _nearest_member(target, ex, arg, "vjp", ex.cotangent, value, reference_pair)
+    def directions() -> list[np.ndarray] | None:
+        return _share_directions(target, ex, lambda j: j.vjp(ex.cotangent.astype(np.float64)), reference_at)
+
     return _compare(target, value, reference_at, bound, magnitude, ex.sizes, alternatives, _estimate(value),
-                    outside_of=_outside_of(target, ex))
+                    outside_of=_outside_of(target, ex), directions=directions)
 
 
 def _single_tangent(names: tuple[str, ...], ex: vs.Example, arg: str) -> tuple[np.ndarray, ...]:
@@ -175,10 +237,19 @@ def check_jvp(target: Target, ex: vs.Example) -> Outcome:
                           truth.out_shape(case, ex.values, ex.params), r0)
     except ContractViolation as error:
         return _violation(error)
+    return _jvp_outcome(target, ex, result, (r0, r1))
+
+
+def _jvp_outcome(target: Target, ex: vs.Example, result: np.ndarray, reference_pair: tuple[np.ndarray, np.ndarray]) -> Outcome:
+    """The engine's J v along ``target.arg``'s tangent against the closed form (nearest member at a kink)."""
+    arg, tangent = target.arg, ex.tangents[target.arg]
     bound, magnitude = _jvp_bound(target, ex, arg, tangent)
-    reference_at = _nearest_member(target, ex, arg, "jvp", tangent, result, (r0, r1))
+    reference_at = _nearest_member(target, ex, arg, "jvp", tangent, result, reference_pair)
+    def directions() -> list[np.ndarray] | None:
+        return _share_directions(target, ex, lambda j: j.jvp(tangent.astype(np.float64)), reference_at)
+
     return _compare(target, result, reference_at, bound, magnitude, ex.sizes, estimate=_estimate(result),
-                    outside_of=_outside_of(target, ex))
+                    outside_of=_outside_of(target, ex), directions=directions)
 
 
 def check_adjoint(target: Target, ex: vs.Example) -> Outcome:
@@ -201,11 +272,28 @@ def check_adjoint(target: Target, ex: vs.Example) -> Outcome:
     bound = np.asarray(float(np.sum(vjp_bound * np.abs(v)) + np.sum(jvp_bound * np.abs(u))) + 2 * u.size * v.size * FLOAT64_U * scale)
     outcome = _compare(target, np.asarray(left), (np.asarray(right), np.asarray(right)), bound, np.asarray(scale), ex.sizes,
                        estimate=np.asarray(estimate), context=f"⟨u, J v⟩ = {left!r} (engine JVP) but ⟨Jᵀu, v⟩ = {right!r} (engine VJP): ")
+    if not outcome.passed and _each_mode_in_subdifferential(target, ex, pulled, pushed):
+        return Outcome(True, message=SUBGRADIENTS_DIFFER)
     if not outcome.passed:
         _name_wrong_mode(target, ex, outcome, left, right, float(np.sum(jvp_bound * np.abs(u))) + estimate,
                          float(np.sum(vjp_bound * np.abs(v))) + estimate)
     outcome.convention = None
     return outcome
+
+
+#: Why an adjoint mismatch on a kink passes: the identity ⟨u, J v⟩ = ⟨Jᵀu, v⟩ needs one J for both modes.
+SUBGRADIENTS_DIFFER = ("on a kink the VJP and the JVP each lie in the subdifferential but pick different "
+                       "subgradients (a convention of each mode, e.g. an even split of ties against the first tie)")
+
+
+def _each_mode_in_subdifferential(target: Target, ex: vs.Example, pulled: np.ndarray, pushed: np.ndarray) -> bool:
+    """On a kink, whether the engine's VJP and its JVP each match some member of the subdifferential."""
+    if not _on_kink(target, ex):
+        return False
+    arg = target.arg
+    vjp_pair = _reference_pair(target, ex, lambda j: j.vjp(ex.cotangent.astype(np.float64)), arg)
+    jvp_pair = _reference_pair(target, ex, lambda j: j.jvp(ex.tangents[arg].astype(np.float64)), arg)
+    return _vjp_outcome(target, ex, pulled, vjp_pair).passed and _jvp_outcome(target, ex, pushed, jvp_pair).passed
 
 
 def _name_wrong_mode(target: Target, ex: vs.Example, outcome: Outcome, left: float, right: float,

@@ -108,7 +108,6 @@ from verigrad.reference import (
     POSITIVE,
     REAL,
     Case,
-    Point,
     Structure,
     StructuredJacobian,
     get_case,
@@ -293,21 +292,7 @@ def _basis(size: int, index: int, shape: tuple[int, ...], dtype: np.dtype) -> np
 
 
 # ----------------------------------------------------------------------- kinks
-
-
-class _SharePoint(Point):
-    """A :class:`Point` whose subgradient share is one value per kink variable (an array over z)."""
-
-    def __init__(self, values: Mapping[str, Any], share: np.ndarray, u: float) -> None:
-        super().__init__(values, t=0.0, u=u)
-        self._share = share
-
-    def step(self, z: np.ndarray, magnitude: Any = 0.0, ops: float = 0.0) -> np.ndarray:
-        z = np.asarray(z, dtype=np.float64)
-        if self._share.size != z.size:
-            raise ValueError("kink variable shape differs from the locus")
-        blur = ops * self.u * np.asarray(magnitude, dtype=np.float64)
-        return np.where(np.abs(z) <= blur, self._share.reshape(z.shape), (z > 0).astype(np.float64))
+# (verigrad.truth.SharePoint: one subgradient share per kink variable)
 
 
 @dataclass
@@ -319,8 +304,13 @@ class _Reference:
     magnitude: StructuredJacobian
     ops: float
     near_kink: int = 0
+    #: A subdifferential that is no segment (a max's simplex over its ties, a norm's ball): its member nearest
+    #: an engine's result, as ``nearest(method, probe, result)``; None where the shares above describe it.
+    nearest: Callable[[str, np.ndarray, np.ndarray], np.ndarray] | None = None
 
-    def apply(self, method: str, probe: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    def apply(self, method: str, probe: np.ndarray, result: np.ndarray | None = None) -> tuple[np.ndarray, list[np.ndarray]]:
+        if self.nearest is not None and result is not None:
+            return np.asarray(self.nearest(method, probe, np.asarray(result, dtype=np.float64)), dtype=np.float64), []
         r0 = np.asarray(getattr(self.base, method)(probe), dtype=np.float64)
         return r0, [np.asarray(getattr(j, method)(probe), dtype=np.float64) - r0 for j in self.kink_jacobians]
 
@@ -340,19 +330,43 @@ def _reference(case: Case, arg: str, values: Mapping[str, np.ndarray], params: M
         z = np.asarray(z, dtype=np.float64)
         blur = np.broadcast_to(z_ops * u_kink * np.asarray(z_magnitude, dtype=np.float64), z.shape)
         near = np.flatnonzero(np.abs(z) <= blur)
-        chunks = [near[i : i + 1] for i in range(min(near.size, MAX_KINK_SHARES - 1))]
-        if near.size >= MAX_KINK_SHARES:
-            chunks.append(near[MAX_KINK_SHARES - 1 :])
+        chunks = _share_chunks(near, np.ravel(z)[near], np.ravel(blur)[near])
         arrays = {name: np.asarray(v, dtype=np.float64) for name, v in values.items()}
         for chunk in chunks:
             share = np.zeros(z.size)
             share[chunk] = 1.0
             try:
-                kink_jacobians.append(partial.jacobian(_SharePoint({**arrays, **params}, share, u_kink), out, arg_shape))
+                kink_jacobians.append(partial.jacobian(truth.SharePoint({**arrays, **params}, share, u_kink), out, arg_shape))
             except ValueError:  # the closed form steps on another variable: one share for all
                 kink_jacobians = [truth.jacobian(case, arg, values, params, 1.0, u_kink)]
                 break
-    return _Reference(base, kink_jacobians, magnitude, ops, int(near.size))
+    nearest = None
+    if case.kink is not None and case.kink.nearest is not None:
+        point, kink_nearest = truth.point(case, values, params, 0.0, u_kink), case.kink.nearest
+
+        def nearest(method: str, probe: np.ndarray, result: np.ndarray) -> np.ndarray:
+            return kink_nearest(point, arg, method, probe, result)
+
+    return _Reference(base, kink_jacobians, magnitude, ops, int(near.size), nearest)
+
+
+def _share_chunks(near: np.ndarray, z: np.ndarray, blur: np.ndarray) -> list[np.ndarray]:
+    """Kink variables grouped into at most ``MAX_KINK_SHARES`` shares.
+
+    Each may be resolved on its own, but only the nearest to their kink (smallest |z| / blur) are likely
+    to land on the other side of it than float64 says: those get a share each; the rest are grouped by
+    the side they are on (z < 0, z = 0, z > 0), as an engine following its convention at exact zeros and
+    the sign elsewhere resolves them.
+    """
+    if near.size <= MAX_KINK_SHARES:
+        return [near[i : i + 1] for i in range(near.size)]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        closeness = np.where(z == 0, np.inf, np.abs(z) / blur)
+    order = np.argsort(closeness, kind="stable")
+    alone = order[: MAX_KINK_SHARES - 3]
+    rest = order[MAX_KINK_SHARES - 3 :]
+    sides = [rest[mask] for mask in (z[rest] < 0, z[rest] == 0, z[rest] > 0)]
+    return [near[[k]] for k in alone] + [near[side] for side in sides if side.size]
 
 
 # ------------------------------------------------------------------ comparison
@@ -432,14 +446,14 @@ def _run_probes(
             probes.extend((f"basis[{i}]", _basis(size, i, shape, dtype)) for i in range(size))
     for label, probe in probes:
         method = "vjp" if direction == VJP else "jvp"
-        r0, kink_directions = ref.apply(method, probe.astype(np.float64))
-        magnitude = np.asarray(getattr(ref.magnitude, method)(np.abs(probe).astype(np.float64)), dtype=np.float64)
-        bound = tolerance.bound(k, magnitude)
         if direction == VJP:
             result = call_vjp(engine, fn, primals, probe, names)[names.index(arg)]
         else:
             tangents = tuple(probe if name == arg else np.zeros_like(values[name]) for name in names)
             result = call_jvp(engine, fn, primals, tangents, names, out)
+        r0, kink_directions = ref.apply(method, probe.astype(np.float64), result)
+        magnitude = np.asarray(getattr(ref.magnitude, method)(np.abs(probe).astype(np.float64)), dtype=np.float64)
+        bound = tolerance.bound(k, magnitude)
         yield _compare(direction, label, result, r0, kink_directions, bound, magnitude, tolerance, sizes)
 
 
@@ -536,7 +550,7 @@ def check_values(
                           mode, label)
     verdict.counterexample = {"sizes": run.sizes, "dtype": verdict.dtype, "params": run.params}
     verdict.evidence = {"scale": {"sizes": run.sizes, "structure": run.structure.value, "jacobian": [run.out_size, run.arg_size]}}
-    if unsupported(verdict, engine) or _too_large(verdict, run):
+    if unsupported(verdict, engine) or _too_large(verdict, run) or _out_of_range(verdict, run):
         return verdict
     started = time.perf_counter()
     try:
@@ -594,6 +608,24 @@ def _too_large(verdict: Verdict, run: _ScaleRun) -> Verdict | None:
         return None
     return skipped_verdict(verdict, f"dense Jacobian {run.out_size}×{run.arg_size}: its closed form would hold {entries:.3g} "
                                     f"entries (limit {DENSE_ENTRY_LIMIT:.3g}); use a smaller n")
+
+
+def _out_of_range(verdict: Verdict, run: _ScaleRun) -> Verdict | None:
+    """The verdict as a skip when the derivative's own terms exceed the dtype's largest finite value, else None.
+
+    The rounding model bounds errors, not overflow: at such a size a correct engine computing in this
+    dtype returns inf or NaN (a float16 MLP's squared error reaches 2e9 at n = 10^5), so there is
+    nothing to compare.  Overflow that a correct computation avoids (a mean's 1/N, a max's ties) keeps
+    small term magnitudes and is still checked.
+    """
+    largest = float(np.finfo(run.tolerance.dtype).max)
+    magnitude = truth.magnitude(run.case, run.arg, run.values, run.params, max(run.tolerance.u, FLOAT64_U))
+    out = truth.out_shape(run.case, run.values, run.params)
+    peak = float(np.max(magnitude.vjp(np.ones(out)), initial=0.0))
+    if peak <= largest:
+        return None
+    return skipped_verdict(verdict, f"the closed form's terms reach {peak:.3g}, beyond {run.tolerance.dtype.name}'s "
+                                    f"largest value {largest:.6g}: a correct engine overflows too; use a smaller n")
 
 
 def _conclude(verdict: Verdict, run: _ScaleRun) -> Verdict:

@@ -76,3 +76,18 @@ def reference_jvp(case: Case, arg: str, primals: tuple[np.ndarray, ...], tangent
     """J v for ``arg`` at ``primals`` (in the case's argument order), in float64."""
     values = dict(zip(case.arg_names, primals, strict=True))
     return jacobian(case, arg, values, params, t).jvp(np.asarray(tangent, dtype=np.float64))
+
+
+class SharePoint(Point):
+    """A :class:`Point` whose subgradient share is one value per kink variable (an array over z)."""
+
+    def __init__(self, values: Mapping[str, Any], share: np.ndarray, u: float) -> None:
+        super().__init__(values, t=0.0, u=u)
+        self._share = share
+
+    def step(self, z: np.ndarray, magnitude: Any = 0.0, ops: float = 0.0) -> np.ndarray:
+        z = np.asarray(z, dtype=np.float64)
+        if self._share.size != z.size:
+            raise ValueError("kink variable shape differs from the locus")
+        blur = ops * self.u * np.asarray(magnitude, dtype=np.float64)
+        return np.where(np.abs(z) <= blur, self._share.reshape(z.shape), (z > 0).astype(np.float64))

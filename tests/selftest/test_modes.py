@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from mutant_table import MUTANTS  # tests/selftest (on pytest's pythonpath)
 
+from verigrad.checks import SUBGRADIENTS_DIFFER, Target, check_adjoint
 from verigrad.modes import diagnose_mode_mismatch
 from verigrad.records import FAIL
+from verigrad.reference import get_case
 from verigrad.runner import CheckSpec, run_check
+from verigrad.strategies import Example
 
 #: (JVP side, VJP side, reference at t = 0 and t = 1) -> the mode named wrong (None: no verdict).
 CASES = {
@@ -36,3 +40,36 @@ def test_jvp_only_mutant_is_reported_as_jvp_wrong_vjp_right() -> None:
     verdict = run_check(spec, mutant.factory(), seed=7, max_examples=8)
     assert verdict.status == FAIL
     assert verdict.message.startswith("mode_mismatch: JVP wrong, VJP right"), verdict.message
+
+
+class _TieEngine:
+    """max of a whole array by hand: the JVP follows the first tie; the VJP gives each tie ``vjp_mass / k``."""
+
+    name = "tie-split"
+    xp = np
+
+    def __init__(self, vjp_mass: float) -> None:
+        self.vjp_mass = vjp_mass
+
+    def vjp(self, fn, primals, cotangent):
+        (x,) = primals
+        tied = x == np.max(x)
+        return ((tied * (self.vjp_mass / np.sum(tied)) * cotangent).astype(x.dtype),)
+
+    def jvp(self, fn, primals, tangents):
+        return np.asarray(np.ravel(tangents[0])[np.argmax(primals[0])])
+
+
+#: (VJP mass at the ties, whether the adjoint passes): mass 1 is a subgradient, mass 2 is not.
+TIE_SPLITS = {"even-split-vs-first-tie": (1.0, True), "vjp-mass-2": (2.0, False)}
+
+
+@pytest.mark.parametrize("name", list(TIE_SPLITS))
+def test_adjoint_on_a_kink_fails_only_when_a_mode_leaves_the_subdifferential(name: str) -> None:
+    mass, passes = TIE_SPLITS[name]
+    case, engine = get_case("reduce.max_all"), _TieEngine(mass)
+    target = Target(case, "X", engine, np.dtype(np.float64), "probabilistic", case.bind(np))
+    three_ties = Example({"X": np.zeros((3, 1))}, {}, np.array(1.0), {"X": np.array([[1.0], [1.0], [1.5]])}, {"m": 3, "n": 1})
+    outcome = check_adjoint(target, three_ties)
+    assert outcome.passed is passes, outcome.message
+    assert (outcome.message == SUBGRADIENTS_DIFFER) is passes
