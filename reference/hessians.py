@@ -34,6 +34,11 @@ class Hessian:
     blocks: Callable[[Point], Mapping[tuple[str, str], object]]
     magnitude: Callable[[Point], Mapping[tuple[str, str], object]]
     ops: Callable[[Point], float]
+    #: The largest intermediate a correct evaluation of H v forms for vectors of size ≤ 1, where it outgrows
+    #: the blocks (‖x‖'s: the second derivative of √s is -¼ s^(-3/2), 1/‖x‖³, before any vector enters):
+    #: points where it leaves a format's range are outside what that format can evaluate, and the ``hvp``
+    #: property does not draw them.  None: the blocks bound every intermediate.
+    reach: Callable[[Point], float] | None = None
 
 
 def _const(value: float) -> Callable[[Point], float]:
@@ -167,6 +172,12 @@ def _norm2_blocks(p: Point, absolute: bool) -> Blocks:
     return {("x", "x"): active * (np.eye(x.size) + outer / (s + guard)) / (np.sqrt(s) + guard)}
 
 
+def _norm2_reach(p: Point) -> float:
+    """1/‖x‖³: differentiating x/√s or ½ s^(-1/2) forms s^(-3/2) whatever the vector (x = 0: unbounded)."""
+    s = float(np.sum(np.square(np.asarray(p.x, dtype=np.float64))))
+    return s**-1.5 if s > 0 else float("inf")
+
+
 def _norm2_ops(p: Point) -> float:
     """n products and n - 1 sums in s, each counted in x_i x_j / s (n + 2 with the product and the
     division) and half in √s (n/2, with √ as T), the subtraction and the last division: 1.5 n + T + 4."""
@@ -280,7 +291,8 @@ HESSIANS: dict[str, Hessian] = {
     "losses.softmax_xent": Hessian(lambda p: _xent_blocks(p, absolute=False), lambda p: _xent_blocks(p, absolute=True), _xent_ops),
     # The first derivatives' roundings (n + m + N + 8) cover e's and A's, the factors, k and the sum over N.
     "losses.mlp_relu": Hessian(lambda p: _mlp_blocks(p, absolute=False), lambda p: _mlp_blocks(p, absolute=True), _mlp_ops),
-    "reduce.norm2": Hessian(lambda p: _norm2_blocks(p, absolute=False), lambda p: _norm2_blocks(p, absolute=True), _norm2_ops),
+    "reduce.norm2": Hessian(lambda p: _norm2_blocks(p, absolute=False), lambda p: _norm2_blocks(p, absolute=True), _norm2_ops,
+                            _norm2_reach),
 }
 
 #: Scalar-output cases whose closed-form Hessian is not written yet: their ``hvp`` checks are not planned.
