@@ -36,6 +36,10 @@ PROBE_RANGE = 2.0
 #: intermediate underflows: flushing subnormals to zero (XLA does) is a platform
 #: choice outside the rounding model, not a gradient bug.  Exact zeros are drawn.
 MIN_NONZERO = 2.0**-12
+#: float16's smallest normal number is 2⁻¹⁴: from 2⁻¹² a square (Σ x², a norm) is subnormal and loses
+#: precision that a later √ or division amplifies (x/‖x‖ off by 1 % at x = 2⁻¹⁰), outside the rounding
+#: model.  Its non-zero inputs are at least 2⁻⁶, so squares and two-factor products stay normal (2⁻¹²).
+MIN_NONZERO_BY_DTYPE = {"float16": 2.0**-6}
 
 
 @dataclass
@@ -88,6 +92,7 @@ def decode(blob: bytes, dtype: np.dtype, shape: tuple[int, ...], domain: str, bo
     [smallest, bound], where smallest is the domain's least non-zero magnitude.
     """
     smallest = NONZERO_MIN_ABS if domain in (NONZERO, POSITIVE) else MIN_NONZERO
+    smallest = max(smallest, MIN_NONZERO_BY_DTYPE.get(str(np.dtype(dtype)), 0.0))
     raw = np.frombuffer(blob, dtype=np.uint8).reshape(-1, ELEMENT_BYTES)
     selector, exponent_byte = raw[:, 0], raw[:, 1]
     mantissa = raw[:, 2:].astype(np.float64) @ (256.0 ** -np.arange(1, ELEMENT_BYTES - 1))
