@@ -347,7 +347,8 @@ def _large_example(case: Case, dtype: np.dtype, elements: int, seed: int, cotang
     """
     rng = np.random.default_rng(seed)
     chosen = _large_sizes(case, elements)
-    bound = large_bound(dtype, max(int(np.prod(resolve_shape(a.shape, chosen))) for a in case.args))
+    widest = max(int(np.prod(resolve_shape(a.shape, chosen))) for a in case.args)
+    bound = large_bound(dtype, widest)
     params = {name: choices[0] for name, choices in case.params.items()}
     values = {}
     for arg in case.args:
@@ -370,8 +371,7 @@ def _large_example(case: Case, dtype: np.dtype, elements: int, seed: int, cotang
 
     out_shape = case.output_shape(chosen, params)
     wanted = [a.name for a in case.args if tangents is None or a.name in tangents]
-    elements = max(v.size for v in values.values())
-    drawn_cotangent = probe(out_shape, large_cotangent_scale(dtype, elements)) if cotangent else np.zeros(out_shape, dtype)
+    drawn_cotangent = probe(out_shape, large_cotangent_scale(dtype, widest)) if cotangent else np.zeros(out_shape, dtype)
     probes = {a.name: probe(values[a.name].shape) if a.name in wanted else np.zeros(values[a.name].shape, dtype) for a in case.args}
     return Example(values, params, drawn_cotangent, probes, chosen)
 
