@@ -24,7 +24,7 @@ import numpy as np
 from verigrad.oracles.namespaces import Namespace
 
 __all__ = [
-    "MUTANT_ENGINES", "RULE_MUTANTS", "DegradedEngine", "MutantEngine", "SingleEntryEngine", "WrongRule", "round_to_bfloat16",
+    "LARGE_DRAW_MUTANTS", "MUTANT_ENGINES", "RULE_MUTANTS", "DegradedEngine", "MutantEngine", "SingleEntryEngine", "WrongRule", "round_to_bfloat16",
 ]
 
 Arrays = tuple[np.ndarray, ...]
@@ -342,6 +342,37 @@ class TiesTakeAll(MutantEngine):
             flat = np.where(tied, totals[group], np.ravel(grad))
             result.append(_same_dtype(flat.reshape(np.shape(grad)), grad))
         return tuple(result)
+
+
+class TieCountInDtype(MutantEngine):
+    """A max/min whose backward counts its k ties by adding ones in the primal's own dtype, one at a time.
+
+    In float16 the count stops at 2048 (2048 + 1 rounds back to 2048; bfloat16 at 256), so each of
+    k > 2048 ties gets c/2048 and the gradient's mass is k/2048 instead of 1: the sequential form of
+    tinygrad #12296 and jax #38885 (whose tree-shaped counts overflow at 65,520 instead).  Perturbs a
+    gradient whose support is one group of equal primal entries (a max's or min's winners); a
+    count the dtype holds exactly leaves it unchanged.
+    """
+
+    label = "tie-count-in-dtype"
+
+    def perturb_vjp(self, fn: Callable[..., Any], primals: Arrays, cotangent: np.ndarray, grads: Arrays) -> Arrays:
+        return tuple(_recount_ties(np.asarray(p), g) if np.shape(p) == np.shape(g) and np.size(g) > 1 else g
+                     for p, g in zip(primals, grads, strict=True))
+
+
+def _recount_ties(primal: np.ndarray, grad: np.ndarray) -> np.ndarray:
+    """The gradient's mass spread over its tied support, divided by the support's size counted in primal's dtype."""
+    support = np.asarray(grad) != 0
+    winners = np.unique(primal[support])
+    if winners.size != 1:
+        return grad
+    exact = int(np.sum(support))
+    counted = float(np.cumsum(np.ones(exact, dtype=primal.dtype))[-1])
+    if counted == exact:
+        return grad
+    mass = float(np.sum(np.asarray(grad, dtype=np.float64)))
+    return _same_dtype(np.where(support, mass / counted, 0.0), grad)
 
 
 class BroadcastAxisNotReduced(MutantEngine):
@@ -803,6 +834,10 @@ MUTANT_ENGINES: tuple[type[MutantEngine], ...] = (
     UnchosenBranchLeaks,
     JvpOnlyWrong,
 )
+
+#: Mutants whose bug shows only on the large draws (thousands of elements, one example in 64):
+#: the self-test runs them on a large example drawn by ``verigrad.strategies``.
+LARGE_DRAW_MUTANTS: tuple[type[MutantEngine], ...] = (TieCountInDtype,)
 
 #: Rule mutants: one primitive's derivative broken w.r.t. one operand, built per (primitive, operand);
 #: the root-cause self-test (``verigrad.rootcause``) blames each on its own primitive.

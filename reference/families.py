@@ -786,7 +786,7 @@ def _mlp_primal(xp, W1, b1, w2, b2, X, y):
 
 
 def _mlp_terms(p: Point) -> dict[str, Any]:
-    """H = X W1ᵀ + b1, A = relu(H), e = A w2 + b2 - y, and δ = ∂C/∂H = (2/N) e w2ᵀ ⊙ [H > 0], with magnitudes."""
+    """H = X W1ᵀ + b1, its mask [H > 0], A = relu(H), e = A w2 + b2 - y, δ = ∂C/∂H = (2/N) e w2ᵀ ⊙ [H > 0], with magnitudes."""
     X, W1, w2 = np.asarray(p.X), np.asarray(p.W1), np.asarray(p.w2)
     H = X @ W1.T + p.b1
     H_mag = np.abs(X) @ np.abs(W1).T + np.abs(p.b1)
@@ -796,7 +796,7 @@ def _mlp_terms(p: Point) -> dict[str, Any]:
     e_mag = (active * H_mag) @ np.abs(w2) + np.abs(p.b2) + np.abs(p.y)
     k = 2.0 / np.size(p.y)
     return {
-        "A": A, "A_mag": active * H_mag, "e": e, "e_mag": e_mag, "k": k,
+        "active": active, "A": A, "A_mag": active * H_mag, "e": e, "e_mag": e_mag, "k": k,
         "delta": k * e[:, None] * w2[None, :] * active,
         "delta_mag": k * e_mag[:, None] * np.abs(w2)[None, :] * active,
     }

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
+from verigrad.reference.families import _mlp_ops, _mlp_terms, _xent_softmax
 from verigrad.reference.spec import TRANSCENDENTAL, Point
 
 T = TRANSCENDENTAL
@@ -33,6 +34,11 @@ class Hessian:
     blocks: Callable[[Point], Mapping[tuple[str, str], object]]
     magnitude: Callable[[Point], Mapping[tuple[str, str], object]]
     ops: Callable[[Point], float]
+    #: The largest intermediate a correct evaluation of H v forms for vectors of size ≤ 1, where it outgrows
+    #: the blocks (‖x‖'s: the second derivative of √s is -¼ s^(-3/2), 1/‖x‖³, before any vector enters):
+    #: points where it leaves a format's range are outside what that format can evaluate, and the ``hvp``
+    #: property does not draw them.  None: the blocks bound every intermediate.
+    reach: Callable[[Point], float] | None = None
 
 
 def _const(value: float) -> Callable[[Point], float]:
@@ -136,13 +142,113 @@ def _loss_blocks(p: Point, absolute: bool) -> Blocks:
     }
 
 
-#: case id -> its Hessian (every scalar-output case of the catalog).
 def _mse_mean_blocks(p: Point) -> Blocks:
     """C = mean((pred - y)²): ±(2/N) I, its magnitude the same (one division: 2/N)."""
     scaled = np.eye(p.y.size) * (2 / p.y.size)
     return {("pred", "pred"): scaled, ("pred", "y"): -scaled, ("y", "y"): scaled}
 
 
+def _norm_active(p: Point) -> tuple[object, object]:
+    """s = ‖x‖² and the mask of x ≠ 0: [s > 0] by ``p.step`` (the region, symbolically), and 0 at x = 0 exactly."""
+    x = np.asarray(p.x)
+    s = np.sum(x * x)
+    at_zero = (1 if s == 0 else 0) if np.asarray(s).dtype == object else float(s == 0)
+    return s, p.step(s) * (1 - at_zero)
+
+
+def _norm2_blocks(p: Point, absolute: bool) -> Blocks:
+    """y = ‖x‖: H = (I - x xᵀ/‖x‖²)/‖x‖ for x ≠ 0, its magnitude (I + |x||x|ᵀ/‖x‖²)/‖x‖.
+
+    At x = 0, outside the domain where ‖·‖ is twice differentiable (H grows as
+    1/‖x‖ there), the blocks are 0: the double ``where`` of the primal cuts every
+    second-order term there, and the ``hvp`` property never draws that point
+    (it lies on the case's kink).  The denominators are kept away from 0 there.
+    """
+    x = np.asarray(p.x)
+    s, active = _norm_active(p)
+    guard = 1 - active
+    outer = x[:, None] * x[None, :]
+    outer = np.abs(outer) if absolute else -outer
+    return {("x", "x"): active * (np.eye(x.size) + outer / (s + guard)) / (np.sqrt(s) + guard)}
+
+
+def _norm2_reach(p: Point) -> float:
+    """1/‖x‖³: differentiating x/√s or ½ s^(-1/2) forms s^(-3/2) whatever the vector (x = 0: unbounded)."""
+    s = float(np.sum(np.square(np.asarray(p.x, dtype=np.float64))))
+    return s**-1.5 if s > 0 else float("inf")
+
+
+def _norm2_ops(p: Point) -> float:
+    """n products and n - 1 sums in s, each counted in x_i x_j / s (n + 2 with the product and the
+    division) and half in √s (n/2, with √ as T), the subtraction and the last division: 1.5 n + T + 4."""
+    return 1.5 * np.size(p.x) + T + 4
+
+
+def _xent_blocks(p: Point, absolute: bool) -> Blocks:
+    """C = -(1/N) Σ_i log softmax(Z_i)_{ℓ_i}: block (Z, Z)[i, c, j, d] = δ_ij (p_ic δ_cd - p_ic p_id) / N.
+
+    The labels enter only the first derivative (a linear term).  Magnitude:
+    p_ic (δ_cd + p_id) (1 + |z_ic| + |z_id| + 2 max|z_i|) / N.  A computed p_c =
+    exp(z_c - max z) / Σ exp errs relatively by (2T + m + 1 + |z_c| + 3 max|z|)·u
+    (the shift's error u·|z_c - max z| is exp's relative error; the sum's terms
+    err by T + 2 max|z| at most, m - 1 additions, the division); the entry adds
+    p_c's and p_d's errors and three roundings: (4T + 2m + 5 + |z_c| + |z_d| + 6 max|z|)·u
+    relative, within ops · scale for ops = 4T + 2m + 5 ≥ 3.
+    """
+    z = np.asarray(p.Z)
+    N, m = np.shape(z)
+    prob = _xent_softmax(p)
+    eye_N, eye_m = np.eye(N), np.eye(m)
+    pair = prob[:, :, None] * prob[:, None, :]
+    rows = prob[:, :, None] * eye_m[None, :, :] + (pair if absolute else -pair)
+    if absolute:
+        magnitude = np.abs(z)
+        top = np.max(magnitude, axis=1)
+        rows = rows * (1 + magnitude[:, :, None] + magnitude[:, None, :] + 2 * top[:, None, None])
+    return {("Z", "Z"): eye_N[:, None, :, None] * rows[:, :, None, :] / N}
+
+
+def _xent_ops(p: Point) -> float:
+    return 4 * T + 2 * np.shape(p.Z)[1] + 5
+
+
+def _mlp_blocks(p: Point, absolute: bool) -> Blocks:
+    """C = mean_i e_i², e_i = w2 · relu(W1 x_i + b1) + b2 - y_i, with k = 2/N, s_ij = [H_ij > 0], A = s ⊙ H:
+
+    On each open region of the kinks e_i is bilinear in (W1, b1) and w2, so
+    H(C) = k Σ_i (∇e_i ∇e_iᵀ + e_i ∇²e_i) with ∂e_i/∂W1_jl = w2_j s_ij X_il,
+    ∂e_i/∂b1_j = w2_j s_ij, ∂e_i/∂w2_j = A_ij, ∂e_i/∂b2 = 1 and ∇²e_i only
+    ∂²e_i/∂b1_j∂w2_j = s_ij (times X_il for W1_jl).  The W1 blocks are the b1
+    blocks with a factor X_il per W1 index.  At a kink (H_ij = 0) the mask is the
+    share t and s_ij s_ij' for j = j' is read as s_ij: the blocks are then the
+    mixture, with independent shares t, of the Hessians of the regions around
+    it (t = 0, 1: one side's).  ``absolute``: every factor by its magnitude.
+    """
+    terms = _mlp_terms(p)
+    s, k = terms["active"], terms["k"]
+    X, w2 = (np.abs(p.X), np.abs(p.w2)) if absolute else (np.asarray(p.X), np.asarray(p.w2))
+    A, e = (terms["A_mag"], terms["e_mag"]) if absolute else (terms["A"], terms["e"])
+    N, m = np.shape(s)
+    eye = np.eye(m)[None, :, :]
+    pair = s[:, :, None] * s[:, None, :] + eye * (s * (1 - s))[:, :, None]
+    unit_unit = w2[None, :, None] * w2[None, None, :] * pair  # (i, j, j'): b1 x b1 per sample
+    unit_out = w2[None, :, None] * s[:, :, None] * A[:, None, :] + eye * (e[:, None] * s)[:, :, None]  # b1 x w2
+    across = lambda block: block[:, :, None, :] * X[:, None, :, None]  # (i, j, j') -> (i, j, l, j'): the W1 factor
+    return {
+        ("W1", "W1"): k * np.sum(unit_unit[:, :, None, :, None] * X[:, None, :, None, None] * X[:, None, None, None, :], axis=0),
+        ("W1", "b1"): k * np.sum(across(unit_unit), axis=0),
+        ("W1", "w2"): k * np.sum(across(unit_out), axis=0),
+        ("W1", "b2"): k * np.sum((w2[None, :] * s)[:, :, None] * X[:, None, :], axis=0),
+        ("b1", "b1"): k * np.sum(unit_unit, axis=0),
+        ("b1", "w2"): k * np.sum(unit_out, axis=0),
+        ("b1", "b2"): k * np.sum(w2[None, :] * s, axis=0),
+        ("w2", "w2"): k * np.sum(A[:, :, None] * A[:, None, :], axis=0),
+        ("w2", "b2"): k * np.sum(A, axis=0),
+        ("b2", "b2"): k * N,
+    }
+
+
+#: case id -> its Hessian (every scalar-output case of the catalog).
 HESSIANS: dict[str, Hessian] = {
     "scalar.constant": ZERO,
     "scalar.multiple": Hessian(
@@ -182,14 +288,15 @@ HESSIANS: dict[str, Hessian] = {
     "reduce.max_all": ZERO,
     "reduce.min_all": ZERO,
     "losses.mse_mean": Hessian(_mse_mean_blocks, _mse_mean_blocks, _const(2)),
+    "losses.softmax_xent": Hessian(lambda p: _xent_blocks(p, absolute=False), lambda p: _xent_blocks(p, absolute=True), _xent_ops),
+    # The first derivatives' roundings (n + m + N + 8) cover e's and A's, the factors, k and the sum over N.
+    "losses.mlp_relu": Hessian(lambda p: _mlp_blocks(p, absolute=False), lambda p: _mlp_blocks(p, absolute=True), _mlp_ops),
+    "reduce.norm2": Hessian(lambda p: _norm2_blocks(p, absolute=False), lambda p: _norm2_blocks(p, absolute=True), _norm2_ops,
+                            _norm2_reach),
 }
 
 #: Scalar-output cases whose closed-form Hessian is not written yet: their ``hvp`` checks are not planned.
-WITHOUT_HESSIAN: dict[str, str] = {
-    "losses.mlp_relu": "two layers: the blocks between W1, b1 and W2 are not written yet",
-    "losses.softmax_xent": "the per-row blocks diag(p) - p pᵀ over N are not written yet",
-    "reduce.norm2": "I/|x| - x xᵀ/|x|³ (undefined at 0) is not written yet",
-}
+WITHOUT_HESSIAN: dict[str, str] = {}
 
 
 def block(blocks: Mapping[tuple[str, str], object], a: str, b: str, shapes: Mapping[str, tuple[int, ...]]) -> np.ndarray:

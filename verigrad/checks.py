@@ -215,11 +215,30 @@ def _vjp_outcome(target: Target, ex: vs.Example, value: np.ndarray, reference_pa
     bound, magnitude = _vjp_bound(target, ex, arg, ex.cotangent)
     alternatives = _transposed_alternative(target, ex, arg, ex.cotangent)
     reference_at = _nearest_member(target, ex, arg, "vjp", ex.cotangent, value, reference_pair)
+    if target.case.kink is not None and target.case.kink.nearest is not None:
+        bound, magnitude = _member_bound(target, ex, arg, reference_at[0], magnitude)
+
     def directions() -> list[np.ndarray] | None:
         return _share_directions(target, ex, lambda j: j.vjp(ex.cotangent.astype(np.float64)), reference_at)
 
     return _compare(target, value, reference_at, bound, magnitude, ex.sizes, alternatives, _estimate(value),
                     outside_of=_outside_of(target, ex), directions=directions)
+
+
+def _member_bound(target: Target, ex: vs.Example, arg: str, member: np.ndarray, magnitude: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The VJP bound against a member of a set-valued subdifferential (a max's simplex, a norm's ball).
+
+    Each entry errs at most as the member's own entry does: magnitude min(declared, |member|), not the
+    whole cotangent on every tied entry, which would hide a wrong share (a float16 count of ties stuck
+    at 2048 is off by less than u·|c| per entry).  The roundings add an even split's, c/k: the count k
+    of the member's support formed in the format by a pairwise sum (⌈log₂ k⌉ levels), the reciprocal.
+    """
+    member = np.abs(np.asarray(member, dtype=np.float64))
+    support = max(int(np.count_nonzero(member)), 1)
+    magnitude = np.minimum(magnitude, member)
+    out_size = int(np.prod(truth.out_shape(target.case, ex.values, ex.params)))
+    k = operation_count(truth.ops(target.case, arg, ex.values, ex.params), target.case.partials[arg].structure, "vjp", out_size, 0)
+    return target.tolerance.bound(k + 2 + int(np.ceil(np.log2(support))), magnitude), magnitude
 
 
 def _single_tangent(names: tuple[str, ...], ex: vs.Example, arg: str) -> tuple[np.ndarray, ...]:

@@ -51,10 +51,21 @@ def _on_kink(case: Case, ex: vs.Example, u: float) -> bool:
     return bool(np.any(np.abs(np.asarray(z, dtype=np.float64)) <= blur))
 
 
+def _in_range(case: Case, ex: vs.Example, largest: float) -> bool:
+    """Whether the Hessian's declared reach (times the vectors where they exceed 1) stays within the format."""
+    reach = HESSIANS[case.id].reach
+    if reach is None:
+        return True
+    size = max((float(np.max(np.abs(v.astype(np.float64)), initial=0.0)) for v in ex.tangents.values()), default=0.0)
+    return reach(truth.point(case, ex.values, ex.params)) * max(size, 1.0) <= largest / vs.OVERFLOW_HEADROOM
+
+
 def hvp_examples(case: Case, dtype: Any, arg: str | None = None, pair: Any = None) -> st.SearchStrategy[vs.Example]:
-    """Examples with a vector for every argument, off the case's kinks."""
+    """Examples with a vector for every argument, off the case's kinks and inside the format's range."""
     u = max(float(finfo(dtype).eps) / 2, 2.0**-53)
-    return vs.examples(case, dtype, cotangent=False, tangents=None).filter(lambda ex: not _on_kink(case, ex, 4 * u))
+    largest = float(finfo(dtype).max)
+    return vs.examples(case, dtype, cotangent=False, tangents=None).filter(
+        lambda ex: not _on_kink(case, ex, 4 * u) and _in_range(case, ex, largest))
 
 
 def _reference(target: Target, ex: vs.Example, t: float) -> tuple[np.ndarray, np.ndarray, float]:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-from verigrad.dtypes import as_dtype, value_bound
+from verigrad.dtypes import as_dtype, finfo, value_bound
 from verigrad.reference import LABEL, NONZERO, NONZERO_MIN_ABS, POSITIVE, REAL, Case, resolve_shape
 
 #: Sizes drawn per symbol.  m is never equal to any n so chain.matvec_sin is
@@ -35,6 +35,10 @@ PROBE_RANGE = 2.0
 #: intermediate underflows: flushing subnormals to zero (XLA does) is a platform
 #: choice outside the rounding model, not a gradient bug.  Exact zeros are drawn.
 MIN_NONZERO = 2.0**-12
+#: float16's smallest normal number is 2⁻¹⁴: from 2⁻¹² a square (Σ x², a norm) is subnormal and loses
+#: precision that a later √ or division amplifies (x/‖x‖ off by 1 % at x = 2⁻¹⁰), outside the rounding
+#: model.  Its non-zero inputs are at least 2⁻⁶, so squares and two-factor products stay normal (2⁻¹²).
+MIN_NONZERO_BY_DTYPE = {"float16": 2.0**-6}
 
 
 @dataclass
@@ -87,6 +91,7 @@ def decode(blob: bytes, dtype: np.dtype, shape: tuple[int, ...], domain: str, bo
     [smallest, bound], where smallest is the domain's least non-zero magnitude.
     """
     smallest = NONZERO_MIN_ABS if domain in (NONZERO, POSITIVE) else MIN_NONZERO
+    smallest = max(smallest, MIN_NONZERO_BY_DTYPE.get(str(np.dtype(dtype)), 0.0))
     raw = np.frombuffer(blob, dtype=np.uint8).reshape(-1, ELEMENT_BYTES)
     selector, exponent_byte = raw[:, 0], raw[:, 1]
     mantissa = raw[:, 2:].astype(np.float64) @ (256.0 ** -np.arange(1, ELEMENT_BYTES - 1))
@@ -243,9 +248,8 @@ def examples(
     is a large one (:func:`_large_example`) where the case allows it.
     """
     dtype = as_dtype(dtype)
-    # Large draws are for the 4- and 8-byte formats: their sums of squares of thousands of values would
-    # overflow float16 (65504) in a correct engine too, and the property suite has no overflow model yet.
-    if large and dtype.itemsize >= 4 and large_eligible(case) and draw(_LARGE_TICKET) == LARGE_ONE_IN - 1:
+    # Large draws in every format: their magnitudes shrink with n where the format's range needs it (large_bound).
+    if large and large_eligible(case) and draw(_LARGE_TICKET) == LARGE_ONE_IN - 1:
         return _large_example(case, dtype, draw(_LARGE_SIZE), draw(_SEED), cotangent, tangents)
     chosen = draw(sizes(case))
     params = {name: draw(_choice(choices)) for name, choices in case.params.items()}
@@ -274,10 +278,47 @@ LARGE_ONE_IN = 64
 #: Elements of the argument of a large example: hundreds to ten thousand.
 LARGE_SIZES = (384, 4096, 10240)
 #: A large example's values at the draw's simplest (0): integers in [-2, 2], so a max or min ties
-#: hundreds or thousands of ways (tinygrad #12296); 1: uniform in ±VALUE_RANGE.
+#: hundreds or thousands of ways (tinygrad #12296); 1: uniform in ±large_bound.
 _LARGE_TICKET = st.integers(0, LARGE_ONE_IN - 1)
 _LARGE_SIZE = st.sampled_from(LARGE_SIZES)
 _SEED = st.integers(0, 2**32 - 1)
+
+
+#: A large example keeps a sum and a sum of squares of its n elements (n·b and n·b²: the largest forward of
+#: a large-eligible case, reduce.norm2's Σ x²) below the format's largest finite number over this factor.
+#: Rounding cannot take a computed sum of non-negative terms past it: each addition of t either leaves the
+#: partial sum s alone (t < ulp(s)/2) or errs by at most ulp(s + t)/2 ≤ 2t, so the sum stays below 3·Σ t.
+OVERFLOW_HEADROOM = 4.0
+
+
+def large_bound(dtype: Any, elements: int) -> float:
+    """The magnitude bound b of a large example of ``elements`` entries in ``dtype``: the dtype's value bound,
+    halved (ties stay ties) until n·max(b, b²) ≤ largest finite / OVERFLOW_HEADROOM.
+
+    float32 and float64 keep ±8 at every size; float16 (65504) gets 2 at 384 elements and 1 at 4096 and
+    10240, so a correct engine's forward and backward stay finite while > 2048 elements tie.
+    """
+    largest = float(finfo(dtype).max) / OVERFLOW_HEADROOM
+    bound = min(VALUE_RANGE, value_bound(dtype))
+    while elements * max(bound, bound * bound) > largest:
+        bound /= 2
+    return bound
+
+
+#: A large example's cotangent c is scaled so that its even share over the n elements (c/n ≤ c/k, a k-way
+#: tie's share) lies this many times above the format's smallest normal number: the tolerance's underflow
+#: floor (roundings × smallest normal; float16: 2⁻¹⁴) would otherwise hide a wrong share at n = 10240.
+SHARE_OVER_FLOOR = 2.0**10
+
+
+def large_cotangent_scale(dtype: Any, elements: int) -> float:
+    """The power of two (at least 1) a large example's cotangent is multiplied by: min |c| / n ≥ SHARE_OVER_FLOOR ×
+    the smallest normal number.  1 for float32, float64 and bfloat16; float16: 64 at 384 elements, 2048 at 10240."""
+    tiny = float(finfo(dtype).tiny)
+    scale = 1.0
+    while 0.5 * scale / elements < SHARE_OVER_FLOOR * tiny:
+        scale *= 2
+    return scale
 
 
 def large_eligible(case: Case) -> bool:
@@ -299,11 +340,14 @@ def _large_example(case: Case, dtype: np.dtype, elements: int, seed: int, cotang
                    tangents: tuple[str, ...] | None) -> Example:
     """A large example from numpy's generator seeded by hypothesis's draw (hypothesis cannot hold it as bytes).
 
-    Even seeds tie: every input an integer in [-2, 2]; odd seeds are uniform in ±VALUE_RANGE.
-    Probes are uniform in ±[1/2, PROBE_RANGE].
+    Even seeds tie: every input an integer in [-2, 2], ±2 each three times as likely as -1, 0 or 1 (so max
+    and min tie about n/3 ways: > 2048, float16's exact count, at 10240 elements), times min(1, b/2) for the
+    bound b = :func:`large_bound`; odd seeds are uniform in ±b.  Probes are uniform in ±[1/2, PROBE_RANGE].
     """
     rng = np.random.default_rng(seed)
     chosen = _large_sizes(case, elements)
+    widest = max(int(np.prod(resolve_shape(a.shape, chosen))) for a in case.args)
+    bound = large_bound(dtype, widest)
     params = {name: choices[0] for name, choices in case.params.items()}
     values = {}
     for arg in case.args:
@@ -311,19 +355,22 @@ def _large_example(case: Case, dtype: np.dtype, elements: int, seed: int, cotang
         if arg.domain == LABEL:
             values[arg.name] = rng.integers(0, chosen[arg.classes], shape)
             continue
-        raw = rng.integers(-2, 3, shape).astype(np.float64) if seed % 2 == 0 else rng.uniform(-VALUE_RANGE, VALUE_RANGE, shape)
+        if seed % 2 == 0:
+            raw = np.clip(rng.integers(-4, 5, shape), -2, 2).astype(np.float64) * min(1.0, bound / 2)
+        else:
+            raw = rng.uniform(-bound, bound, shape)
         if arg.domain != REAL:
             raw = np.where(np.abs(raw) < NONZERO_MIN_ABS, 1.0, raw)
             raw = np.abs(raw) if arg.domain == POSITIVE else raw
         values[arg.name] = raw.astype(dtype)
 
-    def probe(shape: tuple[int, ...]) -> np.ndarray:
-        magnitude = rng.uniform(0.5, PROBE_RANGE, shape)
+    def probe(shape: tuple[int, ...], scale: float = 1.0) -> np.ndarray:
+        magnitude = rng.uniform(0.5, PROBE_RANGE, shape) * scale
         return np.where(rng.integers(0, 2, shape) == 1, magnitude, -magnitude).astype(dtype)
 
     out_shape = case.output_shape(chosen, params)
     wanted = [a.name for a in case.args if tangents is None or a.name in tangents]
-    drawn_cotangent = probe(out_shape) if cotangent else np.zeros(out_shape, dtype)
+    drawn_cotangent = probe(out_shape, large_cotangent_scale(dtype, widest)) if cotangent else np.zeros(out_shape, dtype)
     probes = {a.name: probe(values[a.name].shape) if a.name in wanted else np.zeros(values[a.name].shape, dtype) for a in case.args}
     return Example(values, params, drawn_cotangent, probes, chosen)
 

@@ -42,6 +42,7 @@ from verigrad.oracles.mutants import (
     ScaleBySize,
     ScaleHalf,
     ScaleTwo,
+    TieCountInDtype,
     TiesTakeAll,
     Transposed,
     TransposedWhenSquare,
@@ -144,6 +145,13 @@ FAMILY_CATCHES: tuple[tuple[str, str, Catch], ...] = (
     ("mutant-relative-error", "precision", Catch("vjp", "losses.softmax_xent", "Z")),
     ("mutant-scale-half", "scaled", Catch("vjp", "losses.mlp_relu", "W1")),
 )
+
+
+#: Mutants whose bug shows only on a large draw (``verigrad.oracles.mutants.LARGE_DRAW_MUTANTS``): name ->
+#: (factory, the diagnosis, the case whose large float16 tied draw exposes it; vjp of its argument).
+LARGE_DRAW_MUTANTS: dict[str, tuple[Callable[..., MutantEngine], str, str]] = {
+    f"mutant-{TieCountInDtype.label}": (TieCountInDtype, "outside_subdifferential", "reduce.max_all"),
+}
 
 
 def load_mutant(name: str, engine: Any = None) -> MutantEngine:

@@ -72,3 +72,15 @@ def test_an_engine_without_hvp_is_skipped_with_the_reason() -> None:
     verdict = _run("hvp", "grad.f", _Wrapped("first-order-only"))
     assert verdict.status == SKIP
     assert verdict.message == "first-order-only has no hvp method (optional in the Engine protocol)"
+
+
+@pytest.mark.parametrize(("dtype", "inside"), [("float16", False), ("float32", True)])
+def test_hvp_draws_stay_inside_the_format(dtype: str, inside: bool) -> None:
+    """‖x‖ at x = 2⁻⁸ (float16): forward over reverse forms 1/‖x‖³ = 2²⁴ > 65504 (jax: -inf); float32 holds it."""
+    from verigrad.reference import get_case
+    from verigrad.second_order import _in_range
+    from verigrad.strategies import Example
+
+    x = np.array([2.0**-8], dtype=dtype)
+    example = Example({"x": x}, {}, np.zeros((), dtype), {"x": np.ones(1, dtype)})
+    assert _in_range(get_case("reduce.norm2"), example, float(np.finfo(dtype).max)) is inside
