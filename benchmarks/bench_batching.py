@@ -25,10 +25,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _util import emit, fmt, log, table
-from verigrad.oracles import load_engine
-from verigrad.reference import get_case
 
 from verigrad import batching
+from verigrad.oracles import load_engine
+from verigrad.reference import get_case
 from verigrad.runner import FUNCTIONS, plan, run_check
 
 SLICE = "elementwise.*,reduction.*,chain.*,loss.*"

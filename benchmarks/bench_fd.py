@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
 from verigrad.oracles.fd import FiniteDifferences
 
 

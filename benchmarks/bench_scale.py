@@ -34,7 +34,6 @@ MEMORY_CASES = [("elementwise.mul", "x"), ("scalar_expansion.mul", "z"), ("reduc
 
 def measure(n: int = 1_000_000, full: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
     from verigrad.oracles import load_engine
-
     from verigrad.scale import check_at_scale, scale_plan
 
     engines = {"jax": load_engine("jax"), "torch": load_engine("torch")}

@@ -31,10 +31,10 @@ ENGINES = ("correct", "bfloat16 inputs", "float16 inputs", "noise 4e-3")
 
 def measure(seeds: int = 3, log: Callable[[str], None] = print) -> dict[str, Any]:
     import numpy as np
-    from verigrad.oracles import load_engine
-    from verigrad.reference import get_case
 
     from verigrad import truth
+    from verigrad.oracles import load_engine
+    from verigrad.reference import get_case
     from verigrad.scale import DegradedEngine, check_at_scale, draw_inputs, scale_sizes
     from verigrad.tolerance import Tolerance
 

@@ -68,7 +68,6 @@ def _runner(tool: str) -> tuple[Callable[[np.ndarray, np.ndarray], Any], Callabl
     """(run one check on the correct function -> passed?, accuracy of the derivative it compares with)."""
     if tool == "verigrad":
         from verigrad.oracles import load_engine
-
         from verigrad.records import PASS
         from verigrad.scale import check_values
 

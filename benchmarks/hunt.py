@@ -32,7 +32,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from verigrad.oracles.registry import BUILTIN_ENGINES, EngineLoadError, load_engine
-
 from verigrad.records import read_records
 from verigrad.runner import DTYPES
 

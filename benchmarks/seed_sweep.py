@@ -16,10 +16,9 @@ import json
 import time
 from pathlib import Path
 
-from verigrad.oracles import load_engine
-
 from verigrad import expectations as expect
 from verigrad.dtypes import DEFAULT_DTYPES
+from verigrad.oracles import load_engine
 from verigrad.runner import groups, plan, run_group
 
 RESULTS = Path(__file__).parent / "results"

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
 from verigrad.oracles.namespaces import Namespace, composed_log_softmax, composed_sigmoid, composed_softmax
 
 __all__ = ["AutogradEngine"]

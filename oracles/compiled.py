@@ -34,6 +34,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
 from verigrad.oracles.jax_engine import JaxEngine
 from verigrad.oracles.torch_engine import TorchEngine, _numpy
 

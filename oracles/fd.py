@@ -72,6 +72,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
+
 from verigrad.oracles.namespaces import (
     Namespace,
     composed_log_softmax,

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
 from verigrad.oracles.namespaces import Namespace
 from verigrad.oracles.second_order import jax_hvp
 

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
 from verigrad.oracles.namespaces import Namespace, composed_logsumexp
 
 __all__ = ["MygradEngine"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import numpy as np
+
 from verigrad.reference.families import FAMILY_CASES
 from verigrad.reference.jacobian import Structure
 from verigrad.reference.spec import NONZERO, TRANSCENDENTAL, Arg, Case, Kink, Partial, Point

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
 from verigrad.reference.cases import get_case
 from verigrad.reference.jacobian import StructuredJacobian
 from verigrad.reference.spec import Point

@@ -37,6 +37,7 @@ import math
 from typing import Any
 
 import numpy as np
+
 from verigrad.reference.jacobian import Structure
 from verigrad.reference.spec import LABEL, NONZERO, POSITIVE, TRANSCENDENTAL, Arg, Case, Kink, Partial, Point
 

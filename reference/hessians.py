@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
+
 from verigrad.reference.families import _mlp_ops, _mlp_terms, _xent_softmax
 from verigrad.reference.spec import TRANSCENDENTAL, Point
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
 from verigrad.reference.jacobian import Structure, StructuredJacobian, data_shape
 from verigrad.reference.shapes import resolve_shape, symbols
 

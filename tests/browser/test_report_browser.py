@@ -62,10 +62,9 @@ class Broken(TinyTorch):
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from verigrad.reference import get_case
-
     from verigrad.exhibits import fd_step_scan
     from verigrad.records import FAIL
+    from verigrad.reference import get_case
     from verigrad.report import write_report
     from verigrad.runner import plan, run_check
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from markdown_it import MarkdownIt
-from verigrad.reference import CASES, ERRATA
 
+from verigrad.reference import CASES, ERRATA
 from verigrad.report.mathml import to_mathml
 
 pytest.importorskip("sphinx", reason="the docs extension is a Sphinx extension: pip install -e '.[docs]'")

@@ -25,7 +25,6 @@ _SIZES = {"n": 2, "m": 3, "N": 4}
 
 def _example(case: Any, dtype: np.dtype, rng: np.random.Generator) -> Any:
     from verigrad.reference import resolve_shape
-
     from verigrad.strategies import Example
 
     values = {a.name: np.asarray(np.round(rng.uniform(-3, 3, resolve_shape(a.shape, _SIZES)), 2), dtype=dtype) for a in case.args}
@@ -39,9 +38,8 @@ def _example(case: Any, dtype: np.dtype, rng: np.random.Generator) -> Any:
 def synthetic_run(engines: tuple[str, ...] = ENGINES, *, seed: int = 0, fail_rate: float = 0.03, xfail_rate: float = 0.02,
                   skip_rate: float = 0.02, samples: int = 200) -> tuple[list[dict[str, Any]], list[Verdict]]:
     """A run header and one verdict per planned check (about 566 per engine)."""
-    from verigrad.reference import get_case
-
     from verigrad import truth
+    from verigrad.reference import get_case
     from verigrad.runner import counterexample, plan, reproduction
 
     rng = np.random.default_rng(seed)

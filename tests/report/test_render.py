@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from verigrad.reference import get_case
 
 from verigrad.exhibits import fd_step_scan, jacobian_exhibit
 from verigrad.records import FAIL, PASS, SKIP, RecordsError, RecordsWriter, Verdict, read_records
+from verigrad.reference import get_case
 from verigrad.report import build_html, write_report
 from verigrad.report.mathml import to_mathml
 from verigrad.report.model import category

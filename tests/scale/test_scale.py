@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from verigrad.reference import get_case
 
 from verigrad.records import FAIL, PASS, SKIP
+from verigrad.reference import get_case
 from verigrad.scale import (
     DegradedEngine,
     SingleEntryEngine,

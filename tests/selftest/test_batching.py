@@ -6,11 +6,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+
+from verigrad import batching
 from verigrad.oracles import load_engine
 from verigrad.oracles.mutants import WrongSign
 from verigrad.reference import get_case
-
-from verigrad import batching
 from verigrad.runner import FUNCTIONS, CheckSpec, run_check
 
 SEED = 3

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from verigrad.oracles import BUILTIN_ENGINES
-from verigrad.reference import CASES, CASES_BY_ID
 
 from verigrad.checks import PROPERTIES
+from verigrad.oracles import BUILTIN_ENGINES
+from verigrad.reference import CASES, CASES_BY_ID
 from verigrad.runner import DTYPES, plan
 
 #: The ids of ../shared/CATALOG.md, copied here so that CI (which has no ../shared) guards them too.

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 from mutant_table import MUTANTS
+
 from verigrad.oracles.mutants import Hangs
 from verigrad.oracles.torch_engine import TorchEngine
-
 from verigrad.records import FAIL, PASS
 from verigrad.runner import CheckSpec, groups, plan, run_check, run_group
 

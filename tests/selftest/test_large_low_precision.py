@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, find, settings
 from mutant_table import LARGE_DRAW_MUTANTS
-from verigrad.oracles import load_engine
-from verigrad.reference import CASES, get_case
 
 from verigrad import strategies as vs
 from verigrad.checks import Target, check_vjp
 from verigrad.dtypes import numpy_dtype
+from verigrad.oracles import load_engine
+from verigrad.reference import CASES, get_case
 from verigrad.runner import FUNCTIONS
 
 FLOAT16 = np.dtype(np.float16)

@@ -15,15 +15,15 @@ import time
 import numpy as np
 import pytest
 from mutant_table import FAMILY_CATCHES, MUTANTS, Catch, Mutant, load_mutant
+
+from verigrad.calls import ContractViolation, call_vjp
+from verigrad.diagnosis import KINDS
 from verigrad.oracles import load_engine
 from verigrad.oracles import mutants as mutants_module
 from verigrad.oracles.mutants import MUTANT_ENGINES, Hangs, MutantEngine, MutatesInputs
 from verigrad.oracles.torch_engine import TorchEngine
-from verigrad.reference import CASES, get_case
-
-from verigrad.calls import ContractViolation, call_vjp
-from verigrad.diagnosis import KINDS
 from verigrad.records import FAIL, PASS
+from verigrad.reference import CASES, get_case
 from verigrad.runner import CheckSpec, plan, run_all, run_check
 
 SEED = 20240611

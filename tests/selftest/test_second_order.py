@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from verigrad.oracles import load_engine
 
+from verigrad.oracles import load_engine
 from verigrad.records import FAIL, PASS, SKIP
 from verigrad.runner import CheckSpec, run_check
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from verigrad.oracles import EngineLoadError
 
+from verigrad.oracles import EngineLoadError
 from verigrad.records import PASS
 from verigrad.session import Session, Settings
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from verigrad.reference import CASES, NONZERO, NONZERO_MIN_ABS, REAL, get_case, resolve_shape
 
 from verigrad import strategies as vs
+from verigrad.reference import CASES, NONZERO, NONZERO_MIN_ABS, REAL, get_case, resolve_shape
 
 DOMAINS = [(REAL, vs.VALUE_RANGE, True), (REAL, vs.PROBE_RANGE, False), (NONZERO, vs.VALUE_RANGE, True)]
 

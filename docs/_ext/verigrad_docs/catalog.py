@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 import numpy as np
+
 from verigrad.reference import CASES, ERRATA, Case, Erratum, demonstrate
 
 from . import markdown as md

@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 from mutant_table import MUTANTS, load_mutant  # the self-tests' table (tests/selftest), on sys.path from conf.py
-from verigrad.reference import get_case
 
 from verigrad.records import Verdict
+from verigrad.reference import get_case
 from verigrad.report import write_report
 from verigrad.runner import groups, plan, run_group
 
@@ -68,6 +68,7 @@ _UNION_JS = """(selectors) => {
 def failing_run() -> tuple[dict[str, Any], list[Verdict], Mapping[str, Any]]:
     """A real run: torch and two mutants of it, sharing each check's examples (as ``verigrad check`` does)."""
     import torch  # heavy: imported only when the run is made
+
     from verigrad.oracles.torch_engine import TorchEngine
 
     torch_engine = TorchEngine()
