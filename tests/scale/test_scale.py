@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tie_split import TieSplit
 
 from verigrad.records import FAIL, PASS, SKIP
 from verigrad.reference import get_case
@@ -283,28 +284,10 @@ def test_scale_inputs_respect_the_argument_domain(name: str) -> None:
     assert holds(values[arg], sizes), values[arg][:10]
 
 
-class _MaxEngine:
-    """max of a whole array by hand: each tie gets ``mass / k`` in the VJP; the JVP follows the first tie."""
-
-    name = "max-by-hand"
-    xp = np
-
-    def __init__(self, mass: float) -> None:
-        self.mass = mass
-
-    def vjp(self, fn, primals, cotangent):
-        (x,) = primals
-        tied = x == np.max(x)
-        return ((tied * (self.mass / np.sum(tied)) * np.asarray(cotangent, np.float64)).astype(x.dtype),)
-
-    def jvp(self, fn, primals, tangents):
-        return np.asarray(np.ravel(tangents[0])[np.argmax(primals[0])])
-
-
 @pytest.mark.parametrize(("mass", "status"), [(1.0, PASS), (2.0, FAIL)], ids=["even-split", "mass-2"])
 def test_scale_max_over_float16_ties_takes_any_member_of_the_simplex(mass: float, status: str) -> None:
     # 10^5 float16 values in ±8 tie at their maximum (seed 1: 5 ways); the closed form's own pick is one tie.
-    verdict = check_at_scale("reduce.max_all", "X", _MaxEngine(mass), "float16", n=100_000, seed=1)
+    verdict = check_at_scale("reduce.max_all", "X", TieSplit(mass), "float16", n=100_000, seed=1)
     assert verdict.status == status, verdict.message
 
 

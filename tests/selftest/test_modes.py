@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from mutant_table import MUTANTS  # tests/selftest (on pytest's pythonpath)
+from tie_split import TieSplit
 
 from verigrad.checks import SUBGRADIENTS_DIFFER, Target, check_adjoint
 from verigrad.modes import diagnose_mode_mismatch
@@ -42,24 +43,6 @@ def test_jvp_only_mutant_is_reported_as_jvp_wrong_vjp_right() -> None:
     assert verdict.message.startswith("mode_mismatch: JVP wrong, VJP right"), verdict.message
 
 
-class _TieEngine:
-    """max of a whole array by hand: the JVP follows the first tie; the VJP gives each tie ``vjp_mass / k``."""
-
-    name = "tie-split"
-    xp = np
-
-    def __init__(self, vjp_mass: float) -> None:
-        self.vjp_mass = vjp_mass
-
-    def vjp(self, fn, primals, cotangent):
-        (x,) = primals
-        tied = x == np.max(x)
-        return ((tied * (self.vjp_mass / np.sum(tied)) * cotangent).astype(x.dtype),)
-
-    def jvp(self, fn, primals, tangents):
-        return np.asarray(np.ravel(tangents[0])[np.argmax(primals[0])])
-
-
 #: (VJP mass at the ties, whether the adjoint passes): mass 1 is a subgradient, mass 2 is not.
 TIE_SPLITS = {"even-split-vs-first-tie": (1.0, True), "vjp-mass-2": (2.0, False)}
 
@@ -67,7 +50,7 @@ TIE_SPLITS = {"even-split-vs-first-tie": (1.0, True), "vjp-mass-2": (2.0, False)
 @pytest.mark.parametrize("name", list(TIE_SPLITS))
 def test_adjoint_on_a_kink_fails_only_when_a_mode_leaves_the_subdifferential(name: str) -> None:
     mass, passes = TIE_SPLITS[name]
-    case, engine = get_case("reduce.max_all"), _TieEngine(mass)
+    case, engine = get_case("reduce.max_all"), TieSplit(mass)
     target = Target(case, "X", engine, np.dtype(np.float64), "probabilistic", case.bind(np))
     three_ties = Example({"X": np.zeros((3, 1))}, {}, np.array(1.0), {"X": np.array([[1.0], [1.0], [1.5]])}, {"m": 3, "n": 1})
     outcome = check_adjoint(target, three_ties)
