@@ -466,47 +466,42 @@ def _reductions() -> list[Case]:
     return rows
 
 
-def _full_extremum(name: str, sign: int) -> Case:
+def _whole_array(name: str, formula: str, partial: Partial, **extra: Any) -> Case:
+    """``reduce.<name>_all``: ``xp.<name>`` of a whole (m, n) matrix, a scalar."""
     return Case(
         id=f"reduce.{name}_all",
         section="beyond: reductions",
-        formula=rf"y = \{name}_{{ij}} X_{{ij}}",
+        formula=formula,
         args=(Arg("X", ("m", "n")),),
         output=(),
         primal=lambda xp, X: getattr(xp, name)(X),
-        partials={
-            "X": Partial(
-                S.ROW,
-                lambda p: np.reshape(tie_weights(np.reshape(p.X, (1, -1)), p.t, sign), np.shape(p.X)),
-                lambda p: np.ones(np.shape(p.X)),
-                _NO_ROUNDING,
-                r"\frac{\partial y}{\partial X_{ij}} = [X_{ij} = y] \text{ (one of the ties)}",
-            )
-        },
-        kink=_max_kink(sign, True),
-        notes="Many-way ties are where tinygrad #12296 (float16 max over 70,000 ties: zero gradient) lives.",
+        partials={"X": partial},
+        **extra,
     )
+
+
+def _full_extremum(name: str, sign: int) -> Case:
+    partial = Partial(
+        S.ROW,
+        lambda p: np.reshape(tie_weights(np.reshape(p.X, (1, -1)), p.t, sign), np.shape(p.X)),
+        lambda p: np.ones(np.shape(p.X)),
+        _NO_ROUNDING,
+        r"\frac{\partial y}{\partial X_{ij}} = [X_{ij} = y] \text{ (one of the ties)}",
+    )
+    return _whole_array(name, rf"y = \{name}_{{ij}} X_{{ij}}", partial, kink=_max_kink(sign, True),
+                        notes="Many-way ties are where tinygrad #12296 (float16 max over 70,000 ties: zero gradient) lives.")
 
 
 def _full_sum(name: str) -> Case:
     scale = (lambda p: 1.0) if name == "sum" else (lambda p: 1.0 / np.size(p.X))
-    return Case(
-        id=f"reduce.{name}_all",
-        section="beyond: reductions",
-        formula=rf"y = \operatorname{{{name}}}_{{ij}} X_{{ij}}",
-        args=(Arg("X", ("m", "n")),),
-        output=(),
-        primal=lambda xp, X: getattr(xp, name)(X),
-        partials={
-            "X": Partial(
-                S.ROW,
-                lambda p: np.ones(np.shape(p.X)) * scale(p),
-                lambda p: np.ones(np.shape(p.X)) * scale(p),
-                _const(0 if name == "sum" else 1),
-                r"\frac{\partial y}{\partial X_{ij}} = " + ("1" if name == "sum" else r"\frac{1}{mn}"),
-            )
-        },
+    partial = Partial(
+        S.ROW,
+        lambda p: np.ones(np.shape(p.X)) * scale(p),
+        lambda p: np.ones(np.shape(p.X)) * scale(p),
+        _const(0 if name == "sum" else 1),
+        r"\frac{\partial y}{\partial X_{ij}} = " + ("1" if name == "sum" else r"\frac{1}{mn}"),
     )
+    return _whole_array(name, rf"y = \operatorname{{{name}}}_{{ij}} X_{{ij}}", partial)
 
 
 def _softmax_case(log: bool) -> Case:
