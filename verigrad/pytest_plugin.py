@@ -27,6 +27,7 @@ one value of ``rotate``, taken in turn.
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections import Counter
 from datetime import UTC, datetime
@@ -104,7 +105,9 @@ class _PluginState:
         self.selection = "full" if option("--verigrad-full") else (config.getini("verigrad_selection") or "full")
         if self.selection not in SELECTIONS:
             raise pytest.UsageError(f"verigrad_selection = {self.selection!r}: use one of {', '.join(SELECTIONS)}")
-        self.selected: tuple[int, int] | None = None  # (kept, collected) engine checks, once known
+        self.selected: tuple[int, int] | None = None  # (kept, planned) engine checks, once known
+        self.planned_checks = 0  # engine checks the plan holds for this run's test functions, kept or not
+        self.quick_by_module: dict[Any, set[str]] = {}
         self.covered: tuple[int, int] | None = None  # (kept, collected) items marked verigrad_cover
         self.engines_by_name: dict[str, Any] | None = None
         self.source_of: dict[str, str] = {}
@@ -152,9 +155,17 @@ class _PluginState:
         return list(self.resolve())
 
     def quick_ids(self, specs: list[CheckSpec]) -> set[str]:
-        """The ids of the quick selection over the checks this run collects."""
+        """The ids of the quick selection over these checks."""
         engines = self.resolve()
         return {spec.id for spec in quick_selection(specs, lambda spec: supports(engines[spec.engine], spec.dtype))}
+
+    def quick_ids_of_module(self, module: Any) -> set[str]:
+        """The quick selection over every check of a test module's properties (computed once per module)."""
+        if module not in self.quick_by_module:
+            self.resolve()
+            specs = self.session.plan(self.dtypes, properties=_check_properties(module), cases=self.cases)
+            self.quick_by_module[module] = self.quick_ids(specs)
+        return self.quick_by_module[module]
 
     def record(self, verdict: Verdict) -> None:
         if self.writer is None:
@@ -184,12 +195,30 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     state = metafunc.config.stash[_KEY]
     state.resolve()  # fail fast, at collection, with one clear line
     specs = state.session.plan(state.dtypes, properties=[_property_of(metafunc.function.__name__)], cases=state.cases)
+    state.planned_checks += len(specs)
+    if state.selection == "quick" and not _names_an_id_of(metafunc):
+        # Only the quick checks become items: generating and then deselecting the other ~99 % cost each xdist
+        # worker about 10 s of collection.  An id named on the command line still finds its check.
+        keep = state.quick_ids_of_module(metafunc.module)
+        specs = [spec for spec in specs if spec.id in keep]
     ids = [spec.id.split("[", 1)[1][:-1] for spec in specs]
     metafunc.parametrize("verigrad_spec", specs, ids=ids)
 
 
+def _names_an_id_of(metafunc: pytest.Metafunc) -> bool:
+    """Whether the command line names one parametrized id of this test function (``path::test_vjp[...]``)."""
+    function = f"::{metafunc.function.__name__}["
+    return any(function in arg for arg in metafunc.config.args)
+
+
+def _check_properties(module: Any) -> list[str]:
+    """The properties a test module checks: its test functions that take the ``verigrad_check`` fixture."""
+    functions = [value for name, value in vars(module).items() if name.startswith(PREFIX) and callable(value)]
+    return [_property_of(f.__name__) for f in functions if "verigrad_check" in inspect.signature(f).parameters]
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under ``verigrad_selection = quick``, deselect the checks outside the quick selection (never one named by id)."""
+    """Under ``verigrad_selection = quick``, deselect the ``verigrad_cover`` items not in turn (never one named by id)."""
     session = config.stash[_KEY]
     checks = [item for item in items if "verigrad_spec" in getattr(getattr(item, "callspec", None), "params", {})]
     covered = _rotations(items)
@@ -197,18 +226,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     covered.update({item: False for item in items if item.get_closest_marker("verigrad_full_only")})
     if not checks and not covered:
         return
-    dropped: list[pytest.Item] = []
     uncovered: list[pytest.Item] = []
     if session.selection == "quick":
-        keep = session.quick_ids([item.callspec.params["verigrad_spec"] for item in checks])
         named = set(config.args)
-        dropped = [item for item in checks if item.callspec.params["verigrad_spec"].id not in keep and item.nodeid not in named]
         uncovered = [item for item, chosen in covered.items() if not chosen and item.nodeid not in named]
-    if dropped or uncovered:
-        gone = set(map(id, dropped + uncovered))
+    if uncovered:
+        gone = set(map(id, uncovered))
         items[:] = [item for item in items if id(item) not in gone]
-        config.hook.pytest_deselected(items=dropped + uncovered)
-    session.selected = (len(checks) - len(dropped), len(checks)) if checks else None
+        config.hook.pytest_deselected(items=uncovered)
+    # Checks outside the quick selection were never made items (pytest_generate_tests): they count as left out.
+    session.selected = (len(checks), max(session.planned_checks, len(checks))) if session.planned_checks else None
     session.covered = (len(covered) - len(uncovered), len(covered)) if covered else None
     workeroutput = getattr(config, "workeroutput", None)
     if workeroutput is not None:  # an xdist worker: the controller prints the counts
@@ -260,12 +287,13 @@ def _selection_line(session: _PluginState) -> str | None:
         parts = [f"{collected} engine checks" if collected else "", f"{covered} items marked verigrad_cover" if covered else ""]
         return f"verigrad: all {' and '.join(filter(None, parts))} collected"
     parts = [
-        f"{kept} of {collected} engine checks (every case, property, engine and dtype at least once)" if collected else "",
+        f"{kept} of {collected} engine checks (every case, property, engine and dtype at least once; "
+        "the others are not collected)" if collected else "",
         f"{covered_kept} of {covered} items marked verigrad_cover (taken in turn) or verigrad_full_only" if covered else "",
     ]
     left = collected - kept + covered - covered_kept
     return (f"verigrad: quick selection, {', and '.join(filter(None, parts))}; "
-            f"the other {left} are deselected: run them with --verigrad-full")
+            f"the other {left} run with --verigrad-full")
 
 
 def pytest_report_header(config: pytest.Config) -> str:

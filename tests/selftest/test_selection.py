@@ -114,13 +114,21 @@ def _collect(pytester: pytest.Pytester, *options: str) -> str:
     return result.stdout.str()
 
 
-def test_the_plugin_says_how_many_checks_it_deselected_and_how_to_run_them(pytester: pytest.Pytester) -> None:
+def test_the_plugin_says_how_many_checks_it_left_out_and_how_to_run_them(pytester: pytest.Pytester) -> None:
     specs = plan(["fd"], DTYPES, properties=["vjp", "kink"])
     kept = len(quick_selection(specs))
     out = _collect(pytester)
     assert f"quick selection, {kept} of {len(specs)} engine checks" in out
-    assert "run them with --verigrad-full" in out
-    assert f"{kept}/{len(specs)} tests collected ({len(specs) - kept} deselected)" in out
+    assert f"the other {len(specs) - kept} run with --verigrad-full" in out
+    assert f"{kept} tests collected" in out  # the rest are never made items: nothing to deselect
+
+
+def test_a_check_named_by_id_runs_though_the_quick_selection_leaves_it_out(pytester: pytest.Pytester) -> None:
+    specs = plan(["fd"], DTYPES, properties=["vjp", "kink"])
+    left_out = next(spec for spec in specs if spec not in quick_selection(specs) and spec.property == "vjp")
+    node = f"test_suite.py::test_vjp[{left_out.id.split('[', 1)[1]}"
+    out = _collect(pytester, node)
+    assert node in out and "1 test collected" in out
 
 
 def test_verigrad_full_collects_every_check(pytester: pytest.Pytester) -> None:
