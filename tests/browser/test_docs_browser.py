@@ -48,7 +48,9 @@ def open_page(browser):
         page.on("pageerror", lambda error: events["errors"].append(str(error)))
         page.on("request", lambda request: events["requests"].append(request.url))
         page.goto((SITE / name).as_uri(), wait_until="load")
-        page.wait_for_timeout(200)
+        # One rendered frame after "load": the pages' scripts are deferred (run before it), so a fixed
+        # 200 ms sleep here only cost 15 s over the 75 pages.
+        page.evaluate("() => new Promise(done => requestAnimationFrame(() => setTimeout(done, 0)))")
         return page, events
 
     yield load

@@ -119,7 +119,8 @@ def _visible(page, selector: str) -> int:
 
 
 def test_loads_clean_and_offline(page, report: Path) -> None:
-    page.wait_for_timeout(300)
+    # One rendered frame: the report's script runs before "load", so errors from it are in by then.
+    page.evaluate("() => new Promise(done => requestAnimationFrame(() => setTimeout(done, 0)))")
     assert [text for kind, text in page.events["console"] if kind == "error"] == []
     assert page.events["errors"] == []
     assert page.events["requests"] == [report.as_uri()], "the report must not request anything but itself"
