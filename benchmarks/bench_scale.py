@@ -39,7 +39,7 @@ def measure(n: int = 1_000_000, full: bool = False, log: Callable[[str], None] =
     engines = {"jax": load_engine("jax"), "torch": load_engine("torch")}
     pattern = FAMILIES + ("," + DENSE if full else "")
     rows = []
-    for case, arg, engine, dtype, params in scale_plan(list(engines), ("float64", "float32"), pattern):
+    for case, arg, engine, dtype, params, _inputs in scale_plan(list(engines), ("float64", "float32"), pattern):
         timings = []
         statuses = []
         for seed in (1, 2):

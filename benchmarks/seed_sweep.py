@@ -59,17 +59,18 @@ def main() -> None:
                     print(f"seed {seed}: FAIL {spec.id}: {verdict.message[:200]}", flush=True)
         print(f"seed {seed}: {len(specs)} checks in {time.perf_counter() - seed_started:.1f} s, "
               f"{len(failures)} failures so far", flush=True)
-    summary = {
-        "seeds": list(range(args.first_seed, args.first_seed + args.seeds)),
-        "engines": per_engine,
-        "dtypes": dtypes,
-        "checks_per_seed": len(specs),
-        "false_failures": len(failures),
-        "seconds": round(time.perf_counter() - started, 1),
-        "failures": failures,
-    }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(summary, indent=2))
+        # Written after every seed: a sweep stopped part-way still leaves the seeds it finished.
+        summary = {
+            "seeds": list(range(args.first_seed, seed + 1)),
+            "engines": per_engine,
+            "dtypes": dtypes,
+            "checks_per_seed": len(specs),
+            "false_failures": len(failures),
+            "seconds": round(time.perf_counter() - started, 1),
+            "failures": failures,
+        }
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(summary, indent=2))
     print(json.dumps({k: v for k, v in summary.items() if k != "failures"}, indent=2))
 
 

@@ -18,7 +18,15 @@ from hypothesis import strategies as st
 from verigrad import strategies as vs
 from verigrad import truth
 from verigrad.calls import ContractViolation, call_jvp, call_vjp
-from verigrad.compare import CONVENTION_SLACK, Outcome, compare, failed_outcome, operation_count, violation
+from verigrad.compare import (
+    CONVENTION_SLACK,
+    Outcome,
+    compare,
+    failed_outcome,
+    member_bound,
+    operation_count,
+    violation,
+)
 from verigrad.diagnosis import Diagnosis
 from verigrad.modes import diagnose_mode_mismatch
 from verigrad.oracles.protocol import error_estimate
@@ -226,19 +234,10 @@ def _vjp_outcome(target: Target, ex: vs.Example, value: np.ndarray, reference_pa
 
 
 def _member_bound(target: Target, ex: vs.Example, arg: str, member: np.ndarray, magnitude: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The VJP bound against a member of a set-valued subdifferential (a max's simplex, a norm's ball).
-
-    Each entry errs at most as the member's own entry does: magnitude min(declared, |member|), not the
-    whole cotangent on every tied entry, which would hide a wrong share (a float16 count of ties stuck
-    at 2048 is off by less than u·|c| per entry).  The roundings add an even split's, c/k: the count k
-    of the member's support formed in the format by a pairwise sum (⌈log₂ k⌉ levels), the reciprocal.
-    """
-    member = np.abs(np.asarray(member, dtype=np.float64))
-    support = max(int(np.count_nonzero(member)), 1)
-    magnitude = np.minimum(magnitude, member)
+    """The VJP bound against a member of a set-valued subdifferential (:func:`verigrad.compare.member_bound`)."""
     out_size = int(np.prod(truth.out_shape(target.case, ex.values, ex.params)))
     k = operation_count(truth.ops(target.case, arg, ex.values, ex.params), target.case.partials[arg].structure, "vjp", out_size, 0)
-    return target.tolerance.bound(k + 2 + int(np.ceil(np.log2(support))), magnitude), magnitude
+    return member_bound(target.tolerance, k, magnitude, member)
 
 
 def _single_tangent(names: tuple[str, ...], ex: vs.Example, arg: str) -> tuple[np.ndarray, ...]:

@@ -301,10 +301,10 @@ def _property_specs(args: argparse.Namespace, session: Session) -> list[CheckSpe
 def _scale_checks(args: argparse.Namespace, session: Session) -> list[tuple[str, Callable[[], Verdict]]]:
     """(label, check) for one structure-aware check at size n per (case, argument, engine, dtype) (``--scale N``)."""
     return [
-        (f"{engine} {dtype} {case} n={args.scale}",
+        (f"{engine} {dtype} {case} n={args.scale}" + (f" {inputs} inputs" if inputs != "uniform" else ""),
          partial(check_at_scale, case, arg, session.engines[engine], dtype, args.scale, args.seed or 0, args.mode,
-                 params=params, timeout=args.timeout))
-        for case, arg, engine, dtype, params in scale_plan(session.names, args.dtype, args.cases)
+                 params=params, inputs=inputs, timeout=args.timeout))
+        for case, arg, engine, dtype, params, inputs in scale_plan(session.names, args.dtype, args.cases)
     ]
 
 

@@ -92,6 +92,21 @@ def operation_count(ops: float, structure: Structure, direction: str, out_size: 
 # ----------------------------------------------------------------- comparison
 
 
+def member_bound(tolerance: Tolerance, operations: float, magnitude: np.ndarray, member: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The bound, and magnitude, of a VJP compared with a member of a set-valued subdifferential (a max's simplex).
+
+    Each entry errs at most as the member's own entry does: magnitude min(declared, |member|), not the
+    whole cotangent on every tied entry, which would hide a wrong share (a float16 count of k ties that
+    overflows or sticks is off by less than u·|c| per entry).  The roundings add an even split's, c/k:
+    the count k of the member's support formed in the format by a pairwise sum (⌈log₂ k⌉ levels), and
+    the reciprocal.
+    """
+    member = np.abs(np.asarray(member, dtype=np.float64))
+    support = max(int(np.count_nonzero(member)), 1)
+    magnitude = np.minimum(magnitude, member)
+    return tolerance.bound(operations + 2 + int(np.ceil(np.log2(support))), magnitude), magnitude
+
+
 def fit_shares(
     engine_value: np.ndarray, r0: np.ndarray, directions: Sequence[np.ndarray], bound: np.ndarray | float = 1.0
 ) -> tuple[np.ndarray, list[float | None]]:

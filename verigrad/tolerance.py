@@ -15,8 +15,9 @@ terms a VJP/JVP accumulates), and S the magnitude of the terms (the case's
     the worst case (k > λ²), i.e. for long reductions.
 
 The float64 reference's own error (same analysis with u = 2⁻⁵³) is added, as is
-an absolute floor of k times the smallest normal number, because engines may
-flush subnormal results to zero.
+an absolute floor of k times what one rounding may lose near zero
+(:func:`underflow_floor`): the smallest normal number where engines may flush
+subnormal results to zero, half a subnormal spacing where no CPU flushes.
 Errors are reported in ulps of the larger of the exact value and the term
 magnitude (so a result that cancels to ~0 is not measured in ulps of itself),
 and as a fraction of the bound.
@@ -58,6 +59,26 @@ def gamma(k: float, u: float, mode: str = PROBABILISTIC) -> float:
     return min(worst, LAMBDA * math.sqrt(k) * u)
 
 
+#: Formats whose CPU arithmetic no engine flushes: float16 is computed in float32 (or emulated) and
+#: converted, and the conversion keeps float16's subnormals (gradual underflow).  Allowing a flush
+#: there (k·6.1e-5) would pass a float16 max over 10⁵ ties whose every 1/k share is 0 (tinygrad
+#: #12296), where the correct shares, 1e-5, are subnormals a conversion represents.
+GRADUAL_UNDERFLOW = ("float16",)
+
+
+def underflow_floor(dtype: np.dtype | type | str) -> float:
+    """The absolute error one rounding may add near zero, in ``dtype``.
+
+    float32 and float64 arithmetic may run with flush-to-zero (XLA on CPU does), so a subnormal
+    result may lose up to the smallest normal number.  A :data:`GRADUAL_UNDERFLOW` format loses at
+    most half its subnormal spacing, the float32 intermediates' own flush (1.2e-38) aside.
+    """
+    info = finfo(dtype)
+    if str(np.dtype(dtype)) in GRADUAL_UNDERFLOW:
+        return max(float(info.smallest_subnormal) / 2, float(np.finfo(np.float32).tiny))
+    return float(info.tiny)
+
+
 @dataclass(frozen=True)
 class Tolerance:
     """Bounds for one dtype under one mode."""
@@ -77,9 +98,7 @@ class Tolerance:
         magnitude = np.asarray(magnitude, dtype=np.float64)
         engine = gamma(ops, self.u, self.mode)
         reference = gamma(ops, FLOAT64_U, self.mode)
-        # Engines may flush subnormals to zero (XLA on CPU does): each rounding
-        # may then lose up to the smallest normal number.
-        floor = max(ops, 1.0) * float(np.finfo(self.dtype).tiny)
+        floor = max(ops, 1.0) * underflow_floor(self.dtype)
         return (engine + reference) * magnitude + floor
 
     def ulps(self, error: np.ndarray, exact: np.ndarray, magnitude: np.ndarray) -> np.ndarray:

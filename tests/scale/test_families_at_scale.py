@@ -11,13 +11,13 @@ import pytest
 from verigrad.oracles.mutants import BroadcastAxisNotReduced, MeanWithoutOneOverN
 from verigrad.records import FAIL, PASS, SKIP
 from verigrad.reference import Structure, get_case, resolve_shape
-from verigrad.scale import SHARED_SIZE, check_at_scale, long_sizes, scale_cases, scale_plan, scale_sizes
+from verigrad.scale import SHARED_SIZE, check_at_scale, draw_inputs, long_sizes, scale_cases, scale_plan, scale_sizes
 
 N = 100_000
 #: Every new family's prefix (reference/families.py).
 FAMILIES = ("unary.", "select.", "reduce.", "linalg.", "broadcast.", "losses.")
 #: Dense Jacobians of the default plan whose sizes can grow (one per case, argument and swept parameter).
-DENSE = sorted({(c, a, tuple(p.items())) for c, a, _, _, p in scale_plan(["e"], ["float64"])
+DENSE = sorted({(c, a, tuple(p.items())) for c, a, _, _, p, _ in scale_plan(["e"], ["float64"])
                 if get_case(c).partials[a].structure is Structure.DENSE and long_sizes(get_case(c), a, p)})
 
 
@@ -54,7 +54,19 @@ def test_reductions_are_column_like_along_axis_0_and_row_like_along_axis_1(axis:
 @pytest.mark.parametrize("axis", [0, 1])
 def test_swept_axis_gives_each_check_its_own_id(axis: int) -> None:
     checks = [c for c in scale_plan(["torch"], ["float64"], "reduce.mean") if c.params == {"axis": axis}]
-    assert len(checks) == 1
+    assert [c.inputs for c in checks] == ["uniform", "equal"]  # a reduction: equal inputs too
+    ids = {check_at_scale(c.case, c.arg, "torch", c.dtype, 60, params=c.params, inputs=c.inputs).check_id for c in checks}
+    assert ids == {f"scale[reduce.mean-X-torch-float64-n=60-axis={axis}]", f"scale[reduce.mean-X-torch-float64-n=60-axis={axis}-equal]"}
+
+
+def test_equal_inputs_are_drawn_only_for_arguments_the_case_reduces() -> None:
+    plan = scale_plan(["torch"], ["float64"], "unary.exp,reduce.max_all,linalg.outer,losses.mse_mean")
+    assert {(c.case, c.inputs) for c in plan} == {("unary.exp", "uniform"), ("reduce.max_all", "uniform"),
+                                                   ("reduce.max_all", "equal"), ("linalg.outer", "uniform"),
+                                                   ("losses.mse_mean", "uniform"), ("losses.mse_mean", "equal")}
+    values = draw_inputs(get_case("reduce.max_all"), "float16", {"m": 4, "n": 5}, np.random.default_rng(0), "equal")
+    (array,) = values.values()
+    assert array.shape == (4, 5) and np.unique(array).size == 1
 
 
 PASSING = [
@@ -100,8 +112,25 @@ def test_every_new_family_check_passes_or_says_why_not(engine_name: str) -> None
     engine = load_engine(engine_name)
     pattern = ",".join(f"{family}*" for family in FAMILIES)
     failed = []
-    for case_id, arg, _, dtype, params in scale_plan([engine_name], ["float64", "float32"], pattern):
-        verdict = check_at_scale(case_id, arg, engine, dtype, 5000, 4, params=params)
+    for case_id, arg, _, dtype, params, inputs in scale_plan([engine_name], ["float64", "float32"], pattern):
+        verdict = check_at_scale(case_id, arg, engine, dtype, 5000, 4, params=params, inputs=inputs)
         if verdict.status == FAIL or (verdict.status == SKIP and not verdict.message):
             failed.append(f"{verdict.check_id}: {verdict.message}")
     assert not failed, "\n".join(failed)
+
+
+def test_equal_inputs_catch_a_tie_count_the_format_cannot_hold(torch_engine: object) -> None:
+    """10⁵ float16 ties: a correct max passes; counting the ties in float16 (stuck at 2048) leaves the simplex.
+
+    Uniform inputs tie a handful of ways, so only the equal draw can see it (tinygrad #12296's kind of bug).
+    """
+    from verigrad.oracles.mutants import TieCountInDtype
+
+    case = get_case("reduce.max_all")
+    (arg,) = case.differentiable_args
+    wrong = TieCountInDtype(torch_engine)
+    assert check_at_scale(case, arg, torch_engine, "float16", 100_000, inputs="equal").status == PASS
+    assert check_at_scale(case, arg, wrong, "float16", 100_000).status == PASS
+    verdict = check_at_scale(case, arg, wrong, "float16", 100_000, inputs="equal")
+    assert verdict.status == FAIL, verdict.message
+    assert "inputs='equal'" in verdict.reproduction

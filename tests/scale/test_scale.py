@@ -224,10 +224,11 @@ def test_bfloat16_rounding():
 def test_plan_and_run(engines):
     assert {c.id for c in scale_cases("loss.*")} == {"loss.relu_mse", "loss.gd_step"}
     plan = scale_plan(["torch"], ["float64"], "elementwise.add,reduction.sum")
-    assert plan == [("elementwise.add", "w", "torch", "float64", {}), ("elementwise.add", "x", "torch", "float64", {}),
-                    ("reduction.sum", "x", "torch", "float64", {})]
+    assert plan == [("elementwise.add", "w", "torch", "float64", {}, "uniform"), ("elementwise.add", "x", "torch", "float64", {}, "uniform"),
+                    ("reduction.sum", "x", "torch", "float64", {}, "uniform"), ("reduction.sum", "x", "torch", "float64", {}, "equal")]
     verdicts = list(run_scale({"torch": engines["torch"]}, 1000, 3, dtypes=["float64"], case_pattern="reduction.sum"))
-    assert [v.status for v in verdicts] == [PASS]
+    assert [v.status for v in verdicts] == [PASS, PASS]
+    assert verdicts[1].check_id.endswith("-equal]") and verdicts[1].counterexample["inputs"] == "equal"
     assert verdicts[0].property == "scale"
     assert verdicts[0].counterexample["seed"] == 3
     assert "check_at_scale" in verdicts[0].reproduction
