@@ -21,7 +21,7 @@ from verigrad.diagnosis import Diagnosis, Evidence, diagnose_values
 from verigrad.dtypes import skip_if_unsupported
 from verigrad.records import FAIL, PASS, SKIP, Verdict
 from verigrad.reference import Structure
-from verigrad.tolerance import Tolerance, bound_fraction
+from verigrad.tolerance import Tolerance, bound_fraction, underflow_floor
 
 __all__ = [
     "CONVENTION_SLACK",
@@ -99,12 +99,15 @@ def member_bound(tolerance: Tolerance, operations: float, magnitude: np.ndarray,
     whole cotangent on every tied entry, which would hide a wrong share (a float16 count of k ties that
     overflows or sticks is off by less than u·|c| per entry).  The roundings add an even split's, c/k:
     the count k of the member's support formed in the format by a pairwise sum (⌈log₂ k⌉ levels), and
-    the reciprocal.
+    the reciprocal.  A share is the last rounding of its entry, so near zero it loses at most what that
+    rounding may (:func:`~verigrad.tolerance.underflow_floor`): a float16 share 1/k = 1e-5 is a subnormal
+    float16 holds, and 0 in its place is no rounding of it.
     """
     member = np.abs(np.asarray(member, dtype=np.float64))
     support = max(int(np.count_nonzero(member)), 1)
     magnitude = np.minimum(magnitude, member)
-    return tolerance.bound(operations + 2 + int(np.ceil(np.log2(support))), magnitude), magnitude
+    bound = tolerance.bound(operations + 2 + int(np.ceil(np.log2(support))), magnitude, underflow_floor(tolerance.dtype))
+    return bound, magnitude
 
 
 def fit_shares(

@@ -15,9 +15,11 @@ terms a VJP/JVP accumulates), and S the magnitude of the terms (the case's
     the worst case (k > λ²), i.e. for long reductions.
 
 The float64 reference's own error (same analysis with u = 2⁻⁵³) is added, as is
-an absolute floor of k times what one rounding may lose near zero
-(:func:`underflow_floor`): the smallest normal number where engines may flush
-subnormal results to zero, half a subnormal spacing where no CPU flushes.
+an absolute floor of k times the smallest normal number, because engines may
+flush subnormal results to zero, and because an underflow early in a chain is
+amplified by the factors after it.  Where a result is one rounding away from
+exact values (a share c/k of a max's ties) the floor is what that rounding may
+lose (:func:`underflow_floor`).
 Errors are reported in ulps of the larger of the exact value and the term
 magnitude (so a result that cancels to ~0 is not measured in ulps of itself),
 and as a fraction of the bound.
@@ -59,19 +61,20 @@ def gamma(k: float, u: float, mode: str = PROBABILISTIC) -> float:
     return min(worst, LAMBDA * math.sqrt(k) * u)
 
 
-#: Formats whose CPU arithmetic no engine flushes: float16 is computed in float32 (or emulated) and
+#: Formats whose results no CPU engine flushes: float16 is computed in float32 (or emulated) and
 #: converted, and the conversion keeps float16's subnormals (gradual underflow).  Allowing a flush
-#: there (k·6.1e-5) would pass a float16 max over 10⁵ ties whose every 1/k share is 0 (tinygrad
-#: #12296), where the correct shares, 1e-5, are subnormals a conversion represents.
+#: of a float16 max's 1/k shares (k·6.1e-5 each) would pass 10⁵ ties whose every share is 0
+#: (tinygrad #12296), where the correct shares, 1e-5, are subnormals the conversion represents.
 GRADUAL_UNDERFLOW = ("float16",)
 
 
 def underflow_floor(dtype: np.dtype | type | str) -> float:
-    """The absolute error one rounding may add near zero, in ``dtype``.
+    """The absolute error one final rounding may add near zero, in ``dtype``.
 
     float32 and float64 arithmetic may run with flush-to-zero (XLA on CPU does), so a subnormal
     result may lose up to the smallest normal number.  A :data:`GRADUAL_UNDERFLOW` format loses at
-    most half its subnormal spacing, the float32 intermediates' own flush (1.2e-38) aside.
+    most half its subnormal spacing, the float32 intermediates' own flush (1.2e-38) aside.  Only
+    for a result that no later factor amplifies: :meth:`Tolerance.bound` keeps k·tiny otherwise.
     """
     info = finfo(dtype)
     if str(np.dtype(dtype)) in GRADUAL_UNDERFLOW:
@@ -90,15 +93,17 @@ class Tolerance:
     def u(self) -> float:
         return unit_roundoff(self.dtype)
 
-    def bound(self, ops: float, magnitude: np.ndarray) -> np.ndarray:
+    def bound(self, ops: float, magnitude: np.ndarray, floor_per_rounding: float | None = None) -> np.ndarray:
         """Entry-wise bound for a result computed with ``ops`` roundings from terms of size ``magnitude``.
 
-        Includes the float64 reference's own error and an underflow floor.
+        Includes the float64 reference's own error and an underflow floor: ``floor_per_rounding``
+        (default the smallest normal number, see the module docstring) per rounding.
         """
         magnitude = np.asarray(magnitude, dtype=np.float64)
         engine = gamma(ops, self.u, self.mode)
         reference = gamma(ops, FLOAT64_U, self.mode)
-        floor = max(ops, 1.0) * underflow_floor(self.dtype)
+        per_rounding = float(finfo(self.dtype).tiny) if floor_per_rounding is None else floor_per_rounding
+        floor = max(ops, 1.0) * per_rounding
         return (engine + reference) * magnitude + floor
 
     def ulps(self, error: np.ndarray, exact: np.ndarray, magnitude: np.ndarray) -> np.ndarray:
