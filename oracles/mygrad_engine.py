@@ -33,6 +33,8 @@ class MygradEngine:
     """mygrad (numpy-backed reverse mode)."""
 
     name: str = "mygrad"
+    #: No forward mode: ``jvp`` is assembled from one vjp per output entry (see verigrad.oracles.protocol).
+    forward_mode: bool = False
 
     def __init__(self) -> None:
         import mygrad  # imported only when this engine is loaded

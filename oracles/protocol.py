@@ -66,6 +66,10 @@ Optional methods and attributes (the harness checks ``hasattr``; see
   "float32", "float16", "bfloat16"; bfloat16 arrays are ``ml_dtypes.bfloat16``);
   checks in any other dtype are skipped.  Absent: every dtype is tried.
 - ``dtype_reasons``: dtype name -> why it is not supported, appended to the skip.
+- ``forward_mode``: ``False`` for an engine without forward mode, whose adapter
+  assembles ``jvp`` from one ``vjp`` per output entry.  Such a JVP checks the
+  adapter's contraction, not the engine, and costs one backward pass per output
+  entry, so scale checks (10⁵ outputs) probe its VJPs only and say so.  Absent: True.
 """
 
 from __future__ import annotations

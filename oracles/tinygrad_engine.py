@@ -9,10 +9,6 @@ tinygrad is reverse mode only (``Tensor.gradient``), so ``jvp`` is assembled
 from vjps with basis cotangents: (J v)_i = Σ_k (e_iᵀ J_k) · v_k.  All rows come
 from one forward graph and are realized in one schedule; only the final
 contraction with v is numpy's, in float64, rounded once to the output dtype.
-That costs one row per output entry, so beyond ``JVP_ROWS`` outputs (a scale
-check's 10⁵) J v is instead the transpose of tinygrad's own VJP: the gradient of
-⟨Jᵀu, v⟩ with respect to the cotangent u, in tinygrad's arithmetic and the
-primals' dtype, linear in the size.
 
 ``TinygradEngine(jit=True)``, the default, runs every vjp and jvp through a
 ``TinyJit``: that is how tinygrad users run a training step, and it makes a
@@ -41,8 +37,6 @@ import numpy as np
 __all__ = ["TinygradEngine"]
 
 _DEVICE = "CPU"
-#: Outputs up to this many entries get their JVP from basis rows; larger ones from the transposed VJP.
-JVP_ROWS = 1024
 _NO_DEVICE = "tinygrad has no usable device (its CPU backend needs clang: apt-get install -y clang)"
 
 
@@ -93,6 +87,8 @@ class TinygradEngine:
     """tinygrad on the CPU, in the primals' own precision."""
 
     name: str = "tinygrad"
+    #: No forward mode: ``jvp`` is assembled from one vjp per output entry (see verigrad.oracles.protocol).
+    forward_mode: bool = False
 
     def __init__(self, jit: bool = True, cache_size: int = 256) -> None:
         """``jit``: replay each (fn, shapes) through a ``TinyJit`` (see the module docstring)."""
@@ -132,12 +128,9 @@ class TinygradEngine:
     def jvp(
         self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...], tangents: tuple[np.ndarray, ...]
     ) -> np.ndarray:
-        """Σ_k J_k v_k from one vjp per output element, or the transposed vjp (see the module docstring)."""
+        """Σ_k J_k v_k from one vjp per output element (tinygrad has no forward mode)."""
         primals = tuple(np.asarray(p) for p in primals)
         with self._context():
-            transposed = self._jvp_by_transpose(fn, primals, tangents)
-            if transposed is not None:
-                return transposed
             rows, shape, dtype = self._run("jvp", fn, primals, None)
         v = [np.asarray(t, dtype=np.float64) for t in tangents]
         result = np.array(
@@ -146,22 +139,6 @@ class TinygradEngine:
         return result.reshape(shape).astype(_np_dtype(dtype))
 
     # ----------------------------------------------------------------- private
-
-    def _jvp_by_transpose(
-        self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...], tangents: tuple[np.ndarray, ...]
-    ) -> np.ndarray | None:
-        """J v as d⟨Jᵀu, v⟩/du for an output of more than ``JVP_ROWS`` entries (None for a smaller one)."""
-        leaves = [flat.reshape(p.shape) for flat, p in zip(self._flats(primals), primals, strict=True)]
-        out = fn(*leaves)
-        shape, dtype = _shape_dtype(out)
-        if int(np.prod(shape)) <= JVP_ROWS or not self._differentiable(out, leaves):
-            return None
-        seed = self._flat(np.zeros(int(np.prod(shape))), dtype)
-        pairs = [(leaf, t) for leaf, t in zip(leaves, tangents, strict=True) if leaf.is_floating_point()]
-        grads = out.gradient(*(leaf for leaf, _ in pairs), gradient=seed.reshape(shape))
-        inner = sum(((g * self._flat(t, g.dtype).reshape(g.shape)).sum() for g, (_, t) in zip(grads, pairs, strict=True)))
-        (jv,) = inner.gradient(seed)
-        return _numpy(jv.clone().realize(), shape).astype(_np_dtype(dtype), copy=False)
 
     def _flat(self, array: Any, dtype: Any = None) -> Any:
         """A 1-d tensor backed by a device buffer holding a copy of ``array``; reshape it to use it.

@@ -537,8 +537,8 @@ def check_at_scale(
     verdict = check_values(case, arg, engine, values, params=params, mode=mode, probes=probes, directions=directions,
                            rng=rng, timeout=timeout, label=label)
     verdict.counterexample = {"seed": seed, "n": n, "sizes": sizes, "dtype": str(as_dtype(dtype)),
-                              "params": verdict.counterexample["params"], "inputs": inputs}
-    verdict.evidence["scale"].update({"n": n, "seed": seed, "inputs": inputs})
+                              "params": verdict.counterexample["params"], "input_pattern": inputs}
+    verdict.evidence["scale"].update({"n": n, "seed": seed, "input_pattern": inputs})
     verdict.reproduction = (
         "from verigrad.scale import check_at_scale\n"
         f"print(check_at_scale({case.id!r}, {arg!r}, {verdict.engine!r}, {str(as_dtype(dtype))!r}, n={n}, seed={seed}, "
@@ -645,21 +645,43 @@ def _too_large(verdict: Verdict, run: _ScaleRun) -> Verdict | None:
 
 
 def _out_of_range(verdict: Verdict, run: _ScaleRun) -> Verdict | None:
-    """The verdict as a skip when the derivative's own terms exceed the dtype's largest finite value, else None.
+    """Drop the directions a correct engine cannot compute here; the verdict as a skip when none is left.
 
-    The rounding model bounds errors, not overflow: at such a size a correct engine computing in this
-    dtype returns inf or NaN (a float16 MLP's squared error reaches 2e9 at n = 10^5), so there is
-    nothing to compare.  Overflow that a correct computation avoids (a mean's 1/N, a max's ties) keeps
-    small term magnitudes and is still checked.
+    The rounding model bounds errors, not overflow: where a derivative's own terms exceed the dtype's
+    largest finite value (a float16 MLP's squared error reaches 2e9 at n = 10^5; the VJP of ``z`` in
+    z·Σx at 10⁵ equal x), a correct engine computing in this dtype returns inf or NaN, so there is
+    nothing to compare.  A VJP returns every argument's gradient, so all of them must be in range; a
+    JVP sums its row's terms.  Overflow that a correct computation avoids (a mean's 1/N, a max's ties)
+    keeps small term magnitudes and is still checked.  An engine without forward mode
+    (``forward_mode = False``) is probed by VJPs only.  What was dropped is in the evidence.
     """
+    dropped = {direction: why for direction in run.directions if (why := _why_not(run, direction))}
+    run.directions = tuple(d for d in run.directions if d not in dropped)
+    if dropped:
+        verdict.evidence["scale"]["directions_dropped"] = dropped
+    if run.directions:
+        return None
+    return skipped_verdict(verdict, "; ".join(f"{direction}: {why}" for direction, why in dropped.items()))
+
+
+def _why_not(run: _ScaleRun, direction: str) -> str | None:
+    """Why ``direction`` cannot be probed in this run (None: it can)."""
+    if direction == JVP and getattr(run.engine, "forward_mode", True) is False:
+        return f"{getattr(run.engine, 'name', 'the engine')} has no forward mode (its JVP is assembled from VJPs, probed here)"
     largest = float(np.finfo(run.tolerance.dtype).max)
-    magnitude = truth.magnitude(run.case, run.arg, run.values, run.params, max(run.tolerance.u, FLOAT64_U))
-    out = truth.out_shape(run.case, run.values, run.params)
-    peak = float(np.max(magnitude.vjp(np.ones(out)), initial=0.0))
+    u = max(run.tolerance.u, FLOAT64_U)
+    if direction == VJP:
+        out = truth.out_shape(run.case, run.values, run.params)
+        peaks = {arg: float(np.max(truth.magnitude(run.case, arg, run.values, run.params, u).vjp(np.ones(out)), initial=0.0))
+                 for arg in run.case.differentiable_args}
+    else:
+        peaks = {run.arg: float(np.max(truth.magnitude(run.case, run.arg, run.values, run.params, u).jvp(
+            np.ones(np.shape(run.values[run.arg]))), initial=0.0))}
+    arg, peak = max(peaks.items(), key=lambda item: item[1])
     if peak <= largest:
         return None
-    return skipped_verdict(verdict, f"the closed form's terms reach {peak:.3g}, beyond {run.tolerance.dtype.name}'s "
-                                    f"largest value {largest:.6g}: a correct engine overflows too; use a smaller n")
+    return (f"the closed form's terms ({direction}, ∂/∂{arg}) reach {peak:.3g}, beyond {run.tolerance.dtype.name}'s "
+            f"largest value {largest:.6g}: a correct engine overflows too; use a smaller n")
 
 
 def _conclude(verdict: Verdict, run: _ScaleRun) -> Verdict:

@@ -134,3 +134,24 @@ def test_equal_inputs_catch_a_tie_count_the_format_cannot_hold(torch_engine: obj
     verdict = check_at_scale(case, arg, wrong, "float16", 100_000, inputs="equal")
     assert verdict.status == FAIL, verdict.message
     assert "inputs='equal'" in verdict.reproduction
+
+
+def test_an_engine_without_forward_mode_is_probed_by_vjps_only(torch_engine: object) -> None:
+    class ReverseOnly:
+        name, xp, forward_mode = "reverse-only", torch_engine.xp, False
+        vjp = staticmethod(torch_engine.vjp)
+
+        def jvp(self, *args: object) -> None:
+            raise AssertionError("a scale check called the JVP of an engine without forward mode")
+
+    verdict = check_at_scale("elementwise.mul", "x", ReverseOnly(), "float32", 1000)
+    assert verdict.status == PASS, verdict.message
+    assert {p["direction"] for p in verdict.evidence["scale"]["probes"]} == {"vjp"}
+    assert "no forward mode" in verdict.evidence["scale"]["directions_dropped"]["jvp"]
+
+
+def test_a_direction_a_correct_engine_overflows_in_is_dropped_saying_so(torch_engine: object) -> None:
+    """z·Σx at 10⁵ equal float16 x: ∂/∂z = Σx overflows in every VJP, Σ|z·v| in the JVP: a skip naming both."""
+    verdict = check_at_scale("reduction.sum_scaled", "x", torch_engine, "float16", 100_000, inputs="equal")
+    assert verdict.status == SKIP
+    assert "vjp: the closed form's terms (vjp, ∂/∂z)" in verdict.message and "jvp: " in verdict.message

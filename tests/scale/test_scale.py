@@ -228,7 +228,7 @@ def test_plan_and_run(engines):
                     ("reduction.sum", "x", "torch", "float64", {}, "uniform"), ("reduction.sum", "x", "torch", "float64", {}, "equal")]
     verdicts = list(run_scale({"torch": engines["torch"]}, 1000, 3, dtypes=["float64"], case_pattern="reduction.sum"))
     assert [v.status for v in verdicts] == [PASS, PASS]
-    assert verdicts[1].check_id.endswith("-equal]") and verdicts[1].counterexample["inputs"] == "equal"
+    assert verdicts[1].check_id.endswith("-equal]") and verdicts[1].counterexample["input_pattern"] == "equal"
     assert verdicts[0].property == "scale"
     assert verdicts[0].counterexample["seed"] == 3
     assert "check_at_scale" in verdicts[0].reproduction
