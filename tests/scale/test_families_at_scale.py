@@ -155,3 +155,17 @@ def test_a_direction_a_correct_engine_overflows_in_is_dropped_saying_so(torch_en
     verdict = check_at_scale("reduction.sum_scaled", "x", torch_engine, "float16", 100_000, inputs="equal")
     assert verdict.status == SKIP
     assert "vjp: the closed form's terms (vjp, ∂/∂z)" in verdict.message and "jvp: " in verdict.message
+
+
+def test_an_engine_raising_on_a_low_precision_dtype_is_a_skip_as_in_the_suite(torch_engine: object) -> None:
+    class NoBfloat16:
+        name, xp = "no-bfloat16", torch_engine.xp
+
+        def vjp(self, fn: object, primals: tuple, cotangent: object) -> tuple:
+            raise TypeError(f"cannot hold {primals[0].dtype}")
+
+        jvp = vjp
+
+    verdict = check_at_scale("elementwise.mul", "x", NoBfloat16(), "bfloat16", 1000)
+    assert verdict.status == SKIP and "does not support bfloat16" in verdict.message
+    assert check_at_scale("elementwise.mul", "x", NoBfloat16(), "float32", 1000).status == FAIL  # not in float32
