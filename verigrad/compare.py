@@ -125,7 +125,9 @@ def fit_shares(
     if not live:
         return r0, shares
     weight = 1.0 / np.maximum(np.asarray(bound, dtype=np.float64), np.finfo(np.float64).tiny)
-    weight = np.broadcast_to(weight / np.max(weight), g.shape)
+    top = float(np.max(weight))
+    # Every bound infinite (a vacuous worst case): no entry is surer than another, so weigh them alike.
+    weight = np.broadcast_to(weight / top if top > 0 else np.ones_like(weight), g.shape)
     columns = [np.ravel(d * weight) for _, d in live]
     scales = [float(np.max(np.abs(column))) for column in columns]
     matrix = np.stack([column / scale for column, scale in zip(columns, scales, strict=True)], axis=1)

@@ -104,7 +104,11 @@ class Tolerance:
         reference = gamma(ops, FLOAT64_U, self.mode)
         per_rounding = float(finfo(self.dtype).tiny) if floor_per_rounding is None else floor_per_rounding
         floor = max(ops, 1.0) * per_rounding
-        return (engine + reference) * magnitude + floor
+        # γ is infinite once k·u ≥ 1 (bfloat16 past 256 roundings, worst case): vacuous where there are terms,
+        # but no terms still means no error (inf·0 would be NaN).
+        with np.errstate(invalid="ignore"):
+            scaled = np.where(magnitude == 0, 0.0, (engine + reference) * magnitude)
+        return scaled + floor
 
     def ulps(self, error: np.ndarray, exact: np.ndarray, magnitude: np.ndarray) -> np.ndarray:
         """|error| in ulps (of the engine's dtype) of max(|exact|, magnitude)."""
