@@ -12,6 +12,7 @@ import fnmatch
 import os
 import shlex
 import sys
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from verigrad import expectations as expect
 from verigrad.catalogs import CatalogError, load_catalogs
+from verigrad.compare import failed_verdict, new_verdict
+from verigrad.diagnosis import Diagnosis
 from verigrad.dtypes import KNOWN_DTYPES
 from verigrad.exhibits import fd_step_scan
 from verigrad.junit import write_junit
@@ -286,7 +289,22 @@ def _verdicts(session: Session, run: PlannedRun) -> Iterator[tuple[int, Verdict]
             yield from results
         return
     for index, check in enumerate(run.scale_checks or ()):
-        yield index, check()
+        try:
+            verdict = check()
+        except Exception as error:  # verigrad's own fault: the verdict says so, and the other checks still run
+            verdict = _crashed_scale_check(check, run.labels[index], error)
+        yield index, verdict
+
+
+def _crashed_scale_check(check: partial, label: str, error: Exception) -> Verdict:
+    """A failed ``crashed`` verdict for a scale check during which verigrad itself raised."""
+    case, arg, engine, dtype, n = check.args[:5]
+    name = getattr(engine, "name", type(engine).__name__)
+    verdict = new_verdict("scale", case, arg, name, dtype, check.args[6], f"n={n}-{check.keywords.get('inputs', 'uniform')}")
+    where = traceback.extract_tb(error.__traceback__)[-1]
+    return failed_verdict(verdict, Diagnosis(
+        "crashed", f"verigrad raised {type(error).__name__} checking {label}: {error} (at {Path(where.filename).name}:"
+                   f"{where.lineno}); a bug of verigrad's, not of {name}: please report it"))
 
 
 def _property_specs(args: argparse.Namespace, session: Session) -> list[CheckSpec]:

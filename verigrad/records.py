@@ -47,7 +47,7 @@ KINDS: dict[str, str] = {
     "wrong_shape": "the result has the wrong shape",
     "structure": "entries that must be exactly zero (or one) are not",
     "timeout": "the check did not finish within the time limit",
-    "crashed": "the worker process running the check died (e.g. a segfault in the engine)",
+    "crashed": "the check died: its worker process (e.g. a segfault in the engine), or verigrad itself raised",
     "unclassified": "the evidence fits none of the known kinds of mistake",
     "mode_mismatch": "VJP and JVP disagree, and the closed form says which of the two is wrong",
 }

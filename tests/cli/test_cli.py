@@ -126,6 +126,27 @@ def test_wrong_engine_exits_1_with_a_diagnosis_and_reproduction(workdir: Path) -
     assert "load_engine('my_adapter:Doubled')" in failed[0].reproduction
 
 
+def test_a_scale_check_verigrad_itself_fails_is_a_crashed_verdict_and_the_run_goes_on(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from verigrad import cli, scale
+
+    def broken(case: str, *args: object, **kwargs: object) -> object:
+        if case == "elementwise.mul":
+            raise ZeroDivisionError("a harness bug")
+        return scale.check_at_scale(case, *args, **kwargs)
+
+    monkeypatch.setattr(cli, "check_at_scale", broken)
+    result = verigrad("check", "my_adapter:Engine", "--scale", "200", "--cases", "elementwise.mul,elementwise.add",
+                      "--dtype", "float64", "--no-report", cwd=workdir)
+    assert result.returncode == 1, result.stdout + result.stderr
+    _, verdicts = read_records([workdir / "reports" / "records.jsonl"])
+    crashed = [v for v in verdicts if v.status == "fail"]
+    assert {v.case for v in crashed} == {"elementwise.mul"} and all(v.diagnosis["kind"] == "crashed" for v in crashed)
+    assert "verigrad raised ZeroDivisionError" in crashed[0].message and "a bug of verigrad's" in crashed[0].message
+    assert any(v.case == "elementwise.add" and v.status == "pass" for v in verdicts)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
