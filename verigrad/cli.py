@@ -39,7 +39,7 @@ from verigrad.records import RecordsError, RecordsWriter, Verdict, read_records,
 from verigrad.reference import CASES
 from verigrad.rootcause import summary_record
 from verigrad.runner import DTYPES, PROFILES, CheckSpec, groups, shard
-from verigrad.scale import check_at_scale, scale_plan
+from verigrad.scale import check_at_scale, scale_label, scale_plan
 from verigrad.session import Session, Settings
 from verigrad.summary import print_summary
 from verigrad.tolerance import MODES, PROBABILISTIC
@@ -300,7 +300,8 @@ def _crashed_scale_check(check: partial, label: str, error: Exception) -> Verdic
     """A failed ``crashed`` verdict for a scale check during which verigrad itself raised."""
     case, arg, engine, dtype, n = check.args[:5]
     name = getattr(engine, "name", type(engine).__name__)
-    verdict = new_verdict("scale", case, arg, name, dtype, check.args[6], f"n={n}-{check.keywords.get('inputs', 'uniform')}")
+    label = scale_label(n, check.keywords.get("params") or {}, check.keywords.get("inputs", "uniform"))
+    verdict = new_verdict("scale", case, arg, name, dtype, check.args[6], label)
     where = traceback.extract_tb(error.__traceback__)[-1]
     return failed_verdict(verdict, Diagnosis(
         "crashed", f"verigrad raised {type(error).__name__} checking {label}: {error} (at {Path(where.filename).name}:"

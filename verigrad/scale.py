@@ -501,6 +501,12 @@ def _engine(engine: Any) -> Any:
     return load_one(engine)[1] if isinstance(engine, str) else engine
 
 
+def scale_label(n: int, params: Mapping[str, Any], inputs: str = "uniform") -> str:
+    """The suffix of a scale check's id: n, the swept parameters, the input pattern unless uniform."""
+    return "-".join([f"n={n}", *(f"{k}={params[k]}" for k in SWEPT_PARAMS if k in params),
+                     *([inputs] if inputs != INPUT_PATTERNS[0] else [])])
+
+
 def check_at_scale(
     case: Case | str,
     arg: str,
@@ -532,8 +538,7 @@ def check_at_scale(
     """
     case = get_case(case) if isinstance(case, str) else case
     params = _params(case, params)
-    label = "-".join([f"n={n}", *(f"{k}={params[k]}" for k in SWEPT_PARAMS if k in params),
-                      *([inputs] if inputs != INPUT_PATTERNS[0] else [])])
+    label = scale_label(n, params, inputs)
     reason = next((why for pattern, why in NOT_AT_SCALE.items() if fnmatch.fnmatchcase(case.id, pattern)), None)
     if reason is not None:
         engine = _engine(engine)

@@ -144,6 +144,7 @@ def test_a_scale_check_verigrad_itself_fails_is_a_crashed_verdict_and_the_run_go
     crashed = [v for v in verdicts if v.status == "fail"]
     assert {v.case for v in crashed} == {"elementwise.mul"} and all(v.diagnosis["kind"] == "crashed" for v in crashed)
     assert "verigrad raised ZeroDivisionError" in crashed[0].message and "a bug of verigrad's" in crashed[0].message
+    assert crashed[0].check_id == "scale[elementwise.mul-w-my-autograd-float64-n=200]"  # the id the check has when it runs
     assert any(v.case == "elementwise.add" and v.status == "pass" for v in verdicts)
 
 
