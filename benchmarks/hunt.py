@@ -33,7 +33,7 @@ from pathlib import Path
 
 from verigrad.oracles.registry import BUILTIN_ENGINES, EngineLoadError, load_engine
 from verigrad.records import read_records
-from verigrad.runner import DTYPES
+from verigrad.dtypes import KNOWN_DTYPES
 
 ROOT = Path(__file__).resolve().parent.parent
 KNOWN_OUTCOMES = ROOT / "oracles" / "known_outcomes.txt"
@@ -69,8 +69,8 @@ def available_engines(wanted: tuple[str, ...]) -> tuple[list[str], dict[str, str
 
 def available_dtypes(wanted: tuple[str, ...]) -> tuple[list[str], dict[str, str]]:
     """The wanted dtypes the harness knows; why each other one is skipped."""
-    usable = [dtype for dtype in wanted if dtype in DTYPES]
-    return usable, {dtype: "not a dtype of this verigrad" for dtype in wanted if dtype not in DTYPES}
+    usable = [dtype for dtype in wanted if dtype in KNOWN_DTYPES]
+    return usable, {dtype: "not a dtype of this verigrad" for dtype in wanted if dtype not in KNOWN_DTYPES}
 
 
 def _check(engines: list[str], dtypes: list[str], records: Path, *options: str) -> tuple[str, ...]:
@@ -99,6 +99,15 @@ def plan_runs(args: argparse.Namespace, engines: list[str], dtypes: list[str]) -
             options = ("--scale", str(size), "--seed", str(args.seeds[0]), "--shard", f"{i}/{k}")
             runs.append(Run(f"scale-{size}", str(records), _check(engines, dtypes, records, *options)))
     return runs
+
+
+def finished(run: Run) -> bool:
+    """Whether ``run``'s records file is complete: ``verigrad check`` writes its summary footer last."""
+    path = Path(run.records)
+    if not path.exists():
+        return False
+    lines = path.read_text(encoding="utf-8").rstrip().splitlines()
+    return bool(lines) and '"kind": "summary"' in lines[-1]
 
 
 def execute(run: Run) -> dict:
@@ -182,6 +191,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--dry-run", action="store_true", help="print the commands and stop")
     parser.add_argument("--estimate", type=int, nargs="?", const=60, help="run a 1/N slice and extrapolate")
     parser.add_argument("--merge-only", action="store_true", help="only merge the records already in --out")
+    parser.add_argument("--resume", action="store_true", help="skip the runs whose records are complete (a hunt over several sittings)")
     return parser.parse_args(argv)
 
 
@@ -204,8 +214,19 @@ def main(argv: list[str] | None = None) -> int:
         (out / "estimate.json").write_text(json.dumps(result, indent=1))
         print(json.dumps({k: v for k, v in result.items() if k != "samples"}, indent=1))
         return 0
+    if args.resume:
+        done = [run for run in runs if finished(run)]
+        print(f"resuming: {len(done)} of {len(runs)} runs already complete", file=sys.stderr)
+        runs = [run for run in runs if run not in done]
     started = time.perf_counter()
-    executed = [] if args.merge_only else [execute(run) for run in runs]
+    executed = []
+    log = out / "runs.log"  # every run of every sitting, so the summary covers a resumed hunt whole
+    for run in [] if args.merge_only else runs:
+        executed.append(execute(run))
+        with log.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(executed[-1]) + "\n")
+    if log.exists():
+        executed = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
     record_files = sorted(str(path) for path in out.glob("*.jsonl"))
     summary = {
         "engines": args.engines_used, "dtypes": args.dtypes_used,

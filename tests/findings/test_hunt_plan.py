@@ -63,3 +63,17 @@ def test_an_engine_that_is_not_built_in_is_skipped_with_a_reason():
     usable, skipped = hunt.available_engines(("no-such-engine",))
     assert usable == []
     assert skipped == {"no-such-engine": "not a built-in engine of this verigrad"}
+
+
+def test_every_dtype_the_recipe_wants_is_one_verigrad_checks():
+    # the property stage once ran float64 and float32 only: it asked the runner's defaults, not the known dtypes
+    usable, skipped = hunt.available_dtypes(hunt.WANTED_DTYPES)
+    assert usable == list(hunt.WANTED_DTYPES) and skipped == {}
+
+
+def test_a_resumed_hunt_skips_exactly_the_runs_whose_records_are_complete(tmp_path):
+    runs = hunt.plan_runs(hunt.parse_args(["--out", str(tmp_path), "--seeds", "1", "--shards", "3"]), ENGINES, DTYPES)
+    complete, killed, _ = runs[:3]
+    Path(complete.records).write_text('{"kind": "run"}\n{"kind": "verdict"}\n{"kind": "summary", "root_causes": []}\n')
+    Path(killed.records).write_text('{"kind": "run"}\n{"kind": "verdict"}\n{"kind": "verd')
+    assert [hunt.finished(run) for run in runs[:3]] == [True, False, False]
