@@ -31,9 +31,9 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from verigrad.dtypes import KNOWN_DTYPES
 from verigrad.oracles.registry import BUILTIN_ENGINES, EngineLoadError, load_engine
 from verigrad.records import read_records
-from verigrad.dtypes import KNOWN_DTYPES
 
 ROOT = Path(__file__).resolve().parent.parent
 KNOWN_OUTCOMES = ROOT / "oracles" / "known_outcomes.txt"
@@ -92,7 +92,9 @@ def plan_runs(args: argparse.Namespace, engines: list[str], dtypes: list[str]) -
     for i in range(1, k + 1):
         records = out / f"large-seed{args.seeds[0]}-{i}of{k}.jsonl"
         options = ("--profile", "ci", "--seed", str(args.seeds[0]), "--examples", str(args.large_examples))
-        runs.append(Run("large", str(records), _check(engines, dtypes, records, *options, "--shard", f"{i}/{k}", "-j", jobs)))
+        runs.append(
+            Run("large", str(records), _check(engines, dtypes, records, *options, "--shard", f"{i}/{k}", "-j", jobs))
+        )
     for size in args.sizes:
         for i in range(1, k + 1):
             records = out / f"scale-{size}-{i}of{k}.jsonl"
@@ -166,7 +168,12 @@ def estimate(args: argparse.Namespace, runs: list[Run]) -> dict:
             "estimated_seconds": round(work * args.estimate * repeats + startup * planned_runs),
         }  # fmt: skip
     total = sum(stage["estimated_seconds"] for stage in per_stage.values())
-    return {"slice": f"1/{args.estimate}", "stages": per_stage, "total_hours": round(total / 3600, 2), "samples": samples}
+    return {
+        "slice": f"1/{args.estimate}",
+        "stages": per_stage,
+        "total_hours": round(total / 3600, 2),
+        "samples": samples,
+    }
 
 
 def _part(text: str) -> tuple[int, int]:
@@ -178,20 +185,28 @@ def _part(text: str) -> tuple[int, int]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--engines", nargs="+", default=list(WANTED_ENGINES), help="wanted engines (unavailable: skipped)")
+    parser.add_argument(
+        "--engines", nargs="+", default=list(WANTED_ENGINES), help="wanted engines (unavailable: skipped)"
+    )
     parser.add_argument("--dtypes", nargs="+", default=list(WANTED_DTYPES), help="wanted dtypes (unknown: skipped)")
-    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3], help="hypothesis seeds of the property stage")
+    parser.add_argument(
+        "--seeds", nargs="+", type=int, default=[1, 2, 3], help="hypothesis seeds of the property stage"
+    )
     parser.add_argument("--large-examples", type=int, default=400, help="examples per check of the large stage")
     parser.add_argument("--sizes", nargs="+", type=int, default=[10**5, 10**6], help="--scale sizes")
     parser.add_argument("--shards", type=int, default=8, help="shards per stage (each a separate verigrad check)")
     parser.add_argument("--jobs", default="auto", help="-j of each property run (default: one worker per CPU)")
-    parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES), help="stages to run (default: all)")
+    parser.add_argument(
+        "--stages", nargs="+", choices=STAGES, default=list(STAGES), help="stages to run (default: all)"
+    )
     parser.add_argument("--out", default=str(ROOT / "reports" / "hunt"))
     parser.add_argument("--part", type=_part, help="i/k: run only every k-th command, starting at the i-th")
     parser.add_argument("--dry-run", action="store_true", help="print the commands and stop")
     parser.add_argument("--estimate", type=int, nargs="?", const=60, help="run a 1/N slice and extrapolate")
     parser.add_argument("--merge-only", action="store_true", help="only merge the records already in --out")
-    parser.add_argument("--resume", action="store_true", help="skip the runs whose records are complete (a hunt over several sittings)")
+    parser.add_argument(
+        "--resume", action="store_true", help="skip the runs whose records are complete (a hunt over several sittings)"
+    )
     return parser.parse_args(argv)
 
 
@@ -203,7 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     args.dtypes_used, skipped_dtypes = available_dtypes(tuple(args.dtypes))
     for name, why in {**skipped_engines, **skipped_dtypes}.items():
         print(f"skipped {name}: {why}", file=sys.stderr)
-    runs = [run for run in plan_runs(args, args.engines_used, args.dtypes_used) if run.stage.split("-")[0] in args.stages]
+    runs = [
+        run for run in plan_runs(args, args.engines_used, args.dtypes_used) if run.stage.split("-")[0] in args.stages
+    ]
     if args.part:
         runs = runs[args.part[0] - 1 :: args.part[1]]
     if args.dry_run:
