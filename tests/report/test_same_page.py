@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from run_cli import verigrad
 
 # Deliberately wrong engines wrapping finite differences (no framework to import: the run stays quick).
 ADAPTER = textwrap.dedent(
@@ -31,6 +32,9 @@ DATE_LINE = re.compile(r"^<footer[^\n]*generated [^\n]*$", re.MULTILINE)
 
 
 def _verigrad(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """In this process for one job (the command's ``main``); as its own process for worker processes."""
+    if "--jobs" in args and args[args.index("--jobs") + 1] == "1":
+        return verigrad(*args, cwd=cwd)
     return subprocess.run([sys.executable, "-m", "verigrad.cli", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=300, env={**os.environ, "COLUMNS": "200"})
 
@@ -43,7 +47,7 @@ def test_report_from_records_is_the_page_check_wrote(tmp_path: Path, jobs: str) 
                         "--properties", "vjp,structure", "--dtype", "float64", "--seed", "1", "--jobs", jobs,
                         "--records", "records.jsonl", "--report", "A.html", cwd=tmp_path)
     assert checked.returncode == 1, checked.stderr
-    reported = _verigrad("report", "records.jsonl", "--report", "B.html", cwd=tmp_path)
+    reported = verigrad("report", "records.jsonl", "--report", "B.html", cwd=tmp_path)
     assert reported.returncode == 1, reported.stderr
     page_a = (tmp_path / "A.html").read_text(encoding="utf-8")
     page_b = (tmp_path / "B.html").read_text(encoding="utf-8")

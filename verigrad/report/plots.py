@@ -12,8 +12,8 @@ reuses one figure and only swaps its data; results are cached by content.
 
 from __future__ import annotations
 
+import hashlib
 import io
-import itertools
 import math
 import re
 from collections.abc import Sequence
@@ -32,7 +32,6 @@ BOUND_COLOUR = "#c62828"
 #: fall in the first bin, values over 100× the bound in the last.
 DISTRIBUTION_EDGES = np.arange(-6.0, 2.01, 0.5)
 
-_counter = itertools.count()
 _matplotlib_ready = False
 
 
@@ -77,7 +76,7 @@ _NEWLINES = re.compile(r"\s*\n\s*")
 
 
 def _clean(svg: str) -> str:
-    """Strip prolog, metadata, namespaces and unused ids; round coordinates; prefix used ids."""
+    """Strip prolog, metadata, namespaces and unused ids; round coordinates; prefix used ids by the content."""
     svg = _PROLOG.sub("", svg, count=1)
     svg = _METADATA_BLOCK.sub("", svg)
     svg = _STYLE_BLOCK.sub("", svg)
@@ -85,7 +84,10 @@ def _clean(svg: str) -> str:
     svg = svg.replace("xlink:href=", "href=")
     svg = _ATTRIBUTE.sub(lambda m: _NUMBER.sub(r"\1", m.group(0)), svg)
     used = {name for _, name in _REFERENCE.findall(svg)}
-    prefix = f"v{next(_counter):x}"
+    # From the figure itself, not a count of the figures drawn before: a page drawn twice from the same
+    # records is the same page, whatever else the process drew.  Equal figures share ids, as their
+    # definitions are equal too.
+    prefix = "v" + hashlib.sha1(svg.encode()).hexdigest()[:10]
 
     def rename_id(match: re.Match[str]) -> str:
         name = match.group(1)
