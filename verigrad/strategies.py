@@ -58,6 +58,8 @@ class Example:
 #: Bytes that encode one element: a selector byte (zero or sign), an exponent
 #: byte, and six mantissa bytes (48 bits; float32 rounds them to its own 24).
 ELEMENT_BYTES = 8
+#: The longest byte-string choice an example's arrays are drawn in (their bytes are drawn in such chunks).
+CHUNK_BYTES = ELEMENT_BYTES * 32
 #: Selector bytes below this give an exact zero where zeros are allowed: one in four.
 ZERO_SELECTORS = 64
 #: Magnitudes in [1/4, bound] are drawn this many times as often as smaller ones,
@@ -111,7 +113,7 @@ def array(
 ) -> st.SearchStrategy[np.ndarray]:
     """Arrays of ``dtype`` and ``shape`` with elements from ``domain`` (exact zeros included if ``zeros``).
 
-    One byte-string choice per array, not one choice per element: hypothesis's
+    One byte-string choice per array (per 32 elements), not one choice per element: hypothesis's
     per-choice bookkeeping was most of a check's time, and the bytes still shrink
     element by element (see :func:`decode`).  Cached: building a strategy costs
     more than drawing from it.
@@ -191,7 +193,12 @@ def _blob(size: int) -> st.SearchStrategy[bytes]:
             f"an example of {size // ELEMENT_BYTES} elements is too large to draw (at most {MAX_ELEMENTS}); "
             "check large sizes with verigrad.scale, which draws from numpy's generator"
         )
-    return st.binary(min_size=size, max_size=size)
+    chunks = [CHUNK_BYTES] * (size // CHUNK_BYTES) + ([size % CHUNK_BYTES] if size % CHUNK_BYTES else [])
+    if len(chunks) <= 1:
+        return st.binary(min_size=size, max_size=size)
+    # Several choices of at most CHUNK_BYTES: hypothesis ranks a byte-string choice (its shrink order) by a big
+    # integer of all its bytes, quadratic in the length; a 2.3 kB choice spent most of a shrink ranking itself.
+    return st.tuples(*(st.binary(min_size=n, max_size=n) for n in chunks)).map(b"".join)
 
 
 @dataclass(frozen=True)
