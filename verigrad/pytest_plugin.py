@@ -245,8 +245,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def _rotations(items: list[pytest.Item]) -> dict[pytest.Item, bool]:
     """Items marked ``verigrad_cover``: whether each is the turn of its group's value (see the module docstring).
 
-    The k-th distinct value of a group parameter (in collection order) takes the
-    (k mod n)-th of the n values of ``rotate``, so every value of each is run.
+    In each test function, the k-th distinct value of a group parameter (in collection order) takes the
+    (k mod n)-th of the n values of ``rotate`` it is collected with, so every value of
+    the group is run, and every value of ``rotate`` where each group value has them all
+    (engines); where they differ (a case's arguments), each group value runs one of its own.
     """
     marked = []
     for item in items:
@@ -255,17 +257,18 @@ def _rotations(items: list[pytest.Item]) -> dict[pytest.Item, bool]:
         group = next((name for name in (mark.args if mark else ()) if name in params), None)
         rotate = mark.kwargs.get("rotate") if mark else None
         if group is not None and rotate in params:
-            marked.append((item, (group, _identity(params[group])), _identity(params[rotate])))
-    values: dict[str, dict[Any, None]] = {}  # each group's rotated values, in collection order
-    for _, (group, _), value in marked:
-        values.setdefault(group, {})[value] = None
+            function = (item.path, getattr(item, "originalname", item.name))  # each test function rotates on its own
+            marked.append((item, (function, group, _identity(params[group])), _identity(params[rotate])))
+    values: dict[tuple[str, Any], dict[Any, None]] = {}  # the rotated values each group value has, in collection order
+    for _, key, value in marked:
+        values.setdefault(key, {})[value] = None
     turns: dict[tuple[str, Any], Any] = {}
-    per_group: Counter[str] = Counter()
+    per_group: Counter[tuple[Any, str]] = Counter()
     for _, key, _ in marked:
         if key not in turns:
-            rotated = list(values[key[0]])
-            turns[key] = rotated[per_group[key[0]] % len(rotated)]
-            per_group[key[0]] += 1
+            rotated = list(values[key])
+            turns[key] = rotated[per_group[key[:2]] % len(rotated)]
+            per_group[key[:2]] += 1
     return {item: value == turns[key] for item, key, value in marked}
 
 

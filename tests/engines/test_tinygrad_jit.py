@@ -70,6 +70,7 @@ def _assert_same_bits(got: np.ndarray, want: np.ndarray, what: str) -> None:
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize(("case_id", "params", "ties"), CASES, ids=[c[0] for c in CASES])
+@pytest.mark.verigrad_cover("case_id", rotate="dtype")  # default run: each case, the dtypes in turn
 def test_jit_results_equal_plain_results_bitwise(case_id, params, ties, dtype):
     jitted, plain = _engine(True), _engine(False)
     case = get_case(case_id)

@@ -69,6 +69,7 @@ def _not_vacuous(case: Case, row: prove.EntryError) -> list[str]:
 
 
 @pytest.mark.parametrize(("case", "arg"), CASE_ARGS, ids=_ids(CASE_ARGS))
+@pytest.mark.verigrad_cover("case", rotate="arg")  # default run: each case, one argument in turn
 @SETTINGS
 @given(data=st.data())
 def test_float64_reference_within_its_rounding_bound(case: Case, arg: str, data: st.DataObject) -> None:

@@ -51,12 +51,14 @@ def _listed(mismatches: list[prove.Mismatch]) -> str:
 
 
 @pytest.mark.parametrize(("case", "arg"), CASE_ARGS, ids=_ids(CASE_ARGS))
+@pytest.mark.verigrad_cover("case", rotate="arg")  # default run: each case, one argument in turn
 def test_closed_form_is_sympy_derivative_of_primal(case: Case, arg: str) -> None:
     mismatches = prove.closed_form_mismatches(case, arg, proof_depth.symbolic_sizes())
     assert not mismatches, f"{case.id} ∂/∂{arg}:\n" + _listed(mismatches)
 
 
 @pytest.mark.parametrize(("case", "arg"), KINK_CASE_ARGS, ids=_ids(KINK_CASE_ARGS))
+@pytest.mark.verigrad_cover("case", rotate="arg")  # default run: each case, one argument in turn
 def test_closed_form_on_kink_is_in_subdifferential(case: Case, arg: str) -> None:
     mismatches = prove.kink_mismatches(case, arg, proof_depth.kink_sizes())
     assert not mismatches, f"{case.id} ∂/∂{arg} on its kink:\n" + _listed(mismatches)

@@ -57,6 +57,7 @@ CORRECT = [
 @pytest.mark.parametrize("engine_name", ["jax", "torch"])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize(("case", "arg"), CORRECT, ids=[f"{c}-{a}" for c, a in CORRECT])
+@pytest.mark.verigrad_cover("case", rotate="engine_name")  # default run: each case, the engines in turn
 @FEW
 @given(seed=SEEDS)
 def test_correct_engine_passes(engines, engine_name, dtype, case, arg, seed):
