@@ -33,7 +33,7 @@ def test_every_stage_is_sharded_into_the_requested_number_of_runs():
     ("stage", "options"),
     [
         ("property", ["--profile", "ci", "--seed", "1", "--shard", "2/3", "-j"]),
-        ("large", ["--examples", "400", "--shard", "2/3"]),
+        ("large", ["--examples", "200", "--shard", "2/3"]),
         ("scale-1000", ["--scale", "1000", "--shard", "2/3"]),
     ],
     ids=["property", "large", "scale"],
@@ -77,3 +77,16 @@ def test_a_resumed_hunt_skips_exactly_the_runs_whose_records_are_complete(tmp_pa
     Path(complete.records).write_text('{"kind": "run"}\n{"kind": "verdict"}\n{"kind": "summary", "root_causes": []}\n')
     Path(killed.records).write_text('{"kind": "run"}\n{"kind": "verdict"}\n{"kind": "verd')
     assert [hunt.finished(run) for run in runs[:3]] == [True, False, False]
+
+
+def test_compiling_engines_run_under_the_first_seed_only_and_not_with_large_draws():
+    engines = ["jax", "torch-compile"]
+    runs = hunt.plan_runs(hunt.parse_args(["--out", "/tmp/hunt", "--seeds", "1", "2", "--shards", "1"]), engines, DTYPES)
+    with_compile = [run.records.rsplit("/", 1)[-1] for run in runs if "torch-compile" in run.argv]
+    assert with_compile == ["property-seed1-1of1.jsonl", "scale-100000-1of1.jsonl", "scale-1000000-1of1.jsonl"]
+    assert all("jax" in run.argv for run in runs)
+
+
+def test_each_check_may_take_minutes():
+    (run,) = _plan("--seeds", "1", "--shards", "1", "--stages", "property")[:1]
+    assert run.argv[run.argv.index("--timeout") + 1] == str(hunt.TIMEOUT_SECONDS)
