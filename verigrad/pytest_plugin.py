@@ -259,10 +259,10 @@ def _rotations(items: list[pytest.Item]) -> dict[pytest.Item, bool]:
         if group is not None and rotate in params:
             function = (item.path, getattr(item, "originalname", item.name))  # each test function rotates on its own
             marked.append((item, (function, group, _identity(params[group])), _identity(params[rotate])))
-    values: dict[tuple[str, Any], dict[Any, None]] = {}  # the rotated values each group value has, in collection order
+    values: dict[tuple[Any, str, Any], dict[Any, None]] = {}  # the rotated values each group value has, in collection order
     for _, key, value in marked:
         values.setdefault(key, {})[value] = None
-    turns: dict[tuple[str, Any], Any] = {}
+    turns: dict[tuple[Any, str, Any], Any] = {}
     per_group: Counter[tuple[Any, str]] = Counter()
     for _, key, _ in marked:
         if key not in turns:

@@ -162,3 +162,33 @@ def test_verigrad_cover_runs_each_case_once_with_engines_in_turn(pytester: pytes
     assert cases == {str(k): 1 for k in range(6)}
     assert engines == {"a": 2, "b": 2, "c": 2}
     assert "6 of 18 items marked verigrad_cover" in result.stdout.str()
+
+
+ARGUMENTS_MODULE = """
+import pytest
+
+CASE_ARGS = [("one", "x"), ("two", "x"), ("two", "y"), ("three", "y"), ("three", "z"), ("four", "w")]
+
+
+@pytest.mark.verigrad_cover("case", rotate="arg")
+@pytest.mark.parametrize(("case", "arg"), CASE_ARGS)
+def test_proof(case, arg):
+    pass
+
+
+@pytest.mark.verigrad_cover("case", rotate="arg")
+@pytest.mark.parametrize(("case", "arg"), CASE_ARGS)
+def test_other_proof(case, arg):
+    pass
+"""
+
+
+def test_verigrad_cover_runs_each_case_with_one_of_its_own_arguments(pytester: pytest.Pytester) -> None:
+    # A case's arguments are its own: a turn taken from all cases' arguments would leave "one" and "four" out.
+    pytester.makepyfile(test_proofs=ARGUMENTS_MODULE)
+    pytester.makeini("[pytest]\nverigrad_selection = quick\n")
+    result = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider", "-p", "no:benchmark", "-n", "0", "-rA",
+                                          "--verigrad-records", str(pytester.path / "records.jsonl"))
+    passed = [line.split("::", 1)[1] for line in result.stdout.lines if line.startswith("PASSED")]
+    expected = ["one-x", "two-y", "three-y", "four-w"]  # the k-th case takes its (k mod n)-th argument
+    assert passed == [f"test_proof[{item}]" for item in expected] + [f"test_other_proof[{item}]" for item in expected]
