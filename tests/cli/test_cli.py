@@ -280,7 +280,10 @@ def _suite(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_pytest_xdist_workers_write_the_records_a_serial_run_writes(workdir: Path) -> None:
     serial = _suite(workdir, "-n", "0", "--verigrad-records", "serial.jsonl")
-    parallel = _suite(workdir, "-n", "2", "--verigrad-records", "parallel.jsonl")
+    # The serial run finds the plugin by its entry point, as a user's pytest does; the three processes of the
+    # parallel one are named their plugins (autoloading every installed plugin costs each about a second).
+    explicit = ["--disable-plugin-autoload", "-p", "xdist.plugin", "-p", "_hypothesis_pytestplugin", "-p", "verigrad.pytest_plugin"]
+    parallel = _suite(workdir, *explicit, "-n", "2", "--verigrad-records", "parallel.jsonl")
     assert serial.returncode == parallel.returncode == 0, parallel.stdout + parallel.stderr
     _, serial_verdicts = read_records([workdir / "serial.jsonl"])
     _, parallel_verdicts = read_records([workdir / "parallel.jsonl"])
