@@ -693,6 +693,15 @@ class ReturnsFloat(MutantEngine):
         return float(np.sum(array))
 
 
+class Vanishes(MutantEngine):
+    """Every result all zeros, in the right shape and dtype: a detached graph or a stop-gradient."""
+
+    label = "vanishes"
+
+    def perturb(self, array: np.ndarray) -> np.ndarray:
+        return np.zeros_like(array)
+
+
 class WrongShape(MutantEngine):
     """Every result reshaped to a column (size, 1): the right numbers in the wrong shape."""
 
@@ -834,6 +843,7 @@ MUTANT_ENGINES: tuple[type[MutantEngine], ...] = (
     TransposedWhenSquare, MeanWithoutOneOverN, HangsAboveSize, TiesTakeAll, BroadcastAxisNotReduced, NaNAtZero,
     UnchosenBranchLeaks,
     JvpOnlyWrong,
+    Vanishes,
 )
 
 #: Mutants whose bug shows only on the large draws (thousands of elements, one example in 64):

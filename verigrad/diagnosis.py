@@ -182,6 +182,14 @@ def _scaled(ev: Evidence) -> Diagnosis | None:
     return None
 
 
+def _vanished(ev: Evidence) -> Diagnosis | None:
+    """Every entry exactly zero, the derivative not: no path's term arrived at all (a detached graph, a
+    stop-gradient, a count or normaliser that overflowed to infinity).  No factor is evidence here."""
+    if ev.engine.size and not np.any(ev.engine) and np.any(np.abs(ev.reference) > ev.bound):
+        return Diagnosis("vanished", "every entry is exactly zero where the derivative is not: no term reached the result")
+    return None
+
+
 def _precision(ev: Evidence) -> Diagnosis | None:
     error = np.abs(ev.engine - ev.reference)
     scale = np.maximum(np.abs(ev.reference), ev.magnitude)
@@ -210,6 +218,7 @@ VALUE_RULES: tuple[Callable[[Evidence], Diagnosis | None], ...] = (
     _alternative("double_counted", "the result counts one path's term twice"),
     _same_term_twice,
     _scaled,
+    _vanished,
     _precision,
 )
 

@@ -38,6 +38,7 @@ KINDS: dict[str, str] = {
     "outside_subdifferential": "at a kink, the value lies outside the subdifferential",
     "broadcast_not_reduced": "a broadcast argument's gradient was not summed back to its shape",
     "dtype_changed": "the result's dtype differs from the primal's (upcast or downcast)",
+    "vanished": "every entry is exactly zero where the derivative is not",
     "precision": "the error is far above the rounding bound for this dtype, yet small",
     "non_finite": "the result holds NaN or Inf where the derivative is finite",
     "nondeterministic": "two identical calls gave different results",

@@ -48,6 +48,7 @@ from verigrad.oracles.mutants import (
     TransposedWhenSquare,
     UnchosenBranchLeaks,
     Upcast,
+    Vanishes,
     WrongShape,
     WrongSign,
 )
@@ -127,6 +128,7 @@ MUTANTS: dict[str, Mutant] = {
         (NaNAtZero, "non_finite", Catch("vjp", "unary.cube", "x")),
         (UnchosenBranchLeaks, "non_finite", Catch("vjp", "select.where_nonfinite", "x")),
         (JvpOnlyWrong, "mode_mismatch", Catch("adjoint", "chain.matvec_sin", "x")),
+        (Vanishes, "vanished", Catch("vjp", "losses.mse_mean", "pred")),
     )
 }
 
