@@ -90,3 +90,12 @@ def test_compiling_engines_run_under_the_first_seed_only_and_not_with_large_draw
 def test_each_check_may_take_minutes():
     (run,) = _plan("--seeds", "1", "--shards", "1", "--stages", "property")[:1]
     assert run.argv[run.argv.index("--timeout") + 1] == str(hunt.TIMEOUT_SECONDS)
+
+
+def test_scale_runs_above_1e5_check_only_the_cases_that_reduce():
+    runs = _plan("--seeds", "1", "--shards", "1", "--sizes", "100000", "1000000")
+    small, large = [run for run in runs if run.stage.startswith("scale")]
+    assert "--cases" not in small.argv
+    cases = large.argv[large.argv.index("--cases") + 1].split(",")
+    assert {"reduce.max_all", "reduce.mean", "losses.softmax_xent"} <= set(cases)
+    assert not {"unary.tanh", "elementwise.mul"} & set(cases)
