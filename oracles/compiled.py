@@ -98,14 +98,27 @@ class TorchCompileEngine(TorchEngine):
     def hvp_reverse(self) -> Any:
         raise AttributeError("torch-compile has no compiled hvp")
 
-    def _compile(self, kind: str, fn: Callable[..., Any], primals: tuple[np.ndarray, ...]) -> Callable[..., Any]:
+    def _compile(
+        self, kind: str, fn: Callable[..., Any], primals: tuple[np.ndarray, ...], floating: tuple[int, ...] = ()
+    ) -> Callable[..., Any]:
         """One compiled function per (kind, fn, shapes, dtypes): torch.compile's own cache would
-        stop recompiling after 8 variants of one function and fall back to eager silently."""
+        stop recompiling after 8 variants of one function and fall back to eager silently.
+        A "jvp" one takes all primals and the tangents of those at ``floating``."""
         key = (kind, fn, tuple((np.shape(p), np.asarray(p).dtype.str) for p in primals))
         compiled = self._compiled.get(key)
         if compiled is None:
             torch = self._torch
-            target = fn if kind == "forward" else lambda ps, ts: torch.func.jvp(fn, ps, ts)
+
+            def jvp(ps: tuple[Any, ...], ts: tuple[Any, ...]) -> Any:
+                def of_floating(*xs: Any) -> Any:
+                    full = list(ps)
+                    for k, x in zip(floating, xs, strict=True):
+                        full[k] = x
+                    return fn(*full)
+
+                return torch.func.jvp(of_floating, tuple(ps[k] for k in floating), ts)
+
+            target = fn if kind == "forward" else jvp
             compiled = self._compiled[key] = torch.compile(target, backend=self._backend, dynamic=False, fullgraph=False)
             if len(self._compiled) > self._cache_size:
                 self._compiled.popitem(last=False)
@@ -126,6 +139,9 @@ class TorchCompileEngine(TorchEngine):
         if not any(np.issubdtype(np.asarray(p).dtype, np.floating) or str(np.asarray(p).dtype) == "bfloat16" for p in primals):
             return super().jvp(fn, primals, tangents)
         ps = tuple(self._tensor(p) for p in primals)
-        ts = tuple(self._tensor(t, p.dtype) if p.is_floating_point() else torch.zeros_like(p) for p, t in zip(ps, tangents, strict=True))
-        _, tangent_out = self._compile("jvp", fn, primals)(ps, ts)
+        # torch.func.jvp differentiates every primal it is given and raises on an integer one (a loss's labels):
+        # the compiled function takes the floating primals and their tangents, the others are passed through.
+        floating = tuple(k for k, p in enumerate(ps) if p.is_floating_point())
+        ts = tuple(self._tensor(tangents[k], ps[k].dtype) for k in floating)
+        _, tangent_out = self._compile("jvp", fn, primals, floating)(ps, ts)
         return _numpy(torch.as_tensor(tangent_out))

@@ -72,3 +72,15 @@ def test_summary_puts_compiled_beside_eager_and_lists_differences() -> None:
     text = console.export_text()
     assert "jax-jit / jax-eager" in text and "vjp[elementwise.mul-w-jax-jit-bfloat16]" in text
     assert compiled_table([_verdict("jax", PASS)]) is None
+
+
+@pytest.mark.verigrad_full_only
+@pytest.mark.skipif(not shutil.which("c++"), reason="torch.compile's Inductor needs a C++ compiler")
+def test_torch_compile_jvp_passes_integer_primals_through() -> None:
+    # torch.func.jvp raises on an integer primal: a loss's labels are closed over, as the eager engine does.
+    compiled, eager = load_engine("torch-compile"), load_engine("torch")
+    case = get_case("losses.softmax_xent")
+    Z, y = np.array([[0.5, -1.0, 2.0], [0.0, 1.5, -0.5]]), np.array([2, 0])
+    tangents = (np.array([[1.0, 0.0, -1.0], [0.5, 0.5, 0.0]]), np.zeros(2, dtype=np.int64))
+    np.testing.assert_allclose(compiled.jvp(case.bind(compiled.xp), (Z, y), tangents),
+                               eager.jvp(case.bind(eager.xp), (Z, y), tangents), rtol=1e-14)
