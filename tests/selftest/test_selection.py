@@ -33,30 +33,34 @@ def full_plan(request: pytest.FixtureRequest) -> list[CheckSpec]:
     return plan(engines, dtypes)
 
 
+@pytest.fixture(scope="module")
+def selected(full_plan: list[CheckSpec]) -> list[CheckSpec]:
+    """The cover of ``full_plan``, made once for the tests that read it."""
+    return quick_selection(full_plan)
+
+
 @pytest.mark.parametrize("key", list(COVERED))
-def test_every_value_of_the_plan_is_selected(full_plan: list[CheckSpec], key: str) -> None:
-    missing = coverage(full_plan, quick_selection(full_plan)).missing[key]
+def test_every_value_of_the_plan_is_selected(full_plan: list[CheckSpec], selected: list[CheckSpec], key: str) -> None:
+    missing = coverage(full_plan, selected).missing[key]
     assert not missing, f"the quick selection never runs {key} {missing}"
 
 
-def test_the_cover_is_no_bigger_than_its_two_steps(full_plan: list[CheckSpec]) -> None:
+def test_the_cover_is_no_bigger_than_its_two_steps(full_plan: list[CheckSpec], selected: list[CheckSpec]) -> None:
     """One check per case, plus at most one per property × engine or engine × dtype left uncovered."""
-    selected = quick_selection(full_plan)
     cases = {spec.case for spec in full_plan}
     grid = {(spec.property, spec.engine) for spec in full_plan} | {(spec.engine, spec.dtype) for spec in full_plan}
     assert len(cases) <= len(selected) <= len(cases) + len(grid)
     assert len(selected) < len(full_plan) or len(full_plan) == len(cases)
 
 
-def test_selection_is_a_subset_in_plan_order(full_plan: list[CheckSpec]) -> None:
-    selected = quick_selection(full_plan)
+def test_selection_is_a_subset_in_plan_order(full_plan: list[CheckSpec], selected: list[CheckSpec]) -> None:
     position = {spec: i for i, spec in enumerate(full_plan)}
     positions = [position[spec] for spec in selected]
     assert positions == sorted(positions)
 
 
-def test_selection_is_deterministic(full_plan: list[CheckSpec]) -> None:
-    assert quick_selection(full_plan) == quick_selection(list(full_plan))
+def test_selection_is_deterministic(full_plan: list[CheckSpec], selected: list[CheckSpec]) -> None:
+    assert quick_selection(list(full_plan)) == selected
 
 
 def test_engines_and_dtypes_carry_equal_shares() -> None:
