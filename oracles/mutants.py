@@ -25,7 +25,7 @@ import numpy as np
 from verigrad.oracles.namespaces import Namespace
 
 __all__ = [
-    "LARGE_DRAW_MUTANTS", "MUTANT_ENGINES", "RULE_MUTANTS", "DegradedEngine", "MutantEngine", "SingleEntryEngine", "WrongRule", "round_to_bfloat16",
+    "LARGE_DRAW_MUTANTS", "MUTANT_ENGINES", "RULE_MUTANTS", "SCALE_VALUE_MUTANTS", "DegradedEngine", "MutantEngine", "SingleEntryEngine", "WrongRule", "round_to_bfloat16",
 ]
 
 Arrays = tuple[np.ndarray, ...]
@@ -323,6 +323,23 @@ class HangsAboveSize(MutantEngine):
     def jvp(self, fn: Callable[..., Any], primals: Arrays, tangents: Arrays) -> Any:
         self._wait(primals)
         return super().jvp(fn, primals, tangents)
+
+
+class ForwardOverflows(MutantEngine):
+    """Its forward value (``evaluate``) is Inf once any primal has more than ``limit`` elements: a reduction
+    that forms its sum in the format (a float16 mean of 70,000 values).  Its derivatives are right."""
+
+    label = "forward-overflows"
+
+    def __init__(self, engine: Any = None, limit: int = 65_504) -> None:
+        super().__init__(engine)
+        self.limit = limit
+
+    def evaluate(self, fn: Callable[..., Any], primals: Arrays) -> np.ndarray:
+        value = np.asarray(self.inner.evaluate(fn, primals))
+        if any(np.size(p) > self.limit for p in primals):
+            return np.full_like(value, np.inf)
+        return value
 
 
 class TiesTakeAll(MutantEngine):
@@ -849,6 +866,9 @@ MUTANT_ENGINES: tuple[type[MutantEngine], ...] = (
 #: Mutants whose bug shows only on the large draws (thousands of elements, one example in 64):
 #: the self-test runs them on a large example drawn by ``verigrad.strategies``.
 LARGE_DRAW_MUTANTS: tuple[type[MutantEngine], ...] = (TieCountInDtype,)
+
+#: Mutants only the scale checks' value probe sees (their derivatives are right): tests/scale.
+SCALE_VALUE_MUTANTS: tuple[type[MutantEngine], ...] = (ForwardOverflows,)
 
 #: Rule mutants: one primitive's derivative broken w.r.t. one operand, built per (primitive, operand);
 #: the root-cause self-test (``verigrad.rootcause``) blames each on its own primitive.

@@ -66,8 +66,12 @@ from its domain, under the worst-case bound (equal terms round alike, so the
 probabilistic bound's independence does not hold).  Uniform draws never reach what equal values do at n = 10⁵: a max
 or min tied n ways (the tie count, or a 1/k share, past float16's 65,504:
 tinygrad #12296), a sum of n equal terms past the format's range where a correct
-engine accumulates wider (a float16 mean or logsumexp of 70,000 values).  The seed
-reproduces a check exactly; hypothesis draws it in the tests.
+engine accumulates wider (a float16 mean or logsumexp of 70,000 values).  At equal inputs,
+once the derivatives pass, the engine's own forward value (``evaluate``) is also compared with a
+correct engine's, the case's program with each primitive correctly rounded to the format: an Inf
+or NaN where that is finite is diagnosed ``overflowed`` (:func:`_value_probe`).  That catches the
+overflow even where the derivative it ruins (a 1/n share that underflowed to 0) lies inside the
+underflow floor.  The seed reproduces a check exactly; hypothesis draws it in the tests.
 
 Entry points: :func:`check_at_scale` (one check, a :class:`~verigrad.records.Verdict`),
 :func:`scale_plan` / :func:`run_scale` (many, for ``verigrad check --scale N``).
@@ -186,6 +190,8 @@ EVIDENCE_ENTRIES = 5
 VJP = "vjp"
 JVP = "jvp"
 DIRECTIONS = (VJP, JVP)
+#: The probe of the function's own value (``evaluate``), taken at equal inputs: see :func:`_value_probe`.
+VALUE = "value"
 
 
 # ---------------------------------------------------------------------- inputs
@@ -409,8 +415,8 @@ def _share_chunks(near: np.ndarray, z: np.ndarray, blur: np.ndarray) -> list[np.
 class ProbeResult:
     """One engine call compared with the closed form."""
 
-    direction: str  # "vjp" or "jvp"
-    probe: str  # "ones", "signs" or "basis[i]"
+    direction: str  # "vjp", "jvp" or "value" (the forward value, for overflow)
+    probe: str  # "ones", "signs", "basis[i]" or "forward"
     passed: bool
     bound_fraction: float
     ulps: float
@@ -553,7 +559,7 @@ def check_at_scale(
         # by 3.6e-4, 3.9x that bound and 0.06x the worst-case one.
         mode = WORST
     verdict = check_values(case, arg, engine, values, params=params, mode=mode, probes=probes, directions=directions,
-                           rng=rng, timeout=timeout, label=label)
+                           rng=rng, timeout=timeout, label=label, check_value=inputs == "equal")
     verdict.counterexample = {"seed": seed, "n": n, "sizes": sizes, "dtype": str(as_dtype(dtype)),
                               "params": verdict.counterexample["params"], "input_pattern": inputs}
     verdict.evidence["scale"].update({"n": n, "seed": seed, "input_pattern": inputs})
@@ -580,11 +586,13 @@ def check_values(
     full_jacobian_calls: int = FULL_JACOBIAN_CALLS,
     timeout: float | None = None,
     label: str = "",
+    check_value: bool = False,
 ) -> Verdict:
     """:func:`check_at_scale` at given inputs (one array per argument, all of one dtype).
 
     ``rng`` (a Generator or a seed) draws the sign probes; ``full_jacobian_calls`` = 0
-    makes dense Jacobians use sign probes too.
+    makes dense Jacobians use sign probes too.  ``check_value``: once the derivatives
+    pass, also compare the function's own value (:func:`_value_probe`; meant for equal inputs).
     """
     case = get_case(case) if isinstance(case, str) else case
     if arg not in case.partials:
@@ -597,7 +605,7 @@ def check_values(
     values = {a.name: np.asarray(values[a.name]) for a in case.args}
     run = _ScaleRun(case, arg, engine, values, Tolerance(np.dtype(values[arg].dtype), mode),
                     dict(params) if params is not None else {name: choices[0] for name, choices in case.params.items()},
-                    probes, directions, full_jacobian_calls)
+                    probes, directions, full_jacobian_calls, check_value)
     verdict = new_verdict("scale", case.id, arg, getattr(engine, "name", type(engine).__name__), str(run.tolerance.dtype),
                           mode, label)
     verdict.counterexample = {"sizes": run.sizes, "dtype": verdict.dtype, "params": run.params}
@@ -632,6 +640,7 @@ class _ScaleRun:
     probes: int
     directions: tuple[str, ...]
     full_jacobian_calls: int
+    check_value: bool = False
     results: list[ProbeResult] = field(default_factory=list)
     near_kink: int = 0
 
@@ -653,6 +662,75 @@ class _ScaleRun:
                 self.results.append(result)
                 if not result.passed:
                     return
+        if self.check_value and (value := _value_probe(self, fn)) is not None:
+            self.results.append(value)
+
+
+class _RoundedPrimitives:
+    """A namespace whose every function is correctly rounded to ``dtype``: float64 inside, one rounding out.
+
+    The model of a correct engine running a case's program in ``dtype``: each vocabulary function
+    (``sum``, ``mean``, ``logsumexp``, ...) is one primitive, computed exactly enough and rounded
+    once.  A mean or logsumexp of 10⁵ equal values stays finite; a sum of them past 65,504 is ``inf``
+    in float16 as it must be (the program itself overflows there, and a correct engine with it).
+    """
+
+    def __init__(self, xp: Any, dtype: np.dtype) -> None:
+        self._xp, self._dtype = xp, dtype
+
+    def __getattr__(self, name: str) -> Any:
+        function = getattr(self._xp, name)
+        if not callable(function):
+            return function
+
+        def rounded(*args: Any, **kwargs: Any) -> Any:
+            with np.errstate(all="ignore"):
+                out = function(*args, **kwargs)
+                array = np.asarray(out)
+                return array.astype(self._dtype).astype(np.float64) if array.dtype.kind == "f" else out
+
+        return rounded
+
+
+def _value_probe(run: _ScaleRun, fn: Callable[..., Any]) -> ProbeResult | None:
+    """The engine's forward value (``evaluate``, where it has one) against a correct engine's, for overflow only.
+
+    The correct engine is :class:`_RoundedPrimitives` over numpy (the fd engine's namespace): the case's
+    program with each primitive correctly rounded to the dtype.  Where its value is finite and at most
+    half the format's largest number, an engine whose value is Inf or NaN overflowed inside a
+    primitive that a correct one keeps in range: a float16 mean or logsumexp of 70,000 values summed
+    in float16 (its derivative then often underflows to zeros the underflow floor cannot tell from a
+    flush).  Meant for equal inputs, where nothing cancels.  A finite value always passes: its
+    rounding error is not bounded here.
+    """
+    evaluate = getattr(run.engine, "evaluate", None)
+    if evaluate is None:
+        return None
+    from verigrad.oracles.fd import FiniteDifferences
+
+    dtype = run.tolerance.dtype
+    primals = tuple(run.values[name] for name in run.case.arg_names)
+    model_inputs = [v if v.dtype.kind in "iub" else v.astype(np.float64) for v in primals]
+    with np.errstate(all="ignore"):
+        model = np.asarray(run.case.bind(_RoundedPrimitives(FiniteDifferences.xp, dtype), **run.params)(*model_inputs),
+                           dtype=np.float64)
+        value = np.asarray(evaluate(fn, primals)).astype(np.float64)
+    if value.shape != model.shape:  # the derivative probes judge shapes; a value of another shape is not compared
+        return None
+    largest = float(np.finfo(dtype).max)
+    overflowed = np.isfinite(model) & (np.abs(model) <= largest / 2) & ~np.isfinite(value)
+    entries = int(model.size)
+    if not overflowed.any():
+        return ProbeResult(VALUE, "forward", True, 0.0, 0.0, entries)
+    flat = int(np.flatnonzero(overflowed)[0])
+    index = [int(i) for i in np.unravel_index(flat, model.shape)]
+    engine_value, reference = float(value.ravel()[flat]), float(model.ravel()[flat])
+    summary = (f"the function's own value is {engine_value} where a correct {dtype.name} engine's is {reference:.6g} "
+               f"(each primitive correctly rounded; largest {largest:.6g}): a primitive overflowed inside")
+    diagnosis = Diagnosis("overflowed", summary, index, reference, engine_value,
+                          {"entries_overflowed": int(overflowed.sum()), "largest": largest})
+    return ProbeResult(VALUE, "forward", False, math.inf, math.inf, entries, index, engine_value, reference, None,
+                       diagnosis=diagnosis, message=f"overflowed: {summary} (forward value at index {index})")
 
 
 def _too_large(verdict: Verdict, run: _ScaleRun) -> Verdict | None:

@@ -157,7 +157,10 @@ def test_a_direction_a_correct_engine_overflows_in_is_dropped_saying_so(torch_en
     assert verdict.status == PASS, verdict.message
     assert list(verdict.evidence["scale"]["directions_dropped"]) == ["jvp"]
     assert "beyond float16's largest value" in verdict.evidence["scale"]["directions_dropped"]["jvp"]
-    assert {p["direction"] for p in verdict.evidence["scale"]["probes"]} == {"vjp"}
+    probes = verdict.evidence["scale"]["probes"]
+    assert {p["direction"] for p in probes if p["direction"] != "value"} == {"vjp"}
+    # Its value z·Σx is inf in torch and in a correct engine alike (the program overflows): no finding.
+    assert [p["passed"] for p in probes if p["direction"] == "value"] == [True]
     skipped = check_at_scale("losses.mlp_relu", "W1", torch_engine, "float16", 100_000)
     assert skipped.status == SKIP and "vjp: the closed form's terms" in skipped.message  # nothing left to probe
 

@@ -307,3 +307,35 @@ def test_scale_skips_a_size_whose_terms_overflow_the_dtype() -> None:
     # float16 MLP at n = 10^5: squared errors reach 2e9, so a correct float16 engine gives inf too.
     verdict = check_at_scale("losses.mlp_relu", "W1", type("Unused", (), {"name": "unused"})(), "float16", n=100_000, seed=1)
     assert verdict.status == SKIP and "largest value 65504" in verdict.message, verdict.message
+
+
+# ------------------------------------------------------------ the value probe (equal inputs)
+
+
+def test_a_forward_value_that_overflows_where_a_correct_engine_stays_finite_is_caught(engines) -> None:
+    from verigrad.oracles.mutants import ForwardOverflows
+
+    verdict = check_at_scale("reduce.mean_all", "X", ForwardOverflows(engines["torch"], limit=100), "float16", n=1000,
+                             seed=1, inputs="equal")
+    assert verdict.status == FAIL and verdict.diagnosis["kind"] == "overflowed", verdict.message
+    assert "a correct float16 engine's is" in verdict.message
+
+
+def test_the_value_probe_runs_at_equal_inputs_only(engines) -> None:
+    from verigrad.oracles.mutants import ForwardOverflows
+
+    uniform = check_at_scale("reduce.mean_all", "X", ForwardOverflows(engines["torch"], limit=100), "float16", n=1000, seed=1)
+    assert uniform.status == PASS and all(p["direction"] != "value" for p in uniform.evidence["scale"]["probes"])
+    correct = check_at_scale("reduce.mean_all", "X", engines["torch"], "float16", n=1000, seed=1, inputs="equal")
+    assert correct.status == PASS and correct.evidence["scale"]["probes"][-1]["direction"] == "value"
+
+
+def test_the_correct_engine_model_rounds_each_primitive_once() -> None:
+    """A float16 mean of 70,000 ones is 1 (one primitive); their sum is inf (the program overflows: no finding)."""
+    from verigrad.oracles.fd import FiniteDifferences
+    from verigrad.scale import _RoundedPrimitives
+
+    xp = _RoundedPrimitives(FiniteDifferences.xp, np.dtype(np.float16))
+    ones = np.ones(70_000)
+    assert xp.mean(ones) == 1.0 and xp.logsumexp(ones) == np.float16(1 + np.log(70_000))
+    assert np.isinf(xp.sum(ones)) and np.isinf(xp.log(xp.sum(xp.exp(ones))))

@@ -94,9 +94,10 @@ def test_correct_engine_passes_the_same_checks(catch: Catch, torch_engine: Torch
     assert verdict.status == PASS, verdict.message
 
 
-def test_every_kind_but_unclassified_and_crashed_has_a_mutant() -> None:
-    # "crashed" (a dead worker process under --jobs) is covered in tests/cli, not by an in-process mutant.
-    assert set(KINDS) - {m.kind for m in MUTANTS.values()} == {"unclassified", "crashed"}
+def test_every_kind_but_unclassified_crashed_and_overflowed_has_a_mutant() -> None:
+    # "crashed" (a dead worker process under --jobs) is covered in tests/cli, not by an in-process mutant;
+    # "overflowed" is the scale checks' value probe, whose mutant (ForwardOverflows) tests/scale runs.
+    assert set(KINDS) - {m.kind for m in MUTANTS.values()} == {"unclassified", "crashed", "overflowed"}
 
 
 def test_table_names_and_specs_agree() -> None:
