@@ -16,12 +16,10 @@ further than b from the closed form.
 ``row`` (scalar output) and ``scalar``
     One VJP with cotangent 1 returns the whole gradient, i.e. every entry of J,
     each compared on its own: any entry with |E_j| > 2·b_j is flagged, with
-    certainty.  (JVPs check forward mode as a sum: the all-ones tangent, whose
-    terms cannot cancel, then random sign tangents.)
+    certainty.  (JVPs with random sign tangents check forward mode as a sum.)
 ``column`` (scalar argument)
     One JVP with tangent 1 returns the whole column: any |E_i| > 2·b_i is flagged,
-    with certainty.  (VJPs check reverse mode as a sum: the all-ones cotangent, then
-    sign cotangents.)
+    with certainty.  (VJPs with sign cotangents check reverse mode as a sum.)
 ``identity``, ``diagonal``, ``dense`` (beyond ``FULL_JACOBIAN_CALLS``)
     VJPs with independent random sign cotangents s ∈ {±1}^m: entry j of the
     result is Σ_i s_i J'_ij = d_j s_j + Σ_{i≠j} s_i E_ij (diagonal case), so every
@@ -456,18 +454,13 @@ def _compare(
 
 
 def _probe_plan(structure: Structure, direction: str, out_size: int, arg_size: int, probes: int, full: int) -> list[str]:
-    """Which probes a direction uses: "ones" (complete at once), "basis" (every unit vector), or "signs" (random
-    ±1), after one "sum" (all ones) where each result entry sums over the probe."""
+    """Which probes a direction uses: "ones" (complete at once), "signs" (random ±1) or "basis" (every unit vector)."""
     complete = {VJP: (Structure.ROW, Structure.SCALAR), JVP: (Structure.COLUMN, Structure.SCALAR)}[direction]
     if structure in complete:
         return ["ones"]
     if structure is Structure.DENSE and (out_size if direction == VJP else arg_size) <= full:
         return ["basis"]
-    # Random signs let the summed terms cancel.  Where each result entry sums probe entries, one all-ones
-    # probe first adds them all with one sign: the worst case for a sum formed in the format (torch's float16
-    # amax JVP over 65,520 ties, the mean of their tangents, is inf).  It is an extra call, not one of the draws.
-    summed = {VJP: (Structure.COLUMN, Structure.DENSE), JVP: (Structure.ROW, Structure.DENSE)}[direction]
-    return (["sum"] if structure in summed else []) + ["signs"] * probes
+    return ["signs"] * probes
 
 
 def _run_probes(
@@ -484,7 +477,7 @@ def _run_probes(
     k = operation_count(ref.ops, case.partials[arg].structure, direction, int(np.prod(out)), int(np.prod(arg_shape)))
     probes: list[tuple[str, np.ndarray]] = []
     for kind in plan:
-        if kind in ("ones", "sum"):
+        if kind == "ones":
             probes.append(("ones", np.ones(shape, dtype=dtype)))
         elif kind == "signs":
             probes.append(("signs", _signs(rng, shape, dtype)))
@@ -816,14 +809,13 @@ def guarantee(
     complete = [
         direction.upper()
         for direction in directions
-        if "signs" not in _probe_plan(structure, direction, out_size, arg_size, probes, full_jacobian_calls)
+        if _probe_plan(structure, direction, out_size, arg_size, probes, full_jacobian_calls)[0] != "signs"
     ]
     if complete:
         return (f"every Jacobian entry compared on its own ({' and '.join(complete)}): any entry off by more than twice "
                 "its rounding bound is flagged with certainty")
     return (f"every entry takes part in {probes} random-sign probe(s) per direction: an entry off by more than twice its "
-            f"column's (row's) bound escapes with probability ≤ 2^-{probes} per direction; a single wrong entry never escapes; "
-            "where a result entry sums the probe, an all-ones probe first sums every term with one sign")
+            f"column's (row's) bound escapes with probability ≤ 2^-{probes} per direction; a single wrong entry never escapes")
 
 
 # --------------------------------------------------------------------- many
