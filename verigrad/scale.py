@@ -93,7 +93,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from verigrad import truth
-from verigrad.calls import CheckTimeout, ContractViolation, call_jvp, call_vjp, time_limit
+from verigrad.calls import CheckTimeout, ContractViolation, _raised, call_jvp, call_vjp, time_limit
 from verigrad.compare import (
     Outcome,
     compare,
@@ -714,7 +714,10 @@ def _value_probe(run: _ScaleRun, fn: Callable[..., Any]) -> ProbeResult | None:
     with np.errstate(all="ignore"):
         model = np.asarray(run.case.bind(_RoundedPrimitives(FiniteDifferences.xp, dtype), **run.params)(*model_inputs),
                            dtype=np.float64)
-        value = np.asarray(evaluate(fn, primals)).astype(np.float64)
+        try:
+            value = np.asarray(evaluate(fn, primals)).astype(np.float64)
+        except Exception as error:  # the engine's own failure, as for its vjp and jvp (never "verigrad raised")
+            raise _raised(f"{getattr(run.engine, 'name', 'engine')}.evaluate", error) from error
     if value.shape != model.shape:  # the derivative probes judge shapes; a value of another shape is not compared
         return None
     largest = float(np.finfo(dtype).max)

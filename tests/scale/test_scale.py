@@ -339,3 +339,19 @@ def test_the_correct_engine_model_rounds_each_primitive_once() -> None:
     ones = np.ones(70_000)
     assert xp.mean(ones) == 1.0 and xp.logsumexp(ones) == np.float16(1 + np.log(70_000))
     assert np.isinf(xp.sum(ones)) and np.isinf(xp.log(xp.sum(xp.exp(ones))))
+
+
+def test_an_engine_whose_evaluate_raises_fails_as_engine_raised(engines) -> None:
+    from verigrad.oracles.mutants import MutantEngine
+
+    class EvaluateRaises(MutantEngine):
+        label = "evaluate-raises"
+
+        def evaluate(self, fn, primals):
+            raise RuntimeError("no forward here")
+
+    # float32: in float16 an engine that raises is taken not to support the dtype (a skip, as in the suite).
+    verdict = check_at_scale("reduce.mean_all", "X", EvaluateRaises(engines["torch"]), "float32", n=1000, seed=1,
+                             inputs="equal")
+    assert verdict.status == FAIL and verdict.diagnosis["kind"] == "engine_raised", verdict.message
+    assert "mutant-evaluate-raises.evaluate raised RuntimeError: no forward here" in verdict.message
