@@ -326,8 +326,10 @@ class HangsAboveSize(MutantEngine):
 
 
 class ForwardOverflows(MutantEngine):
-    """Its forward value (``evaluate``) is Inf once any primal has more than ``limit`` elements: a reduction
-    that forms its sum in the format (a float16 mean of 70,000 values).  Its derivatives are right."""
+    """Its forward value is Inf once a primal has more than ``limit`` elements, its derivatives right.
+
+    ``evaluate`` as a reduction that forms its sum in the format would give it (a float16 mean of 70,000 values).
+    """
 
     label = "forward-overflows"
 

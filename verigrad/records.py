@@ -41,7 +41,7 @@ KINDS: dict[str, str] = {
     "vanished": "every entry is exactly zero where the derivative is not",
     "precision": "the error is far above the rounding bound for this dtype, yet small",
     "non_finite": "the result holds NaN or Inf where the derivative is finite",
-    "overflowed": "the function's own value is Inf or NaN where the exact value is finite and well within the format's range",
+    "overflowed": "the function's own value is Inf or NaN where a correct engine's (each primitive rounded once) is finite",
     "nondeterministic": "two identical calls gave different results",
     "mutated_input": "the engine modified the input arrays it was given",
     "engine_raised": "the engine raised an exception",

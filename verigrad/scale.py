@@ -733,7 +733,7 @@ def _value_probe(run: _ScaleRun, fn: Callable[..., Any]) -> ProbeResult | None:
     diagnosis = Diagnosis("overflowed", summary, index, reference, engine_value,
                           {"entries_overflowed": int(overflowed.sum()), "largest": largest})
     return ProbeResult(VALUE, "forward", False, math.inf, math.inf, entries, index, engine_value, reference, None,
-                       diagnosis=diagnosis, message=f"overflowed: {summary} (forward value at index {index})")
+                       diagnosis=diagnosis, message=f"overflowed: {summary}" + (f" (forward value at index {index})" if index else ""))
 
 
 def _too_large(verdict: Verdict, run: _ScaleRun) -> Verdict | None:

@@ -35,6 +35,12 @@ def test_code_keeps_backticks(value: str) -> None:
     assert _rendered_text(md.code(value)) == value
 
 
+def test_docstring_literals_keep_the_spaces_beside_them() -> None:
+    # The diagnoses page showed "more than`limit`elements" for every mutant docstring with a literal inside.
+    line = "Hangs (sleeps ``seconds``) once any primal has more than ``limit`` elements"
+    assert _rendered_text(md.rst(line)) == line.replace("``", "")
+
+
 def test_mixed_keeps_math_and_escapes_the_rest() -> None:
     assert md.mixed(r"$\frac{a}{b}$ (the *line* before)") == r"$\frac{a}{b}$ (the \*line\* before)"
 

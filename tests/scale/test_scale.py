@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mutant_table import SCALE_VALUE_MUTANTS
 from tie_split import TieSplit
 
 from verigrad.records import FAIL, PASS, SKIP
@@ -312,13 +313,14 @@ def test_scale_skips_a_size_whose_terms_overflow_the_dtype() -> None:
 # ------------------------------------------------------------ the value probe (equal inputs)
 
 
-def test_a_forward_value_that_overflows_where_a_correct_engine_stays_finite_is_caught(engines) -> None:
-    from verigrad.oracles.mutants import ForwardOverflows
-
-    verdict = check_at_scale("reduce.mean_all", "X", ForwardOverflows(engines["torch"], limit=100), "float16", n=1000,
-                             seed=1, inputs="equal")
-    assert verdict.status == FAIL and verdict.diagnosis["kind"] == "overflowed", verdict.message
+@pytest.mark.parametrize("name", list(SCALE_VALUE_MUTANTS))
+def test_a_forward_value_that_overflows_where_a_correct_engine_stays_finite_is_caught(engines, name: str) -> None:
+    mutant, arguments, kind, check = SCALE_VALUE_MUTANTS[name]
+    verdict = check_at_scale(engine=mutant(engines["torch"], **arguments), **check)
+    assert verdict.status == FAIL and verdict.diagnosis["kind"] == kind, verdict.message
     assert "a correct float16 engine's is" in verdict.message
+    correct = check_at_scale(engine=engines["torch"], **check)
+    assert correct.status == PASS and correct.evidence["scale"]["probes"][-1]["direction"] == "value", correct.message
 
 
 def test_the_value_probe_runs_at_equal_inputs_only(engines) -> None:
@@ -326,8 +328,6 @@ def test_the_value_probe_runs_at_equal_inputs_only(engines) -> None:
 
     uniform = check_at_scale("reduce.mean_all", "X", ForwardOverflows(engines["torch"], limit=100), "float16", n=1000, seed=1)
     assert uniform.status == PASS and all(p["direction"] != "value" for p in uniform.evidence["scale"]["probes"])
-    correct = check_at_scale("reduce.mean_all", "X", engines["torch"], "float16", n=1000, seed=1, inputs="equal")
-    assert correct.status == PASS and correct.evidence["scale"]["probes"][-1]["direction"] == "value"
 
 
 def test_the_correct_engine_model_rounds_each_primitive_once() -> None:

@@ -20,6 +20,7 @@ from verigrad.oracles.mutants import (
     DoubleCounted,
     Downcast,
     Float32Inside,
+    ForwardOverflows,
     Hangs,
     HangsAboveSize,
     JvpOnlyWrong,
@@ -153,6 +154,16 @@ FAMILY_CATCHES: tuple[tuple[str, str, Catch], ...] = (
 #: (factory, the diagnosis, the case whose large float16 tied draw exposes it; vjp of its argument).
 LARGE_DRAW_MUTANTS: dict[str, tuple[Callable[..., MutantEngine], str, str]] = {
     f"mutant-{TieCountInDtype.label}": (TieCountInDtype, "outside_subdifferential", "reduce.max_all"),
+}
+
+
+#: Mutants only the scale checks' value probe sees, their derivatives right
+#: (``verigrad.oracles.mutants.SCALE_VALUE_MUTANTS``): name -> (the mutant's class, its arguments, the diagnosis,
+#: the ``check_at_scale`` arguments that expose it; the engine is the one wrapped).
+SCALE_VALUE_MUTANTS: dict[str, tuple[type[MutantEngine], dict[str, Any], str, dict[str, Any]]] = {
+    f"mutant-{ForwardOverflows.label}": (ForwardOverflows, {"limit": 100}, "overflowed",
+                                         {"case": "reduce.mean_all", "arg": "X", "dtype": "float16", "n": 1000, "seed": 1,
+                                          "inputs": "equal"}),
 }
 
 

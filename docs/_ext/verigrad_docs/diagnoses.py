@@ -9,10 +9,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mutant_table import MUTANTS, Mutant  # the self-tests' table (tests/selftest), on sys.path from conf.py
+from mutant_table import (  # the self-tests' tables (tests/selftest), on sys.path from conf.py
+    MUTANTS,
+    SCALE_VALUE_MUTANTS,
+    Mutant,
+)
 
 from verigrad.diagnosis import KINDS
 from verigrad.runner import CheckSpec, run_check
+from verigrad.scale import check_at_scale
 
 from . import markdown as md
 
@@ -35,14 +40,15 @@ def diagnoses(repository: Path) -> str:
     lines = []
     for kind, meaning in KINDS.items():
         lines += [f"({kind})=", f"### {kind}", "", f"*{md.text(meaning)}*", ""]
-        examples = [(name, mutant) for name, mutant in MUTANTS.items() if mutant.kind == kind]
+        examples = [(name, mutant.factory, _verdict(mutant, inner)) for name, mutant in MUTANTS.items() if mutant.kind == kind]
+        examples += [(name, cls, check_at_scale(engine=cls(inner, **arguments), **check))  # the value probe's: a scale check
+                     for name, (cls, arguments, shown, check) in SCALE_VALUE_MUTANTS.items() if shown == kind]
         if not examples:
             lines += ["No in-process mutant shows this one (see the note above the list).", ""]
-        for name, mutant in examples:
-            verdict = _verdict(mutant, inner)
+        for name, factory, verdict in examples:
             if (verdict.diagnosis or {}).get("kind") != kind:
                 raise RuntimeError(f"{name} was not diagnosed {kind}: {verdict.status} {verdict.message}")
-            doc = md.rst((mutant.factory.__doc__ or "").strip().splitlines()[0].rstrip("."))
+            doc = md.rst((factory.__doc__ or "").strip().splitlines()[0].rstrip("."))
             lines += [
                 f"- **{md.text(name)}** ({doc}), check {md.code(verdict.check_id)}: {verdict.status}",
                 "",

@@ -40,7 +40,14 @@ def mixed(value: str) -> str:
 def rst(value: str) -> str:
     """A docstring line: its RST ````literals```` as inline code, the rest escaped."""
     pieces = str(value).split("``")
-    return "".join(code(piece) if index % 2 else text(piece) for index, piece in enumerate(pieces))
+    return "".join(code(piece) if index % 2 else _spaced(piece) for index, piece in enumerate(pieces))
+
+
+def _spaced(piece: str) -> str:
+    """:func:`text`, keeping one space at either edge that had one (the space beside a literal)."""
+    if not piece.strip():
+        return " " if piece else ""
+    return (" " if piece[0].isspace() else "") + text(piece) + (" " if piece[-1].isspace() else "")
 
 
 def ref(label: str, title: str | None = None) -> str:
