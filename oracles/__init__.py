@@ -3,13 +3,14 @@
 Oracles know no cases: an engine differentiates whatever function it is handed.
 """
 
-from verigrad.oracles.protocol import VOCABULARY, Engine, EstimatedArray, error_estimate
+from verigrad.oracles.protocol import OPTIONAL_VOCABULARY, VOCABULARY, Engine, EstimatedArray, error_estimate
 from verigrad.oracles.registry import BUILTIN_ENGINES, DEFAULT_ENGINES, LIBRARIES, EngineLoadError, load_engine
 
 __all__ = [
     "BUILTIN_ENGINES",
     "DEFAULT_ENGINES",
     "LIBRARIES",
+    "OPTIONAL_VOCABULARY",
     "VOCABULARY",
     "Engine",
     "EngineLoadError",

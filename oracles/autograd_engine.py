@@ -51,6 +51,7 @@ class AutogradEngine:
             logsumexp=special.logsumexp,
             softmax=composed_softmax(special.logsumexp, anp.exp),
             log_softmax=composed_log_softmax(special.logsumexp),
+            norm=lambda a, axis=None, keepdims=False: anp.linalg.norm(a, axis=axis, keepdims=keepdims),
         )
 
     def vjp(

@@ -77,6 +77,7 @@ from verigrad.oracles.namespaces import (
     Namespace,
     composed_log_softmax,
     composed_logsumexp,
+    composed_norm,
     composed_sigmoid,
     composed_softmax,
 )
@@ -506,14 +507,15 @@ class FiniteDifferences:
     """
 
     name = "fd"
-    #: numpy, with the four vocabulary functions it lacks composed in forms that
-    #: stay analytic for complex input (the complex step differentiates through them).
+    #: numpy, with the four vocabulary functions it lacks (and the optional ``norm``) composed in
+    #: forms that stay analytic for complex input (the complex step differentiates through them).
     xp = Namespace(
         np,
         sigmoid=composed_sigmoid(np.tanh),
         logsumexp=_LOGSUMEXP,
         softmax=composed_softmax(_LOGSUMEXP, np.exp),
         log_softmax=composed_log_softmax(_LOGSUMEXP),
+        norm=composed_norm(np),
     )
     # numpy evaluates the primal: its matmul of ml_dtypes.bfloat16 arrays returns float32, so the
     # output dtype a bfloat16 caller expects cannot be told from the function's own result.

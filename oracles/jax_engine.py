@@ -53,9 +53,10 @@ class JaxEngine:
         import jax.numpy as jnp
 
         self._jax = jax
-        # jax.numpy has the whole vocabulary except four functions, which jax.nn has.
+        # jax.numpy has the whole vocabulary except four functions, which jax.nn has; norm is jnp.linalg's.
         self.xp: Any = Namespace(
-            jnp, sigmoid=jax.nn.sigmoid, logsumexp=jax.nn.logsumexp, softmax=jax.nn.softmax, log_softmax=jax.nn.log_softmax
+            jnp, sigmoid=jax.nn.sigmoid, logsumexp=jax.nn.logsumexp, softmax=jax.nn.softmax, log_softmax=jax.nn.log_softmax,
+            norm=jnp.linalg.norm,
         )
         # jax.devices raises a RuntimeError naming the platform when it is not available.
         self._device = jax.devices(device)[0] if device else None

@@ -52,6 +52,9 @@ class _MlxNamespace:
     def clip(self, a: Any, lo: float, hi: float) -> Any:
         return self._mx.clip(a, lo, hi)
 
+    def norm(self, a: Any, axis: int | None = None, keepdims: bool = False) -> Any:
+        return self._mx.linalg.norm(a, axis=axis, keepdims=keepdims)
+
     def reshape(self, a: Any, shape: Any) -> Any:
         return self._mx.reshape(a, tuple(shape) if not isinstance(shape, int) else (shape,))
 

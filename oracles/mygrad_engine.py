@@ -115,6 +115,7 @@ def _namespace(mygrad: Any) -> Namespace:
         logsumexp=composed_logsumexp(mygrad, constant),
         softmax=lambda a, axis=-1: mygrad.nnet.softmax(a, axis=axis),
         log_softmax=lambda a, axis=-1: mygrad.nnet.logsoftmax(a, axis=axis),
+        norm=lambda a, axis=None, keepdims=False: mygrad.linalg.norm(a, axis=axis, keepdims=keepdims),
         asarray=lambda array: mygrad.tensor(np.asarray(array), constant=True),
     )
 

@@ -76,6 +76,21 @@ def composed_log_softmax(logsumexp: Callable[..., Any]) -> Callable[..., Any]:
     return log_softmax
 
 
+def composed_norm(xp: Any) -> Callable[..., Any]:
+    """‖a‖₂ as √(Σ a·a) behind a double ``where``: 0, with derivative 0, at a = 0.
+
+    No conjugate and no ``abs``, so it stays analytic for complex input (the
+    complex step differentiates through it); the inner ``where`` keeps sqrt's
+    infinite slope at 0 out of the derivative (the reference's own norm form).
+    """
+
+    def norm(a: Any, axis: int | None = None, keepdims: bool = False) -> Any:
+        s = xp.sum(a * a, axis=axis, keepdims=keepdims)
+        return xp.where(s > 0, xp.sqrt(xp.where(s > 0, s, 1.0)), 0.0)
+
+    return norm
+
+
 def composed_sigmoid(tanh: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """σ(a) = (1 + tanh(a/2)) / 2: no overflow for any a, and analytic (the complex step sees it)."""
 

@@ -49,6 +49,19 @@ reductions                      ``xp.sum(a, axis=None, keepdims=False)``, and wi
                                 numpy array's dtype (no derivative)
 ==============================  ===================================================
 
+Optional vocabulary (:data:`OPTIONAL_VOCABULARY`): a library's *own* implementation
+of a function the required vocabulary can compose, because that implementation
+is what users call and where its bugs live (autograd's and MLX's ``norm`` give
+NaN at the zero vector; the composed form with a double ``where`` does not).
+An adapter provides an entry only where its library has one; a case that calls
+it (``Case.requires``) is skipped, saying so, on an engine whose ``xp`` lacks it.
+
+==============================  ===================================================
+``xp.norm(a, axis=None,         the Euclidean norm of all entries (``axis`` None)
+keepdims=False)``               or along one axis: the library's vector 2-norm
+                                (``numpy.linalg.norm``, ``torch.linalg.vector_norm``)
+==============================  ===================================================
+
 Arrays crossing the protocol are NumPy arrays: ``vjp`` returns one array per
 primal with that primal's shape and dtype; ``jvp`` returns one array with the
 output's shape and dtype.  An engine may attach an error estimate to a result by
@@ -79,7 +92,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["OPTIONAL_METHODS", "VOCABULARY", "Engine", "EstimatedArray"]
+__all__ = ["OPTIONAL_METHODS", "OPTIONAL_VOCABULARY", "VOCABULARY", "Engine", "EstimatedArray"]
 
 #: The namespace functions a primal may call (see the module docstring).
 VOCABULARY = (
@@ -90,6 +103,12 @@ VOCABULARY = (
     # construction and shape
     "zeros_like", "stack", "concat", "reshape", "asarray",
 )
+
+#: Namespace functions an adapter may provide, each the library's own (not composed):
+#: name -> its contract.  A case that calls one lists it in ``Case.requires``.
+OPTIONAL_VOCABULARY = {
+    "norm": "xp.norm(a, axis=None, keepdims=False): the library's own Euclidean (2-)norm, of every entry or along one axis",
+}
 
 
 @runtime_checkable

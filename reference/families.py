@@ -551,15 +551,22 @@ def _norm_nearest(p: Point, arg: str, kind: str, probe: np.ndarray, value: np.nd
     return (s / max(length, 1.0)) * u
 
 
-def _norm_case() -> Case:
+def _composed_norm(xp: Any, x: Any) -> Any:
+    # The double where keeps sqrt's infinite slope at 0 out of the derivative (jax #14397, MLX #504).
+    s = xp.sum(x * x)
+    return xp.where(s > 0, xp.sqrt(xp.where(s > 0, s, 1.0)), 0.0)
+
+
+def _norm_case(native: bool) -> Case:
+    """The 2-norm composed from the required vocabulary, or (``native``) the library's own ``xp.norm``."""
     return Case(
-        id="reduce.norm2",
+        id="reduce.norm2_native" if native else "reduce.norm2",
         section="beyond: reductions",
-        formula=r"y = \|\mathbf{x}\|_2",
+        formula=r"y = \|\mathbf{x}\|_2" + (r" \text{ (the library's own norm)}" if native else ""),
         args=(Arg("x", ("n",)),),
         output=(),
-        # The double where keeps sqrt's infinite slope at 0 out of the derivative (jax #14397, MLX #504).
-        primal=lambda xp, x: (lambda s: xp.where(s > 0, xp.sqrt(xp.where(s > 0, s, 1.0)), 0.0))(xp.sum(x * x)),
+        primal=(lambda xp, x: xp.norm(x)) if native else _composed_norm,
+        requires=("norm",) if native else (),
         partials={
             # n products and n - 1 sums in s, sqrt, the division: n + T + 2.
             "x": Partial(S.ROW, _norm_grad, lambda p: np.abs(_norm_grad(p)), lambda p: p.x.size + T + 2,
@@ -570,9 +577,13 @@ def _norm_case() -> Case:
             subdifferential="the unit ball {s : ‖s‖ ≤ 1}",
             locus=lambda p: (np.sum(p.x * p.x), 0.0, 0),
             project=lambda values: {**values, "x": np.zeros_like(values["x"])},
-            convention_note="With the double where every engine returns 0 at x = 0, the minimum-norm subgradient.",
+            convention_note="Any s with ‖s‖ ≤ 1 is right at x = 0 (torch and mygrad return 0, the minimum-norm one); "
+            "NaN is not in the ball." if native else
+            "With the double where every engine returns 0 at x = 0, the minimum-norm subgradient.",
             nearest=_norm_nearest,
         ),
+        notes="The library's own norm (numpy.linalg.norm, torch.linalg.vector_norm, ...), not a composition: "
+        "its VJP at the zero vector is where libraries differ." if native else "",
     )
 
 
@@ -919,7 +930,8 @@ FAMILY_CASES: tuple[Case, ...] = (
     _full_extremum("min", -1),
     _softmax_case(log=False),
     _softmax_case(log=True),
-    _norm_case(),
+    _norm_case(native=False),
+    _norm_case(native=True),
     *_linalg(),
     *_broadcasting(),
     *_losses(),

@@ -295,6 +295,8 @@ HESSIANS: dict[str, Hessian] = {
     "reduce.norm2": Hessian(lambda p: _norm2_blocks(p, absolute=False), lambda p: _norm2_blocks(p, absolute=True), _norm2_ops,
                             _norm2_reach),
 }
+# The library's own norm has the same Hessian as the composed one.
+HESSIANS["reduce.norm2_native"] = HESSIANS["reduce.norm2"]
 
 #: Scalar-output cases whose closed-form Hessian is not written yet: their ``hvp`` checks are not planned.
 WITHOUT_HESSIAN: dict[str, str] = {}

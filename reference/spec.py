@@ -173,6 +173,9 @@ class Case:
     kink: Kink | None = None
     second_derivatives: Mapping[str, Callable[[Point], np.ndarray]] = field(default_factory=dict)
     notes: str = ""
+    #: Optional vocabulary the primal calls (``oracles.protocol.OPTIONAL_VOCABULARY``, e.g. "norm"):
+    #: an engine whose namespace lacks one skips the case, saying so.
+    requires: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         names = [a.name for a in self.args]

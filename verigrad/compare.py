@@ -19,6 +19,7 @@ import numpy as np
 from verigrad.calls import CheckTimeout, ContractViolation
 from verigrad.diagnosis import Diagnosis, Evidence, diagnose_values
 from verigrad.dtypes import skip_if_unsupported
+from verigrad.oracles.protocol import OPTIONAL_VOCABULARY
 from verigrad.records import FAIL, PASS, SKIP, Verdict
 from verigrad.reference import Structure
 from verigrad.tolerance import FLOAT64_U, WORST, Tolerance, bound_fraction, gamma, underflow_floor
@@ -270,10 +271,23 @@ def missing_methods(prop: str, engine: Any) -> str | None:
     return f"{engine.name} has no {' or '.join(missing)} method (optional in the Engine protocol)"
 
 
-def unsupported(verdict: Verdict, engine: Any) -> Verdict | None:
-    """The verdict as a skip when the engine lacks a method the property needs or does not support
-    its dtype (with the engine's ``dtype_reasons`` entry, if it declares one), else None."""
-    missing = missing_methods(verdict.property, engine)
+def missing_vocabulary(requires: tuple[str, ...], engine: Any) -> str | None:
+    """Why ``engine`` cannot run a case whose primal calls the optional vocabulary ``requires`` (a skip reason), or None."""
+    unknown = [name for name in requires if name not in OPTIONAL_VOCABULARY]
+    if unknown:
+        raise ValueError(f"a case requires {unknown}, which are not optional vocabulary ({', '.join(OPTIONAL_VOCABULARY)})")
+    missing = [name for name in requires if not callable(getattr(engine.xp, name, None))]
+    if not missing:
+        return None
+    names = " or ".join(f"xp.{name}" for name in missing)
+    return f"{engine.name} has no {names} (optional vocabulary: the library's own implementation)"
+
+
+def unsupported(verdict: Verdict, engine: Any, requires: tuple[str, ...] = ()) -> Verdict | None:
+    """The verdict as a skip when the engine lacks a method the property needs, an optional vocabulary
+    entry the case calls (``requires``), or does not support its dtype (with the engine's
+    ``dtype_reasons`` entry, if it declares one), else None."""
+    missing = missing_methods(verdict.property, engine) or missing_vocabulary(requires, engine)
     if missing is not None:
         return skipped_verdict(verdict, missing)
     if supports(engine, verdict.dtype):

@@ -230,7 +230,7 @@ def run_check(
     the reproduction snippet; it defaults to ``spec.engine``.
     """
     verdict = _new_verdict(spec, mode)
-    if unsupported(verdict, engine):
+    if unsupported(verdict, engine, get_case(spec.case).requires):
         return verdict
     member = _Member(spec, engine)
     test = _hypothesis_run([member], profile, seed, max_examples, mode, stop_at_failure=True)
@@ -287,7 +287,8 @@ def run_group(
     if len({group_key(s) for s in specs}) != 1:
         raise ValueError("run_group: the specs must differ only in their engine")
     sources = sources or {}
-    verdicts = {s.engine: unsupported(_new_verdict(s, mode), engines[s.engine]) for s in specs}
+    requires = get_case(specs[0].case).requires
+    verdicts = {s.engine: unsupported(_new_verdict(s, mode), engines[s.engine], requires) for s in specs}
     members = [_Member(s, engines[s.engine], timeout) for s in specs if verdicts[s.engine] is None]
     seed = PROFILES[profile]["seed"] if seed is None else seed
     if seed is None:

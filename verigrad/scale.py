@@ -610,7 +610,7 @@ def check_values(
                           mode, label)
     verdict.counterexample = {"sizes": run.sizes, "dtype": verdict.dtype, "params": run.params}
     verdict.evidence = {"scale": {"sizes": run.sizes, "structure": run.structure.value, "jacobian": [run.out_size, run.arg_size]}}
-    if unsupported(verdict, engine) or _too_large(verdict, run) or _out_of_range(verdict, run):
+    if unsupported(verdict, engine, case.requires) or _too_large(verdict, run) or _out_of_range(verdict, run):
         return verdict
     started = time.perf_counter()
     try:

@@ -39,6 +39,7 @@ import numpy as np
 import sympy
 
 import verigrad.reference.cases as cases_module
+from verigrad.oracles.namespaces import composed_norm
 from verigrad.reference import LABEL, Case, Point, StructuredJacobian, resolve_shape
 from verigrad.reference.families import tie_weights
 from verigrad.reference.jacobian import Structure, data_shape
@@ -474,6 +475,10 @@ class SymbolicNamespace:
 
     def log_softmax(self, a: Any, axis: int = -1) -> Any:
         return np.asarray(a, dtype=object) - self.logsumexp(a, axis=axis, keepdims=True)
+
+    def norm(self, a: Any, axis: int | None = None, keepdims: bool = False) -> Any:
+        """‖a‖₂ (optional vocabulary) as √(Σ a²) behind a double where: the region picks the side of Σ a² = 0."""
+        return composed_norm(self)(np.asarray(a, dtype=object), axis=axis, keepdims=keepdims)
 
     @staticmethod
     def stack(arrays: list[Any]) -> np.ndarray:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from verigrad.compare import missing_vocabulary
 from verigrad.oracles.registry import EngineLoadError, load_engine
 from verigrad.reference import CASES, LABEL, NONZERO, NONZERO_MIN_ABS, POSITIVE, Case, Point, resolve_shape
 from verigrad.rootcause import exercised
@@ -424,16 +425,26 @@ VOCABULARY_ROWS: dict[str, tuple[Any, Any, int]] = {
     "concat": (lambda xp, a, b: xp.concat([a, 3 * a]), lambda a, b, u: u[:2] + 3 * u[2:], 3),
     "reshape": (lambda xp, a, b: xp.reshape(a, (3, 2)) * 2, lambda a, b, u: 2 * u.reshape(2, 3), 1),
     "asarray": (lambda xp, a, b: a * xp.asarray(B), lambda a, b, u: u * B, 1),
+    # optional vocabulary (oracles.protocol.OPTIONAL_VOCABULARY): the library's own function, where it has one
+    "norm": (lambda xp, a, b: xp.norm(a), lambda a, b, u: u * a / np.sqrt(np.sum(a * a)), 12),
+    "norm_axis": (
+        lambda xp, a, b: xp.norm(a, axis=1),
+        lambda a, b, u: u[:, None] * a / np.sqrt(np.sum(a * a, axis=1, keepdims=True)),
+        12,
+    ),
 }
+#: The rows of optional vocabulary: an engine without the entry skips them, saying so.
+OPTIONAL_ROWS = {"norm": "norm", "norm_axis": "norm"}
 
 VOCABULARY_IDS = sorted(VOCABULARY_ROWS)
 
 
 def test_vocabulary_table_covers_the_protocol():
-    """Every name of oracles.protocol.VOCABULARY has a row here."""
-    from verigrad.oracles.protocol import VOCABULARY
+    """Every name of oracles.protocol.VOCABULARY and OPTIONAL_VOCABULARY has a row here."""
+    from verigrad.oracles.protocol import OPTIONAL_VOCABULARY, VOCABULARY
 
     assert set(VOCABULARY) <= set(VOCABULARY_ROWS), sorted(set(VOCABULARY) - set(VOCABULARY_ROWS))
+    assert set(OPTIONAL_VOCABULARY) == set(OPTIONAL_ROWS.values()), sorted(set(OPTIONAL_VOCABULARY) ^ set(OPTIONAL_ROWS.values()))
 
 
 VOCABULARY_ENGINES = [*ENGINES, "fd"]
@@ -449,6 +460,8 @@ def test_vocabulary_entry_differentiates(engine_name: str, entry: str, request: 
     if reason:
         request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
     engine = load_engine("fd") if engine_name == "fd" else _engine(engine_name)
+    if entry in OPTIONAL_ROWS and (missing := missing_vocabulary((OPTIONAL_ROWS[entry],), engine)):
+        pytest.skip(missing)
     primal, closed_form, ops = VOCABULARY_ROWS[entry]
     fn = functools.partial(primal, engine.xp)
     out_shape = np.shape(primal(load_engine("fd").xp, A, B))  # numpy with the composed entries

@@ -1,0 +1,90 @@
+"""Optional vocabulary (``oracles.protocol.OPTIONAL_VOCABULARY``): a case that calls a library's own
+function is skipped, saying so, on an engine without it, and checked on an engine with it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from verigrad.compare import missing_vocabulary
+from verigrad.oracles import load_engine
+from verigrad.reference import get_case
+from verigrad.runner import CheckSpec, run_check
+
+FD = load_engine("fd")
+
+
+class _Without:
+    """``xp`` with some names removed, as a library that lacks them."""
+
+    def __init__(self, xp: Any, *absent: str) -> None:
+        self._xp, self._absent = xp, absent
+
+    def __getattr__(self, name: str) -> Any:
+        if name in self._absent:
+            raise AttributeError(name)
+        return getattr(self._xp, name)
+
+
+class _With:
+    """An engine differentiating through another namespace (its vjp and jvp are ``base``'s own)."""
+
+    def __init__(self, name: str, base: Any, xp: Any) -> None:
+        self.name, self.xp, self._base = name, xp, base
+
+    def vjp(self, fn: Any, primals: Any, cotangent: Any) -> Any:
+        return self._base.vjp(fn, primals, cotangent)
+
+    def jvp(self, fn: Any, primals: Any, tangents: Any) -> Any:
+        return self._base.jvp(fn, primals, tangents)
+
+
+class _NaiveNorm:
+    """``xp`` whose norm is √(Σ a²), nothing kept from sqrt's infinite slope at 0: autodiff gives ∞·0 = NaN there."""
+
+    def __init__(self, xp: Any) -> None:
+        self._xp = xp
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._xp, name)
+
+    def norm(self, a: Any, axis: int | None = None, keepdims: bool = False) -> Any:
+        return self._xp.sqrt(self._xp.sum(a * a, axis=axis, keepdims=keepdims))
+
+
+@pytest.mark.parametrize("prop", ["vjp", "kink"])
+def test_an_engine_without_the_entry_skips_the_case_and_says_why(prop: str) -> None:
+    engine = _With("fd-without-norm", FD, _Without(FD.xp, "norm"))
+    verdict = run_check(CheckSpec(prop, "reduce.norm2_native", "x", None, engine.name, "float64"), engine, "dev", seed=1)
+    assert verdict.status == "skip" and "has no xp.norm (optional vocabulary" in verdict.message, verdict.message
+
+
+def test_an_engine_with_a_correct_entry_passes_at_the_kink() -> None:
+    verdict = run_check(CheckSpec("kink", "reduce.norm2_native", "x", None, "fd", "float64"), FD, "dev", seed=1)
+    assert verdict.status == "pass", verdict.message
+
+
+def test_a_native_norm_that_is_nan_at_zero_is_caught_as_non_finite() -> None:
+    """The bug of mlx's, autograd's, mygrad's and jax's norms, on an engine verigrad builds itself."""
+    torch = load_engine("torch")
+    engine = _With("torch-naive-norm", torch, _NaiveNorm(torch.xp))
+    verdict = run_check(CheckSpec("kink", "reduce.norm2_native", "x", None, engine.name, "float64"), engine, "dev", seed=1)
+    assert verdict.status == "fail" and verdict.diagnosis["kind"] == "non_finite", verdict.message
+    assert verdict.counterexample["inputs"]["x"] == [0.0] * len(verdict.counterexample["inputs"]["x"])
+
+
+def test_the_composed_norm_case_needs_no_optional_entry() -> None:
+    engine = _With("fd-without-norm", FD, _Without(FD.xp, "norm"))
+    verdict = run_check(CheckSpec("kink", "reduce.norm2", "x", None, engine.name, "float64"), engine, "dev", seed=1)
+    assert verdict.status == "pass", verdict.message
+
+
+def test_requiring_a_name_outside_the_optional_vocabulary_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match=r"\['nrom'\].*not optional vocabulary \(norm\)"):
+        missing_vocabulary(("nrom",), FD)
+
+
+def test_the_native_case_declares_what_it_calls() -> None:
+    assert get_case("reduce.norm2_native").requires == ("norm",)
+    assert get_case("reduce.norm2").requires == ()
