@@ -52,6 +52,7 @@ class AutogradEngine:
             softmax=composed_softmax(special.logsumexp, anp.exp),
             log_softmax=composed_log_softmax(special.logsumexp),
             norm=lambda a, axis=None, keepdims=False: anp.linalg.norm(a, axis=axis, keepdims=keepdims),
+            std=lambda a, axis=None, keepdims=False, ddof=0: anp.std(a, axis=axis, ddof=ddof, keepdims=keepdims),
         )
 
     def vjp(

@@ -80,6 +80,7 @@ from verigrad.oracles.namespaces import (
     composed_norm,
     composed_sigmoid,
     composed_softmax,
+    composed_std,
 )
 from verigrad.oracles.protocol import EstimatedArray
 
@@ -507,7 +508,7 @@ class FiniteDifferences:
     """
 
     name = "fd"
-    #: numpy, with the four vocabulary functions it lacks (and the optional ``norm``) composed in
+    #: numpy, with the four vocabulary functions it lacks (and the optional ``norm`` and ``std``) composed in
     #: forms that stay analytic for complex input (the complex step differentiates through them).
     xp = Namespace(
         np,
@@ -516,6 +517,7 @@ class FiniteDifferences:
         softmax=composed_softmax(_LOGSUMEXP, np.exp),
         log_softmax=composed_log_softmax(_LOGSUMEXP),
         norm=composed_norm(np),
+        std=composed_std(np),
     )
     # numpy evaluates the primal: its matmul of ml_dtypes.bfloat16 arrays returns float32, so the
     # output dtype a bfloat16 caller expects cannot be told from the function's own result.

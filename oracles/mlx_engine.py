@@ -55,6 +55,9 @@ class _MlxNamespace:
     def norm(self, a: Any, axis: int | None = None, keepdims: bool = False) -> Any:
         return self._mx.linalg.norm(a, axis=axis, keepdims=keepdims)
 
+    def std(self, a: Any, axis: int | None = None, keepdims: bool = False, ddof: int = 0) -> Any:
+        return self._mx.std(a, axis=axis, keepdims=keepdims, ddof=ddof)
+
     def reshape(self, a: Any, shape: Any) -> Any:
         return self._mx.reshape(a, tuple(shape) if not isinstance(shape, int) else (shape,))
 

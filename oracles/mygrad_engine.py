@@ -116,6 +116,7 @@ def _namespace(mygrad: Any) -> Namespace:
         softmax=lambda a, axis=-1: mygrad.nnet.softmax(a, axis=axis),
         log_softmax=lambda a, axis=-1: mygrad.nnet.logsoftmax(a, axis=axis),
         norm=lambda a, axis=None, keepdims=False: mygrad.linalg.norm(a, axis=axis, keepdims=keepdims),
+        std=lambda a, axis=None, keepdims=False, ddof=0: mygrad.std(a, axis=axis, ddof=ddof, keepdims=keepdims),
         asarray=lambda array: mygrad.tensor(np.asarray(array), constant=True),
     )
 

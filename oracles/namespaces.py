@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 
 class RenamedNamespace:
     """``module`` as a namespace, with ``renames`` (vocabulary name -> library name) applied.
@@ -89,6 +91,21 @@ def composed_norm(xp: Any) -> Callable[..., Any]:
         return xp.where(s > 0, xp.sqrt(xp.where(s > 0, s, 1.0)), 0.0)
 
     return norm
+
+
+def composed_std(xp: Any) -> Callable[..., Any]:
+    """√(Σ(a − ā)²/(N − ddof)) behind a double ``where``: 0, with derivative 0, at a constant a.
+
+    Analytic for complex input (no conjugate), like :func:`composed_norm`.
+    """
+
+    def std(a: Any, axis: int | None = None, keepdims: bool = False, ddof: int = 0) -> Any:
+        count = int(np.prod(a.shape)) if axis is None else a.shape[axis]
+        d = a - xp.sum(a, axis=axis, keepdims=True) / count
+        s = xp.sum(d * d, axis=axis, keepdims=keepdims) / (count - ddof)
+        return xp.where(s > 0, xp.sqrt(xp.where(s > 0, s, 1.0)), 0.0)
+
+    return std
 
 
 def composed_sigmoid(tanh: Callable[[Any], Any]) -> Callable[[Any], Any]:

@@ -52,7 +52,8 @@ reductions                      ``xp.sum(a, axis=None, keepdims=False)``, and wi
 Optional vocabulary (:data:`OPTIONAL_VOCABULARY`): a library's *own* implementation
 of a function the required vocabulary can compose, because that implementation
 is what users call and where its bugs live (autograd's and MLX's ``norm`` give
-NaN at the zero vector; the composed form with a double ``where`` does not).
+NaN at the zero vector, their ``std`` at a constant vector; the composed forms with a
+double ``where`` do not).
 An adapter provides an entry only where its library has one; a case that calls
 it (``Case.requires``) is skipped, saying so, on an engine whose ``xp`` lacks it.
 
@@ -60,6 +61,9 @@ it (``Case.requires``) is skipped, saying so, on an engine whose ``xp`` lacks it
 ``xp.norm(a, axis=None,         the Euclidean norm of all entries (``axis`` None)
 keepdims=False)``               or along one axis: the library's vector 2-norm
                                 (``numpy.linalg.norm``, ``torch.linalg.vector_norm``)
+``xp.std(a, axis=None,          the standard deviation √(Σ(a − ā)²/(N − ddof)) of
+keepdims=False, ddof=0)``       all entries or along one axis (``numpy.std``;
+                                ``torch.std`` calls ``ddof`` ``correction``)
 ==============================  ===================================================
 
 Arrays crossing the protocol are NumPy arrays: ``vjp`` returns one array per
@@ -108,6 +112,7 @@ VOCABULARY = (
 #: name -> its contract.  A case that calls one lists it in ``Case.requires``.
 OPTIONAL_VOCABULARY = {
     "norm": "xp.norm(a, axis=None, keepdims=False): the library's own Euclidean (2-)norm, of every entry or along one axis",
+    "std": "xp.std(a, axis=None, keepdims=False, ddof=0): the library's own standard deviation, divisor N - ddof",
 }
 
 

@@ -65,6 +65,8 @@ class _TinygradNamespace:
     min = staticmethod(lambda a, axis=None, keepdims=False: a.min(axis=axis, keepdim=keepdims))
     prod = staticmethod(lambda a, axis=None, keepdims=False: a.prod(axis=axis, keepdim=keepdims))
     logsumexp = staticmethod(lambda a, axis=None, keepdims=False: a.logsumexp(axis=axis, keepdim=keepdims))
+    # Optional vocabulary: tinygrad has its own std (no norm).
+    std = staticmethod(lambda a, axis=None, keepdims=False, ddof=0: a.std(axis=axis, keepdim=keepdims, correction=ddof))
     softmax = staticmethod(lambda a, axis=-1: a.softmax(axis))
     log_softmax = staticmethod(lambda a, axis=-1: a.log_softmax(axis))
 

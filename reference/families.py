@@ -587,6 +587,116 @@ def _norm_case(native: bool) -> Case:
     )
 
 
+def _std_parts(p: Point) -> tuple[Any, Any, Any, Any]:
+    """X − X̄, k = N − ddof (N entries), y = √(Σ(X − X̄)²/k) and the mask of a non-constant X (``p.step`` of the spread)."""
+    x = np.asarray(p.X)
+    k = x.size - p.ddof
+    d = x - np.sum(x) / x.size
+    s = np.sum(d * d) / k
+    # The mask steps on s, as the primal's double where does (a symbolic region knows that kink); a constant X
+    # is tested as such, since float64's s there need not be 0 (its mean of equal values may round).
+    constant = all(v is first or v == first for first in np.ravel(x)[:1] for v in np.ravel(x))
+    return d, k, np.sqrt(s), p.step(s) * (0 if constant else 1)
+
+
+def _std_locus(p: Point) -> tuple[Any, Any, float]:
+    """The spread max − min, exactly 0 at a constant X in floating point (a − b = 0 iff a = b).
+
+    Within (N + 2)·u·max|X| of 0 an engine's mean can round past the spread (N roundings of the sum,
+    the division, the subtraction), so its X − X̄ is rounding error and the point counts as on the kink.
+    """
+    x = np.asarray(p.X)
+    return np.max(x) - np.min(x), np.max(np.abs(x)), x.size + 2
+
+
+def _std_grad(p: Point) -> Any:
+    """(X − X̄)/(k y); at a constant X the minimum-norm subgradient 0 (denominators kept away from 0 there)."""
+    d, k, y, active = _std_parts(p)
+    guard = 1 - active
+    at_zero = (1 if y == 0 else 0) if np.asarray(y).dtype == object else float(y == 0)
+    return active * d / (k * y + guard + at_zero)
+
+
+def _std_magnitude(p: Point) -> Any:
+    """First-order rounding of gᵢ = dᵢ/(k y), d = X − X̄, counted by ``_std_ops`` (N + T + 4 roundings):
+
+    * each dᵢ errs by ≤ aᵢ = mean|X| + |dᵢ| per rounding (the mean's N roundings, common to every
+      entry, and the subtraction's own): aᵢ/(k y);
+    * y errs by ≤ y per rounding (Σd²'s N terms, the division, the square root): the common error δ of
+      the mean cancels there to first order (Σdᵢ = 0) and adds N δ²/(2 k y) to second order, with
+      |δ| ≤ ops·u·mean|X| (u of the engine's format; 0 in exact arithmetic): |gᵢ|(1 + ops·u·N mean|X|²/(2 k y²));
+    * the division gᵢ itself: |gᵢ|.
+
+    It grows as 1/y at a near-constant X, where the problem is ill-conditioned; on the kink (the
+    spread within its rounding blur) each entry of a member of the ball is at most the radius 1/√k.
+    """
+    d, k, y, active = _std_parts(p)
+    x = np.asarray(p.X, dtype=np.float64)
+    guard = 1 - active + float(np.asarray(y, dtype=np.float64) == 0)  # keeps 1/y finite where the mask is 0
+    mean_abs = np.mean(np.abs(x))
+    ky = k * y + guard
+    g = np.abs(d) / ky
+    second_order = _std_ops(p) * p.u * x.size * mean_abs**2 / (2 * k * (y + guard) ** 2)
+    off_kink = (mean_abs + np.abs(d)) / ky + g * (2 + second_order)
+    return active * off_kink + (1 - active) / np.sqrt(k) * np.ones_like(x)
+
+
+def _std_ops(p: Point) -> float:
+    return np.size(p.X) + T + 4
+
+
+def _std_nearest(p: Point, arg: str, kind: str, probe: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """At a constant X: the ball ‖s‖ ≤ 1/√k, for VJP u·s and JVP s·v ∈ [-‖v‖/√k, ‖v‖/√k].
+
+    The subdifferential there is the ball within the hyperplane Σs = 0.  The hyperplane is not enforced:
+    an engine's mean of N equal values may round to a neighbour (float32 0.1 seven times: x̄ ≠ 0.1), and
+    then its x − x̄ is the constant δ·1 and its gradient ±1/m in every entry (torch's, measured), on the
+    ball's boundary but off the hyperplane.  NaN, or anything longer than 1/√k, is still outside.
+    """
+    z, magnitude, ops = _std_locus(p)
+    if np.abs(z) > ops * p.u * magnitude:
+        g = _std_grad(p)
+        return g * probe if kind == "vjp" else np.asarray(np.sum(g * probe))
+    radius = 1.0 / np.sqrt(np.size(p.X) - p.ddof)
+    if kind == "jvp":
+        bound = radius * float(np.sqrt(np.sum(probe * probe)))
+        return np.clip(value, -bound, bound)
+    u = float(probe)
+    if u == 0:
+        return np.zeros_like(value)
+    s = value / u
+    length = float(np.sqrt(np.sum(s * s)))
+    return (s / max(length / radius, 1.0)) * u
+
+
+def _std_case() -> Case:
+    return Case(
+        id="reduce.std_native",
+        section="beyond: reductions",
+        formula=r"y = \sqrt{\tfrac{1}{N - \mathrm{ddof}} \sum_{ij} (X_{ij} - \bar{X})^2} \text{ (the library's own std; } N = 2n)",
+        # Two rows: N ≥ 2 > ddof at every drawn n, so ddof = 1 (torch's default) never divides by 0.
+        args=(Arg("X", (2, "n")),),
+        output=(),
+        params={"ddof": (0, 1)},
+        primal=lambda xp, X, *, ddof: xp.std(X, ddof=ddof),
+        requires=("std",),
+        partials={
+            "X": Partial(S.ROW, _std_grad, _std_magnitude, _std_ops,
+                         r"\frac{\partial y}{\partial X_{ij}} = \frac{X_{ij} - \bar{X}}{(N - \mathrm{ddof})\, y}"),
+        },
+        kink=Kink(
+            where="X constant (every entry equal)",
+            subdifferential="the ball {s : Σs = 0, ‖s‖ ≤ 1/√(N − ddof)}",
+            locus=_std_locus,
+            project=lambda values: {**values, "X": np.full_like(values["X"], np.ravel(values["X"])[0])},
+            convention_note="Any s in the ball is right at a constant X (torch returns 0, the minimum-norm one); NaN is not in it.",
+            nearest=_std_nearest,
+        ),
+        notes="The library's own standard deviation of every entry (numpy.std, torch.std, ...): a norm of X − X̄, so "
+        "not differentiable where X is constant, and that is where libraries differ.",
+    )
+
+
 # ----------------------------------------------------------- linear algebra
 
 
@@ -932,6 +1042,7 @@ FAMILY_CASES: tuple[Case, ...] = (
     _softmax_case(log=True),
     _norm_case(native=False),
     _norm_case(native=True),
+    _std_case(),
     *_linalg(),
     *_broadcasting(),
     *_losses(),

@@ -299,7 +299,10 @@ HESSIANS: dict[str, Hessian] = {
 HESSIANS["reduce.norm2_native"] = HESSIANS["reduce.norm2"]
 
 #: Scalar-output cases whose closed-form Hessian is not written yet: their ``hvp`` checks are not planned.
-WITHOUT_HESSIAN: dict[str, str] = {}
+WITHOUT_HESSIAN: dict[str, str] = {
+    "reduce.std_native": "(P − k g gᵀ)/(k y) is written in the notes, not yet with magnitudes that bound the mean's "
+    "cancellation in its second order",
+}
 
 
 def block(blocks: Mapping[tuple[str, str], object], a: str, b: str, shapes: Mapping[str, tuple[int, ...]]) -> np.ndarray:

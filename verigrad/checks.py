@@ -223,7 +223,7 @@ def _vjp_outcome(target: Target, ex: vs.Example, value: np.ndarray, reference_pa
     bound, magnitude = _vjp_bound(target, ex, arg, ex.cotangent)
     alternatives = _transposed_alternative(target, ex, arg, ex.cotangent)
     reference_at = _nearest_member(target, ex, arg, "vjp", ex.cotangent, value, reference_pair)
-    if target.case.kink is not None and target.case.kink.nearest is not None:
+    if target.case.kink is not None and target.case.kink.nearest is not None and _near_kink(target, ex):
         bound, magnitude = _member_bound(target, ex, arg, reference_at[0], magnitude)
 
     def directions() -> list[np.ndarray] | None:
@@ -231,6 +231,15 @@ def _vjp_outcome(target: Target, ex: vs.Example, value: np.ndarray, reference_pa
 
     return _compare(target, value, reference_at, bound, magnitude, ex.sizes, alternatives, _estimate(value),
                     outside_of=_outside_of(target, ex), directions=directions)
+
+
+def _near_kink(target: Target, ex: vs.Example) -> bool:
+    """Whether some kink variable lies within its rounding blur of 0: where a set-valued subdifferential's member,
+    not the closed form with its declared magnitudes, is what the engine's value is held to."""
+    p = truth.point(target.case, ex.values, ex.params, u=_kink_u(target))
+    z, magnitude, ops = target.case.kink.locus(p)
+    blur = np.broadcast_to(ops * p.u * np.asarray(magnitude, dtype=np.float64), np.shape(z))
+    return bool(np.any(np.abs(np.asarray(z, dtype=np.float64)) <= blur))
 
 
 def _member_bound(target: Target, ex: vs.Example, arg: str, member: np.ndarray, magnitude: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -39,7 +39,7 @@ import numpy as np
 import sympy
 
 import verigrad.reference.cases as cases_module
-from verigrad.oracles.namespaces import composed_norm
+from verigrad.oracles.namespaces import composed_norm, composed_std
 from verigrad.reference import LABEL, Case, Point, StructuredJacobian, resolve_shape
 from verigrad.reference.families import tie_weights
 from verigrad.reference.jacobian import Structure, data_shape
@@ -479,6 +479,10 @@ class SymbolicNamespace:
     def norm(self, a: Any, axis: int | None = None, keepdims: bool = False) -> Any:
         """‖a‖₂ (optional vocabulary) as √(Σ a²) behind a double where: the region picks the side of Σ a² = 0."""
         return composed_norm(self)(np.asarray(a, dtype=object), axis=axis, keepdims=keepdims)
+
+    def std(self, a: Any, axis: int | None = None, keepdims: bool = False, ddof: int = 0) -> Any:
+        """The standard deviation (optional vocabulary) behind a double where: the region picks the side of Σ(a − ā)² = 0."""
+        return composed_std(self)(np.asarray(a, dtype=object), axis=axis, keepdims=keepdims, ddof=ddof)
 
     @staticmethod
     def stack(arrays: list[Any]) -> np.ndarray:

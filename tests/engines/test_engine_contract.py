@@ -432,9 +432,15 @@ VOCABULARY_ROWS: dict[str, tuple[Any, Any, int]] = {
         lambda a, b, u: u[:, None] * a / np.sqrt(np.sum(a * a, axis=1, keepdims=True)),
         12,
     ),
+    "std": (lambda xp, a, b: xp.std(a), lambda a, b, u: u * (a - a.mean()) / (a.size * a.std()), 16),
+    "std_axis_ddof": (
+        lambda xp, a, b: xp.std(a, axis=1, ddof=1),
+        lambda a, b, u: u[:, None] * (a - a.mean(1, keepdims=True)) / (2 * a.std(1, ddof=1, keepdims=True)),
+        16,
+    ),
 }
 #: The rows of optional vocabulary: an engine without the entry skips them, saying so.
-OPTIONAL_ROWS = {"norm": "norm", "norm_axis": "norm"}
+OPTIONAL_ROWS = {"norm": "norm", "norm_axis": "norm", "std": "std", "std_axis_ddof": "std"}
 
 VOCABULARY_IDS = sorted(VOCABULARY_ROWS)
 

@@ -48,6 +48,12 @@ NON_CANCELLING = {
 }  # fmt: skip
 NON_CANCELLING_FACTOR = 2.0
 BENIGN_FACTOR = 8.0
+#: Closed forms that cancel at every point whose inputs share a sign and scale, with the factor their
+#: magnitudes reach at the benign point, and why (``BENIGN_FACTOR`` holds for every other case).
+CANCELLING_AT_BENIGN = {
+    # X − X̄ at 0.2, 0.25, 0.3, 0.35, 0.2, 0.25: an entry 0.008 from the mean 0.258 loses 33× its size.
+    "reduce.std_native": (64.0, "X − X̄ cancels wherever the spread is below the values: mean|X|/|X − X̄| per entry"),
+}
 
 SETTINGS = settings(max_examples=proof_depth.exact_examples(), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -126,9 +132,10 @@ def test_rounding_bound_is_not_vacuous_at_benign_point(case: Case, arg: str) -> 
             if value == 0:
                 assert magnitude[index] == 0 or partial.ops(point64) * symbolic.U64 * magnitude[index] < 1e-12, index
             else:
-                assert magnitude[index] <= BENIGN_FACTOR * value, (
+                factor = CANCELLING_AT_BENIGN.get(case.id, (BENIGN_FACTOR, ""))[0]
+                assert magnitude[index] <= factor * value, (
                     f"{case.id} ∂/∂{arg} params {dict(params)} entry {index}: magnitude {magnitude[index]:.3g} "
-                    f"> {BENIGN_FACTOR}·|exact| = {value:.3g}"
+                    f"> {factor}·|exact| = {value:.3g}"
                 )
 
 

@@ -147,6 +147,10 @@ FAMILY_CATCHES: tuple[tuple[str, str, Catch], ...] = (
     ("mutant-nan-at-zero", "non_finite", Catch("vjp", "unary.square", "x")),
     ("mutant-relative-error", "precision", Catch("vjp", "losses.softmax_xent", "Z")),
     ("mutant-scale-half", "scaled", Catch("vjp", "losses.mlp_relu", "W1")),
+    # The libraries' own norm and std (optional vocabulary): their bounds grow near the kink, not elsewhere.
+    ("mutant-scale-2", "scaled", Catch("vjp", "reduce.std_native", "X")),
+    ("mutant-wrong-sign", "wrong_sign", Catch("jvp", "reduce.std_native", "X")),
+    ("mutant-scale-half", "scaled", Catch("vjp", "reduce.norm2_native", "x")),
 )
 
 

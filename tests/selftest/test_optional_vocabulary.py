@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 
 from verigrad.compare import missing_vocabulary
@@ -40,8 +41,9 @@ class _With:
         return self._base.jvp(fn, primals, tangents)
 
 
-class _NaiveNorm:
-    """``xp`` whose norm is √(Σ a²), nothing kept from sqrt's infinite slope at 0: autodiff gives ∞·0 = NaN there."""
+class _Naive:
+    """``xp`` whose norm and std are √(Σ a²) and √(mean((a − ā)²)), nothing kept from sqrt's infinite slope
+    at 0: autodiff gives ∞·0 = NaN at the zero vector and at a constant vector (the libraries' bug)."""
 
     def __init__(self, xp: Any) -> None:
         self._xp = xp
@@ -52,26 +54,39 @@ class _NaiveNorm:
     def norm(self, a: Any, axis: int | None = None, keepdims: bool = False) -> Any:
         return self._xp.sqrt(self._xp.sum(a * a, axis=axis, keepdims=keepdims))
 
+    def std(self, a: Any, axis: int | None = None, keepdims: bool = False, ddof: int = 0) -> Any:
+        count = int(np.prod(a.shape)) if axis is None else a.shape[axis]
+        d = a - self._xp.sum(a, axis=axis, keepdims=True) / count
+        return self._xp.sqrt(self._xp.sum(d * d, axis=axis, keepdims=keepdims) / (count - ddof))
+
+
+#: (case, the optional entry it calls, its differentiable argument)
+NATIVE = [("reduce.norm2_native", "norm", "x"), ("reduce.std_native", "std", "X")]
+
 
 @pytest.mark.parametrize("prop", ["vjp", "kink"])
-def test_an_engine_without_the_entry_skips_the_case_and_says_why(prop: str) -> None:
-    engine = _With("fd-without-norm", FD, _Without(FD.xp, "norm"))
-    verdict = run_check(CheckSpec(prop, "reduce.norm2_native", "x", None, engine.name, "float64"), engine, "dev", seed=1)
-    assert verdict.status == "skip" and "has no xp.norm (optional vocabulary" in verdict.message, verdict.message
+@pytest.mark.parametrize(("case", "entry", "arg"), NATIVE)
+def test_an_engine_without_the_entry_skips_the_case_and_says_why(case: str, entry: str, arg: str, prop: str) -> None:
+    engine = _With(f"fd-without-{entry}", FD, _Without(FD.xp, entry))
+    verdict = run_check(CheckSpec(prop, case, arg, None, engine.name, "float64"), engine, "dev", seed=1)
+    assert verdict.status == "skip" and f"has no xp.{entry} (optional vocabulary" in verdict.message, verdict.message
 
 
-def test_an_engine_with_a_correct_entry_passes_at_the_kink() -> None:
-    verdict = run_check(CheckSpec("kink", "reduce.norm2_native", "x", None, "fd", "float64"), FD, "dev", seed=1)
+@pytest.mark.parametrize(("case", "entry", "arg"), NATIVE)
+def test_an_engine_with_a_correct_entry_passes_at_the_kink(case: str, entry: str, arg: str) -> None:
+    verdict = run_check(CheckSpec("kink", case, arg, None, "fd", "float64"), FD, "dev", seed=1)
     assert verdict.status == "pass", verdict.message
 
 
-def test_a_native_norm_that_is_nan_at_zero_is_caught_as_non_finite() -> None:
-    """The bug of mlx's, autograd's, mygrad's and jax's norms, on an engine verigrad builds itself."""
+@pytest.mark.parametrize(("case", "entry", "arg"), NATIVE)
+def test_a_native_entry_that_is_nan_at_its_kink_is_caught_as_non_finite(case: str, entry: str, arg: str) -> None:
+    """The bug of several libraries' norm and std, on an engine verigrad builds itself (torch's autodiff)."""
     torch = load_engine("torch")
-    engine = _With("torch-naive-norm", torch, _NaiveNorm(torch.xp))
-    verdict = run_check(CheckSpec("kink", "reduce.norm2_native", "x", None, engine.name, "float64"), engine, "dev", seed=1)
+    engine = _With(f"torch-naive-{entry}", torch, _Naive(torch.xp))
+    verdict = run_check(CheckSpec("kink", case, arg, None, engine.name, "float64"), engine, "dev", seed=1)
     assert verdict.status == "fail" and verdict.diagnosis["kind"] == "non_finite", verdict.message
-    assert verdict.counterexample["inputs"]["x"] == [0.0] * len(verdict.counterexample["inputs"]["x"])
+    drawn = np.ravel(verdict.counterexample["inputs"][arg])
+    assert np.all(drawn == drawn[0]), drawn  # the zero vector, or a constant one
 
 
 def test_the_composed_norm_case_needs_no_optional_entry() -> None:
@@ -81,10 +96,10 @@ def test_the_composed_norm_case_needs_no_optional_entry() -> None:
 
 
 def test_requiring_a_name_outside_the_optional_vocabulary_is_a_clear_error() -> None:
-    with pytest.raises(ValueError, match=r"\['nrom'\].*not optional vocabulary \(norm\)"):
+    with pytest.raises(ValueError, match=r"\['nrom'\].*not optional vocabulary \(norm, std\)"):
         missing_vocabulary(("nrom",), FD)
 
 
-def test_the_native_case_declares_what_it_calls() -> None:
-    assert get_case("reduce.norm2_native").requires == ("norm",)
+def test_the_native_cases_declare_what_they_call() -> None:
+    assert [get_case(case).requires for case, _, _ in NATIVE] == [(entry,) for _, entry, _ in NATIVE]
     assert get_case("reduce.norm2").requires == ()
