@@ -53,6 +53,7 @@ class AutogradEngine:
             log_softmax=composed_log_softmax(special.logsumexp),
             norm=lambda a, axis=None, keepdims=False: anp.linalg.norm(a, axis=axis, keepdims=keepdims),
             std=lambda a, axis=None, keepdims=False, ddof=0: anp.std(a, axis=axis, ddof=ddof, keepdims=keepdims),
+            hypot=anp.hypot,
         )
 
     def vjp(

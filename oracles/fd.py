@@ -75,6 +75,7 @@ import numpy as np
 
 from verigrad.oracles.namespaces import (
     Namespace,
+    composed_hypot,
     composed_log_softmax,
     composed_logsumexp,
     composed_norm,
@@ -508,7 +509,7 @@ class FiniteDifferences:
     """
 
     name = "fd"
-    #: numpy, with the four vocabulary functions it lacks (and the optional ``norm`` and ``std``) composed in
+    #: numpy, with the four vocabulary functions it lacks (and the optional ``norm``, ``std`` and ``hypot``) composed in
     #: forms that stay analytic for complex input (the complex step differentiates through them).
     xp = Namespace(
         np,
@@ -518,6 +519,7 @@ class FiniteDifferences:
         log_softmax=composed_log_softmax(_LOGSUMEXP),
         norm=composed_norm(np),
         std=composed_std(np),
+        hypot=composed_hypot(np),
     )
     # numpy evaluates the primal: its matmul of ml_dtypes.bfloat16 arrays returns float32, so the
     # output dtype a bfloat16 caller expects cannot be told from the function's own result.

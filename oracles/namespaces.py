@@ -108,6 +108,16 @@ def composed_std(xp: Any) -> Callable[..., Any]:
     return std
 
 
+def composed_hypot(xp: Any) -> Callable[..., Any]:
+    """√(a² + b²) behind a double ``where``: 0, with derivative 0, at a = b = 0; analytic like :func:`composed_norm`."""
+
+    def hypot(a: Any, b: Any) -> Any:
+        s = a * a + b * b
+        return xp.where(s > 0, xp.sqrt(xp.where(s > 0, s, 1.0)), 0.0)
+
+    return hypot
+
+
 def composed_sigmoid(tanh: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """σ(a) = (1 + tanh(a/2)) / 2: no overflow for any a, and analytic (the complex step sees it)."""
 

@@ -64,6 +64,8 @@ keepdims=False)``               or along one axis: the library's vector 2-norm
 ``xp.std(a, axis=None,          the standard deviation √(Σ(a − ā)²/(N − ddof)) of
 keepdims=False, ddof=0)``       all entries or along one axis (``numpy.std``;
                                 ``torch.std`` calls ``ddof`` ``correction``)
+``xp.hypot(a, b)``               √(a² + b²) element-wise, broadcasting, without
+                                overflow (``numpy.hypot``)
 ==============================  ===================================================
 
 Arrays crossing the protocol are NumPy arrays: ``vjp`` returns one array per
@@ -113,6 +115,7 @@ VOCABULARY = (
 OPTIONAL_VOCABULARY = {
     "norm": "xp.norm(a, axis=None, keepdims=False): the library's own Euclidean (2-)norm, of every entry or along one axis",
     "std": "xp.std(a, axis=None, keepdims=False, ddof=0): the library's own standard deviation, divisor N - ddof",
+    "hypot": "xp.hypot(a, b): the library's own element-wise sqrt(a**2 + b**2), broadcasting",
 }
 
 

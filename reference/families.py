@@ -697,6 +697,66 @@ def _std_case() -> Case:
     )
 
 
+def _hypot_parts(p: Point) -> tuple[Any, Any]:
+    """h = √(a² + b²) and the mask of (a, b) ≠ 0.
+
+    The mask steps on a² + b², as the primal's double where does (a symbolic region knows that kink);
+    in floating point it is taken from np.hypot, which is 0 only at a = b = 0 (a² + b² underflows first).
+    """
+    a, b = np.asarray(p.a), np.asarray(p.b)
+    s = a * a + b * b
+    if s.dtype == object:
+        return np.sqrt(s), p.step(s)
+    h = np.hypot(a, b)
+    return h, p.step(h)
+
+
+def _hypot_partial(own: str) -> Partial:
+    def grad(p: Point) -> Any:
+        """a/h (or b/h); at a = b = 0 the minimum-norm subgradient 0 (denominator kept away from 0 there)."""
+        h, active = _hypot_parts(p)
+        at_zero = np.vectorize(lambda v: 1 if v == 0 else 0, otypes=[object])(h) if h.dtype == object else (h == 0) * 1.0
+        return active * np.asarray(getattr(p, own)) / (h + (1 - active) + at_zero)
+
+    # One division by h, h correctly rounded or nearly (libm's hypot errs by about 1 ulp): T + 2.
+    return Partial(S.DIAGONAL, grad, lambda p: np.abs(grad(p)), _const(T + 2),
+                   rf"\frac{{\partial \mathbf{{y}}}}{{\partial \mathbf{{{own}}}}} = \operatorname{{diag}}(\mathbf{{{own}}} / \mathbf{{y}})")
+
+
+def _hypot_nearest(p: Point, arg: str, kind: str, probe: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """Where a_i = b_i = 0, the partial w.r.t. either argument is any s_i ∈ [-1, 1] (the disc's shadow on
+    one axis): the engine's value clipped to [-|probe_i|, |probe_i|]; elsewhere the closed form times the probe."""
+    grad = _hypot_partial(arg).closed_form(p)
+    at_kink = (np.asarray(p.a) == 0) & (np.asarray(p.b) == 0)
+    reach = np.abs(probe)
+    return np.where(at_kink, np.clip(value, -reach, reach), grad * probe)
+
+
+def _hypot_case() -> Case:
+    return Case(
+        id="binary.hypot_native",
+        section="beyond: element-wise",
+        formula=r"\mathbf{y} = \sqrt{\mathbf{a}^2 + \mathbf{b}^2} \text{ (the library's own hypot)}",
+        args=(Arg("a", ("n",)), Arg("b", ("n",))),
+        output=("n",),
+        primal=lambda xp, a, b: xp.hypot(a, b),
+        requires=("hypot",),
+        partials={"a": _hypot_partial("a"), "b": _hypot_partial("b")},
+        kink=Kink(
+            where="a_i = b_i = 0",
+            subdifferential="the unit disc {(s, t) : s² + t² ≤ 1} per element (each partial in [-1, 1])",
+            # |a| + |b| is 0 exactly where both are, in any format (a² + b² could underflow).
+            locus=lambda p: (np.abs(np.asarray(p.a)) + np.abs(np.asarray(p.b)), 0.0, 0),
+            project=lambda values: {**values, "a": np.zeros_like(values["a"]), "b": np.zeros_like(values["b"])},
+            convention_note="Any (s, t) in the disc is right at 0 (jax returns (½, ½)); NaN is not in it. "
+            "Each argument's partial is checked on its own, so the joint constraint s² + t² ≤ 1 is not.",
+            nearest=_hypot_nearest,
+        ),
+        notes="The library's own hypot (numpy.hypot, torch.hypot, ...): the 2-norm of each pair (a_i, b_i), "
+        "not differentiable where both are 0.",
+    )
+
+
 # ----------------------------------------------------------- linear algebra
 
 
@@ -1043,6 +1103,7 @@ FAMILY_CASES: tuple[Case, ...] = (
     _norm_case(native=False),
     _norm_case(native=True),
     _std_case(),
+    _hypot_case(),
     *_linalg(),
     *_broadcasting(),
     *_losses(),

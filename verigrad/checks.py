@@ -420,6 +420,12 @@ def check_aliased(target: Target, ex: vs.Example) -> Outcome:
         "missing_term": parts[first][0] if not np.allclose(parts[first][0], r0, rtol=0, atol=0) else parts[second][0],
         "double_counted": 2 * r0,
     }
+    if case.kink is not None and case.kink.nearest is not None and _near_kink(target, ex):
+        # A subdifferential that is no segment (hypot's disc at a = b = 0): each partial's nearest member, summed.
+        members = [_nearest_member(target, ex, arg, "vjp", ex.cotangent, value, parts[arg])[0]
+                   for arg, value in ((first, first_value), (second, second_value))]
+        return _compare(target, total, (members[0] + members[1],) * 2, bound, m1 + m2, ex.sizes, alternatives,
+                        estimate, outside_of=_outside_of(target, ex))
     # Aliased operands of max sit on its tie: each partial alone may pick any share,
     # but the shares must add to the whole derivative.
     return _compare(target, total, (r0, r1), bound, m1 + m2, ex.sizes, alternatives, estimate,

@@ -127,7 +127,8 @@ def fit_shares(
     g = np.asarray(engine_value, dtype=np.float64)
     shares: list[float | None] = [None] * len(directions)
     live = [(c, np.asarray(d, dtype=np.float64)) for c, d in enumerate(directions) if np.any(np.asarray(d) != 0)]
-    if not live:
+    # Nothing to fit to a NaN or an infinity (least squares would not converge): such a value fails as it is.
+    if not live or not (np.all(np.isfinite(g)) and np.all(np.isfinite(r0))):
         return r0, shares
     weight = 1.0 / np.maximum(np.asarray(bound, dtype=np.float64), np.finfo(np.float64).tiny)
     top = float(np.max(weight))

@@ -274,7 +274,7 @@ def _work(conn: Connection, sys_path: list[str], load_session: Callable[[], Any]
             return
         try:
             verdicts = session.run_check_group(task)
-        except Exception:  # a harness bug: the parent raises it, as a serial run would
+        except Exception:  # a harness bug run_check_group did not turn into crashed verdicts: the parent raises it
             conn.send(("error", traceback.format_exc()))
             return
         conn.send(("done", verdicts))

@@ -216,9 +216,21 @@ def segment_kink(case: Case, arg: str) -> bool:
     """Whether the kink's subdifferential is the segment between the two sides' limits (one kink at a time).
 
     A reduction's many-way ties (a simplex) and the 2-norm at 0 (a ball) are not
-    segments; element-wise closed forms still meet one kink per element.
+    segments; element-wise closed forms still meet one kink per element, unless that
+    kink is a point no variable enters linearly (hypot's a² + b² = 0: a disc, no two sides).
     """
-    return case.kink is not None and (case.kink.nearest is None or case.partials[arg].structure is Structure.DIAGONAL)
+    if case.kink is None or (case.kink.nearest is not None and case.partials[arg].structure is not Structure.DIAGONAL):
+        return False
+    sizes, params = symbolic.size_grid(case)[0], symbolic.param_grid(case)[0]
+    return all(_has_pivot(key) for key in symbolic.kink_keys(case, sizes, params))
+
+
+def _has_pivot(key: Any) -> bool:
+    try:
+        symbolic.kink_pivot(key)
+    except ValueError:
+        return False
+    return True
 
 
 def kink_mismatches(case: Case, arg: str, grid: Mapping[str, tuple[int, ...]] = KINK_SIZES) -> list[Mismatch]:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import fnmatch
 import secrets
 import time
+import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -250,6 +252,14 @@ def run_check(
     verdict.seconds = time.perf_counter() - started
     summarize(verdict, member.outcomes)
     return verdict
+
+
+def crashed(spec: CheckSpec, error: Exception, mode: str = PROBABILISTIC) -> Verdict:
+    """A failed ``crashed`` verdict for a check during which verigrad itself raised (its traceback's last frame named)."""
+    where = traceback.extract_tb(error.__traceback__)[-1]
+    return failed_verdict(_new_verdict(spec, mode), Diagnosis(
+        "crashed", f"verigrad raised {type(error).__name__} checking {spec.id}: {error} (at {Path(where.filename).name}:"
+                   f"{where.lineno}); a bug of verigrad's, not of {spec.engine}: please report it"))
 
 
 def group_key(spec: CheckSpec) -> tuple[Any, ...]:

@@ -492,7 +492,8 @@ def _run_probes(
             result = call_jvp(engine, fn, primals, tangents, names, out)
         r0, kink_directions = ref.apply(method, probe.astype(np.float64), result)
         magnitude = np.asarray(getattr(ref.magnitude, method)(np.abs(probe).astype(np.float64)), dtype=np.float64)
-        if ref.nearest is not None and direction == VJP:  # against the simplex's (ball's) member, as the property checks do
+        # Against the simplex's (ball's) member near a kink, as the property checks do; elsewhere the declared bound.
+        if ref.nearest is not None and direction == VJP and ref.near_kink:
             bound, magnitude = member_bound(tolerance, k, magnitude, r0)
         else:
             bound = tolerance.bound(k, magnitude)

@@ -21,7 +21,7 @@ from verigrad.oracles import LIBRARIES, EngineLoadError, load_engine
 from verigrad.parallel import run_parallel
 from verigrad.records import Verdict
 from verigrad.reference import CASES, Case
-from verigrad.runner import DTYPES, CheckSpec, groups, plan, run_check, run_group
+from verigrad.runner import DTYPES, CheckSpec, crashed, groups, plan, run_check, run_group
 from verigrad.tolerance import PROBABILISTIC
 
 __all__ = ["EngineLoadError", "Session", "Settings", "load_one"]
@@ -84,8 +84,14 @@ class Session:
         return run_check(spec, self.engines[spec.engine], source=self.source_of[spec.engine], **asdict(self.settings))
 
     def run_check_group(self, specs: list[CheckSpec]) -> list[Verdict]:
-        """One check on several engines sharing its examples (:func:`~verigrad.runner.run_group`)."""
-        return run_group(specs, self.engines, sources=self.source_of, **asdict(self.settings))
+        """One check on several engines sharing its examples (:func:`~verigrad.runner.run_group`).
+
+        Where verigrad itself raises, each engine's verdict is ``crashed`` with what raised, and the run goes on.
+        """
+        try:
+            return run_group(specs, self.engines, sources=self.source_of, **asdict(self.settings))
+        except Exception as error:  # verigrad's own fault: the verdicts say so, and the other checks still run
+            return [crashed(spec, error, self.settings.mode) for spec in specs]
 
     def run(self, specs: Sequence[CheckSpec], jobs: int = 1) -> Iterator[tuple[int, Verdict]]:
         """``(index into specs, verdict)`` for every spec: serially in plan order, or in ``jobs`` worker processes

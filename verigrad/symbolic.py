@@ -484,6 +484,13 @@ class SymbolicNamespace:
         """The standard deviation (optional vocabulary) behind a double where: the region picks the side of Σ(a − ā)² = 0."""
         return composed_std(self)(np.asarray(a, dtype=object), axis=axis, keepdims=keepdims, ddof=ddof)
 
+    def hypot(self, a: Any, b: Any) -> Any:
+        """√(a² + b²) (optional vocabulary) behind a double where: the region picks the side of a² + b² = 0."""
+        a, b = np.asarray(a, dtype=object), np.asarray(b, dtype=object)
+        s = a * a + b * b
+        # The constants as s * 0 (+ 1): numbers of the symbolic kind, which np.sqrt can take element-wise.
+        return self.where(s > 0, np.sqrt(self.where(s > 0, s, s * 0 + 1)), s * 0)
+
     @staticmethod
     def stack(arrays: list[Any]) -> np.ndarray:
         return np.stack([np.asarray(a, dtype=object) for a in arrays])

@@ -118,6 +118,28 @@ def test_a_scale_check_verigrad_itself_fails_is_a_crashed_verdict_and_the_run_go
     assert any(v.case == "elementwise.add" and v.status == "pass" for v in verdicts)
 
 
+def test_a_property_check_verigrad_itself_fails_is_a_crashed_verdict_and_the_run_goes_on(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from verigrad import runner, session
+
+    def broken(specs: list, *args: object, **kwargs: object) -> object:
+        if specs[0].case == "elementwise.mul":
+            raise ZeroDivisionError("a harness bug")
+        return runner.run_group(specs, *args, **kwargs)
+
+    monkeypatch.setattr(session, "run_group", broken)
+    result = verigrad("check", "my_adapter:Engine", "--cases", "elementwise.mul,elementwise.add", "--properties", "vjp",
+                      "--dtype", "float64", "--examples", "5", "--no-report", cwd=workdir)
+    assert result.returncode == 1, result.stdout + result.stderr
+    _, verdicts = read_records([workdir / "reports" / "records.jsonl"])
+    crashed = [v for v in verdicts if v.status == "fail"]
+    assert {v.case for v in crashed} == {"elementwise.mul"} and all(v.diagnosis["kind"] == "crashed" for v in crashed)
+    assert "verigrad raised ZeroDivisionError checking vjp[elementwise.mul-" in crashed[0].message
+    assert "a bug of verigrad's" in crashed[0].message
+    assert any(v.case == "elementwise.add" and v.status == "pass" for v in verdicts)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -89,6 +89,25 @@ def case_params(request: pytest.FixtureRequest) -> tuple[Case, dict[str, Any]]:
     return request.param
 
 
+#: (engine, case) -> why every contract test of the pair fails: the engine cannot do what the protocol asks
+#: (a strict xfail, so the day it can, the pin goes).
+KNOWN_BROKEN: dict[tuple[str, str], str] = {
+    ("autograd", "binary.hypot_native"): "autograd 1.9 has no JVP rule for hypot "
+    "(NotImplementedError: JVP of hypot wrt argnums (0, 1) not defined)",
+}
+
+
+@pytest.fixture(autouse=True)
+def _pin_known_broken(request: pytest.FixtureRequest) -> None:
+    callspec = getattr(request.node, "callspec", None)
+    if callspec is None or "engine" not in callspec.params:
+        return
+    pair = callspec.params.get("case_params") or callspec.params.get("aliased")
+    reason = pair and KNOWN_BROKEN.get((callspec.params["engine"], pair[0].id))
+    if reason:
+        request.applymarker(pytest.mark.xfail(reason=reason, raises=NotImplementedError, strict=True))
+
+
 # ------------------------------------------------------------------ inputs
 
 
@@ -158,8 +177,11 @@ def _snapshot(arrays: tuple[np.ndarray, ...]) -> list[tuple[np.ndarray, bool]]:
 
 @functools.cache
 def _bound_fn(name: str, index: int) -> Any:
-    """One bound primal per (engine, case), reused as a harness would (JAX caches by fn)."""
+    """One bound primal per (engine, case), reused as a harness would (JAX caches by fn); a skip, as in a run,
+    where the case calls optional vocabulary the engine lacks (tinygrad's norm)."""
     case, params = CASE_PARAMS[index]
+    if missing := missing_vocabulary(case.requires, _engine(name)):
+        pytest.skip(missing)
     return case.bind(_engine(name).xp, **params)
 
 
@@ -432,6 +454,7 @@ VOCABULARY_ROWS: dict[str, tuple[Any, Any, int]] = {
         lambda a, b, u: u[:, None] * a / np.sqrt(np.sum(a * a, axis=1, keepdims=True)),
         12,
     ),
+    "hypot": (lambda xp, a, b: xp.hypot(a, b), lambda a, b, u: u * a / np.hypot(a, b), 12),
     "std": (lambda xp, a, b: xp.std(a), lambda a, b, u: u * (a - a.mean()) / (a.size * a.std()), 16),
     "std_axis_ddof": (
         lambda xp, a, b: xp.std(a, axis=1, ddof=1),
@@ -440,7 +463,7 @@ VOCABULARY_ROWS: dict[str, tuple[Any, Any, int]] = {
     ),
 }
 #: The rows of optional vocabulary: an engine without the entry skips them, saying so.
-OPTIONAL_ROWS = {"norm": "norm", "norm_axis": "norm", "std": "std", "std_axis_ddof": "std"}
+OPTIONAL_ROWS = {"norm": "norm", "norm_axis": "norm", "std": "std", "std_axis_ddof": "std", "hypot": "hypot"}
 
 VOCABULARY_IDS = sorted(VOCABULARY_ROWS)
 

@@ -4,14 +4,18 @@ every family in the default plan, correct engines pass, the families' mutants ar
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from verigrad import expectations
 from verigrad.oracles.mutants import BroadcastAxisNotReduced, MeanWithoutOneOverN
 from verigrad.records import FAIL, PASS, SKIP
 from verigrad.reference import Structure, get_case, resolve_shape
 from verigrad.scale import SHARED_SIZE, check_at_scale, draw_inputs, long_sizes, scale_cases, scale_plan, scale_sizes
+
+KNOWN_OUTCOMES = Path(__file__).resolve().parents[2] / "oracles" / "known_outcomes.txt"
 
 N = 100_000
 #: Every new family's prefix (reference/families.py).
@@ -111,10 +115,13 @@ def test_every_new_family_check_passes_or_says_why_not(engine_name: str) -> None
 
     engine = load_engine(engine_name)
     pattern = ",".join(f"{family}*" for family in FAMILIES)
+    # The engine bugs the product pins (jax's NaN std at a constant X, the equal draw) are expected, as in a run.
+    known, used = expectations.parse(KNOWN_OUTCOMES), set()
     failed = []
     for case_id, arg, _, dtype, params, inputs in scale_plan([engine_name], ["float64", "float32"], pattern):
         verdict = check_at_scale(case_id, arg, engine, dtype, 5000, 4, params=params, inputs=inputs)
-        if verdict.status == FAIL or (verdict.status == SKIP and not verdict.message):
+        expectations.apply(known, verdict, used)
+        if not verdict.as_expected or (verdict.status == SKIP and not verdict.message):
             failed.append(f"{verdict.check_id}: {verdict.message}")
     assert not failed, "\n".join(failed)
 

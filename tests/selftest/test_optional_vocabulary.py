@@ -42,8 +42,8 @@ class _With:
 
 
 class _Naive:
-    """``xp`` whose norm and std are √(Σ a²) and √(mean((a − ā)²)), nothing kept from sqrt's infinite slope
-    at 0: autodiff gives ∞·0 = NaN at the zero vector and at a constant vector (the libraries' bug)."""
+    """``xp`` whose norm, std and hypot are √(Σ a²), √(mean((a − ā)²)) and √(a² + b²), nothing kept from sqrt's
+    infinite slope at 0: autodiff gives ∞·0 = NaN at the zero vector and a constant one (the libraries' bug)."""
 
     def __init__(self, xp: Any) -> None:
         self._xp = xp
@@ -59,9 +59,12 @@ class _Naive:
         d = a - self._xp.sum(a, axis=axis, keepdims=True) / count
         return self._xp.sqrt(self._xp.sum(d * d, axis=axis, keepdims=keepdims) / (count - ddof))
 
+    def hypot(self, a: Any, b: Any) -> Any:
+        return self._xp.sqrt(a * a + b * b)
+
 
 #: (case, the optional entry it calls, its differentiable argument)
-NATIVE = [("reduce.norm2_native", "norm", "x"), ("reduce.std_native", "std", "X")]
+NATIVE = [("reduce.norm2_native", "norm", "x"), ("reduce.std_native", "std", "X"), ("binary.hypot_native", "hypot", "a")]
 
 
 @pytest.mark.parametrize("prop", ["vjp", "kink"])
@@ -96,7 +99,7 @@ def test_the_composed_norm_case_needs_no_optional_entry() -> None:
 
 
 def test_requiring_a_name_outside_the_optional_vocabulary_is_a_clear_error() -> None:
-    with pytest.raises(ValueError, match=r"\['nrom'\].*not optional vocabulary \(norm, std\)"):
+    with pytest.raises(ValueError, match=r"\['nrom'\].*not optional vocabulary \(norm, std, hypot\)"):
         missing_vocabulary(("nrom",), FD)
 
 
