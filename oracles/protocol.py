@@ -57,16 +57,14 @@ double ``where`` do not).
 An adapter provides an entry only where its library has one; a case that calls
 it (``Case.requires``) is skipped, saying so, on an engine whose ``xp`` lacks it.
 
-==============================  ===================================================
-``xp.norm(a, axis=None,         the Euclidean norm of all entries (``axis`` None)
-keepdims=False)``               or along one axis: the library's vector 2-norm
-                                (``numpy.linalg.norm``, ``torch.linalg.vector_norm``)
-``xp.std(a, axis=None,          the standard deviation √(Σ(a − ā)²/(N − ddof)) of
-keepdims=False, ddof=0)``       all entries or along one axis (``numpy.std``;
-                                ``torch.std`` calls ``ddof`` ``correction``)
-``xp.hypot(a, b)``               √(a² + b²) element-wise, broadcasting, without
-                                overflow (``numpy.hypot``)
-==============================  ===================================================
+- ``xp.norm(a, axis=None, keepdims=False)``: the Euclidean norm of all entries
+  (``axis`` None) or along one axis, the library's vector 2-norm
+  (``numpy.linalg.norm``, ``torch.linalg.vector_norm``);
+- ``xp.std(a, axis=None, keepdims=False, ddof=0)``: the standard deviation
+  √(Σ(a − ā)²/(N − ddof)) of all entries or along one axis (``numpy.std``;
+  ``torch.std`` calls ``ddof`` ``correction``);
+- ``xp.hypot(a, b)``: √(a² + b²) element-wise, broadcasting, without overflow
+  (``numpy.hypot``).
 
 Arrays crossing the protocol are NumPy arrays: ``vjp`` returns one array per
 primal with that primal's shape and dtype; ``jvp`` returns one array with the
