@@ -54,6 +54,7 @@ class AutogradEngine:
             norm=lambda a, axis=None, keepdims=False: anp.linalg.norm(a, axis=axis, keepdims=keepdims),
             std=lambda a, axis=None, keepdims=False, ddof=0: anp.std(a, axis=axis, ddof=ddof, keepdims=keepdims),
             hypot=anp.hypot,
+            sinc=anp.sinc,
         )
 
     def vjp(

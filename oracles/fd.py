@@ -80,6 +80,7 @@ from verigrad.oracles.namespaces import (
     composed_logsumexp,
     composed_norm,
     composed_sigmoid,
+    composed_sinc,
     composed_softmax,
     composed_std,
 )
@@ -509,7 +510,7 @@ class FiniteDifferences:
     """
 
     name = "fd"
-    #: numpy, with the four vocabulary functions it lacks (and the optional ``norm``, ``std`` and ``hypot``) composed in
+    #: numpy, with the four vocabulary functions it lacks (and the optional ``norm``, ``std``, ``hypot`` and ``sinc``) composed in
     #: forms that stay analytic for complex input (the complex step differentiates through them).
     xp = Namespace(
         np,
@@ -520,6 +521,7 @@ class FiniteDifferences:
         norm=composed_norm(np),
         std=composed_std(np),
         hypot=composed_hypot(np),
+        sinc=composed_sinc(np),
     )
     # numpy evaluates the primal: its matmul of ml_dtypes.bfloat16 arrays returns float32, so the
     # output dtype a bfloat16 caller expects cannot be told from the function's own result.

@@ -117,6 +117,7 @@ def _namespace(mygrad: Any) -> Namespace:
         log_softmax=lambda a, axis=-1: mygrad.nnet.logsoftmax(a, axis=axis),
         norm=lambda a, axis=None, keepdims=False: mygrad.linalg.norm(a, axis=axis, keepdims=keepdims),
         std=lambda a, axis=None, keepdims=False, ddof=0: mygrad.std(a, axis=axis, ddof=ddof, keepdims=keepdims),
+        sinc=mygrad.sinc,
         asarray=lambda array: mygrad.tensor(np.asarray(array), constant=True),
     )
 

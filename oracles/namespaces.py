@@ -118,6 +118,17 @@ def composed_hypot(xp: Any) -> Callable[..., Any]:
     return hypot
 
 
+def composed_sinc(xp: Any) -> Callable[..., Any]:
+    """sin(πa)/(πa), 1 at a = 0, with a = 0 kept out of the quotient (analytic off 0: the complex step sees it)."""
+
+    def sinc(a: Any) -> Any:
+        zero = a == 0
+        safe = xp.where(zero, 1.0, a)
+        return xp.where(zero, 1.0, xp.sin(np.pi * safe) / (np.pi * safe))
+
+    return sinc
+
+
 def composed_sigmoid(tanh: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """σ(a) = (1 + tanh(a/2)) / 2: no overflow for any a, and analytic (the complex step sees it)."""
 

@@ -64,7 +64,9 @@ it (``Case.requires``) is skipped, saying so, on an engine whose ``xp`` lacks it
   √(Σ(a − ā)²/(N − ddof)) of all entries or along one axis (``numpy.std``;
   ``torch.std`` calls ``ddof`` ``correction``);
 - ``xp.hypot(a, b)``: √(a² + b²) element-wise, broadcasting, without overflow
-  (``numpy.hypot``).
+  (``numpy.hypot``);
+- ``xp.sinc(a)``: the normalized sinc sin(πa)/(πa) element-wise, 1 at a = 0
+  (``numpy.sinc``).
 
 Arrays crossing the protocol are NumPy arrays: ``vjp`` returns one array per
 primal with that primal's shape and dtype; ``jvp`` returns one array with the
@@ -114,6 +116,7 @@ OPTIONAL_VOCABULARY = {
     "norm": "xp.norm(a, axis=None, keepdims=False): the library's own Euclidean (2-)norm, of every entry or along one axis",
     "std": "xp.std(a, axis=None, keepdims=False, ddof=0): the library's own standard deviation, divisor N - ddof",
     "hypot": "xp.hypot(a, b): the library's own element-wise sqrt(a**2 + b**2), broadcasting",
+    "sinc": "xp.sinc(a): the library's own normalized sinc, sin(pi a)/(pi a) element-wise, 1 at a = 0",
 }
 
 

@@ -757,6 +757,54 @@ def _hypot_case() -> Case:
     )
 
 
+def _sinc_terms(p: Point) -> tuple[Any, Any, Any, Any]:
+    """x, the mask of x = 0, and πx cos πx and sin πx at x (x = 0 replaced by 1, where the terms are not used)."""
+    x = np.asarray(p.x)
+    zero = np.asarray(x == 0, dtype=bool)
+    safe = np.where(zero, x * 0 + 1, x)  # x * 0 + 1: a one of x's own kind (exact, symbolic or float)
+    return x, zero, np.pi * safe * np.cos(np.pi * safe), np.sin(np.pi * safe)
+
+
+def _sinc_grad(p: Point) -> Any:
+    """d/dx Σ sinc(xᵢ) = (πx cos πx − sin πx)/(πx²); 0 at x = 0, where sinc is smooth (its Taylor series is even)."""
+    x, zero, c, s = _sinc_terms(p)
+    safe = np.where(zero, x * 0 + 1, x)
+    return np.where(zero, x * 0, (c - s) / (np.pi * safe * safe))
+
+
+def _sinc_magnitude(p: Point) -> Any:
+    """The terms' sizes over πx², with t = πx: |t cos t| + |sin t|, the quotient as written (it cancels near 0,
+    both terms ≈ t, and an engine differentiating sin(πx)/(πx) as written forms it), and t's own rounding
+    carried through both, |t|(|cos t − t sin t| + |cos t|) (at t ≈ 20 an ulp of t moves cos t by 20 ulps of
+    1); at x = 0 exactly, 0 (a correct engine returns 0 there)."""
+    x, zero, c, s = _sinc_terms(p)
+    x = np.asarray(x, dtype=np.float64)
+    safe = np.where(zero, 1.0, x)
+    t = np.pi * safe
+    through_t = np.abs(t) * (np.abs(np.cos(t) - t * np.sin(t)) + np.abs(np.cos(t)))
+    terms = np.abs(np.asarray(c, dtype=np.float64)) + np.abs(np.asarray(s, dtype=np.float64)) + through_t
+    return np.where(zero, 0.0, terms / (np.pi * safe * safe) + np.abs(_sinc_grad(p)))
+
+
+def _sinc_case() -> Case:
+    return Case(
+        id="unary.sinc_native",
+        section="beyond: element-wise",
+        formula=r"y = \sum_i \operatorname{sinc}(x_i),\ \operatorname{sinc}(x) = \frac{\sin \pi x}{\pi x},\ \operatorname{sinc}(0) = 1 \text{ (the library's own sinc)}",
+        args=(Arg("x", ("n",)),),
+        output=(),
+        primal=lambda xp, x: xp.sum(xp.sinc(x)),
+        requires=("sinc",),
+        partials={
+            # πx, the cosine and sine (T each), the product, the difference, x², the division: 2T + 5.
+            "x": Partial(S.ROW, _sinc_grad, _sinc_magnitude, _const(2 * T + 5),
+                         r"\frac{\partial y}{\partial x_i} = \frac{\pi x_i \cos \pi x_i - \sin \pi x_i}{\pi x_i^2},\ 0 \text{ at } x_i = 0"),
+        },
+        notes="sinc is smooth everywhere; x = 0 is a removable singularity of its formula, where a library must "
+        "special-case both the value and the derivatives (0, then −π²/3).",
+    )
+
+
 # ----------------------------------------------------------- linear algebra
 
 
@@ -1104,6 +1152,7 @@ FAMILY_CASES: tuple[Case, ...] = (
     _norm_case(native=True),
     _std_case(),
     _hypot_case(),
+    _sinc_case(),
     *_linalg(),
     *_broadcasting(),
     *_losses(),

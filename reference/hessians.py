@@ -149,6 +149,37 @@ def _mse_mean_blocks(p: Point) -> Blocks:
     return {("pred", "pred"): scaled, ("pred", "y"): -scaled, ("y", "y"): scaled}
 
 
+def _sinc_blocks(p: Point, absolute: bool) -> Blocks:
+    """y = Σ sinc(xᵢ): H = diag(sinc''(xᵢ)), sinc''(x) = π²(2 sin t − 2t cos t − t² sin t)/t³ at t = πx, −π²/3 at 0.
+
+    Magnitude: π²(2|sin t| + 2|t cos t| + t²|sin t| + |t|³|cos t|)/|t|³ + |H| — the terms as written (they cancel
+    near 0, as an engine differentiating sin(πx)/(πx) twice forms them) and t's own rounding through the
+    numerator, whose derivative is −t² cos t; at 0, where a correct engine special-cases sinc, |H| = π²/3.
+    """
+    x = np.asarray(p.x)
+    zero = np.asarray(x == 0, dtype=bool)
+    safe = np.where(zero, x * 0 + 1, x)
+    t = np.pi * safe
+    sin, cos = np.sin(t), np.cos(t)
+    # π²/t³ = 1/(π x³), and π² at 0 as π·π of x's own kind: π enters as the primal's one constant (exact kinds stay exact).
+    pi_squared = (x * 0 + np.pi) * np.pi
+    second = np.where(zero, -pi_squared / 3, (2 * sin - 2 * t * cos - t * t * sin) / (np.pi * safe * safe * safe))
+    if absolute:
+        t, sin, cos = (np.asarray(v, dtype=np.float64) for v in (t, sin, cos))
+        terms = 2 * np.abs(sin) + 2 * np.abs(t * cos) + t * t * np.abs(sin) + np.abs(t) ** 3 * np.abs(cos)
+        second = np.where(zero, np.pi**2 / 3, np.pi**2 * terms / np.abs(t) ** 3 + np.abs(np.asarray(second, dtype=np.float64)))
+    return {("x", "x"): np.eye(x.size) * second[None, :]}
+
+
+def _sinc_reach(p: Point) -> float:
+    """The terms over t³ as written: about 4/t² near 0 (x = 0 itself is special-cased: π²/3)."""
+    x = np.asarray(p.x, dtype=np.float64)
+    t = np.pi * x[x != 0]
+    if t.size == 0:
+        return float(np.pi**2)
+    return float(np.max(np.pi**2 * (2 * np.abs(np.sin(t)) + 2 * np.abs(t * np.cos(t)) + t * t) / np.abs(t) ** 3))
+
+
 def _norm_active(p: Point) -> tuple[object, object]:
     """s = ‖x‖² and the mask of x ≠ 0: [s > 0] by ``p.step`` (the region, symbolically), and 0 at x = 0 exactly."""
     x = np.asarray(p.x)
@@ -295,6 +326,9 @@ HESSIANS: dict[str, Hessian] = {
     "reduce.norm2": Hessian(lambda p: _norm2_blocks(p, absolute=False), lambda p: _norm2_blocks(p, absolute=True), _norm2_ops,
                             _norm2_reach),
 }
+# sin, cos (T each), t², t³, three products, two sums, the division, π²: 2T + 8.
+HESSIANS["unary.sinc_native"] = Hessian(lambda p: _sinc_blocks(p, absolute=False), lambda p: _sinc_blocks(p, absolute=True),
+                                        _const(2 * T + 8), _sinc_reach)
 # The library's own norm has the same Hessian as the composed one.
 HESSIANS["reduce.norm2_native"] = HESSIANS["reduce.norm2"]
 

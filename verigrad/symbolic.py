@@ -484,6 +484,14 @@ class SymbolicNamespace:
         """The standard deviation (optional vocabulary) behind a double where: the region picks the side of Σ(a − ā)² = 0."""
         return composed_std(self)(np.asarray(a, dtype=object), axis=axis, keepdims=keepdims, ddof=ddof)
 
+    def sinc(self, a: Any) -> Any:
+        """sin(πa)/(πa), 1 at an exact 0 (optional vocabulary); a symbol is never 0 here, so its quotient is taken."""
+        a = np.asarray(a, dtype=object)
+        zero = np.asarray(a == 0, dtype=bool)
+        safe = np.where(zero, a * 0 + 1, a)
+        out = np.where(zero, a * 0 + 1, np.sin(np.pi * safe) / (np.pi * safe))
+        return out[()] if out.ndim == 0 else out
+
     def hypot(self, a: Any, b: Any) -> Any:
         """√(a² + b²) (optional vocabulary) behind a double where: the region picks the side of a² + b² = 0."""
         a, b = np.asarray(a, dtype=object), np.asarray(b, dtype=object)

@@ -455,6 +455,11 @@ VOCABULARY_ROWS: dict[str, tuple[Any, Any, int]] = {
         12,
     ),
     "hypot": (lambda xp, a, b: xp.hypot(a, b), lambda a, b, u: u * a / np.hypot(a, b), 12),
+    "sinc": (
+        lambda xp, a, b: xp.sinc(a),
+        lambda a, b, u: u * (np.pi * a * np.cos(np.pi * a) - np.sin(np.pi * a)) / (np.pi * a * a),
+        32,
+    ),
     "std": (lambda xp, a, b: xp.std(a), lambda a, b, u: u * (a - a.mean()) / (a.size * a.std()), 16),
     "std_axis_ddof": (
         lambda xp, a, b: xp.std(a, axis=1, ddof=1),
@@ -463,7 +468,7 @@ VOCABULARY_ROWS: dict[str, tuple[Any, Any, int]] = {
     ),
 }
 #: The rows of optional vocabulary: an engine without the entry skips them, saying so.
-OPTIONAL_ROWS = {"norm": "norm", "norm_axis": "norm", "std": "std", "std_axis_ddof": "std", "hypot": "hypot"}
+OPTIONAL_ROWS = {"norm": "norm", "norm_axis": "norm", "std": "std", "std_axis_ddof": "std", "hypot": "hypot", "sinc": "sinc"}
 
 VOCABULARY_IDS = sorted(VOCABULARY_ROWS)
 

@@ -151,6 +151,7 @@ FAMILY_CATCHES: tuple[tuple[str, str, Catch], ...] = (
     ("mutant-scale-2", "scaled", Catch("vjp", "reduce.std_native", "X")),
     ("mutant-wrong-sign", "wrong_sign", Catch("jvp", "reduce.std_native", "X")),
     ("mutant-scale-half", "scaled", Catch("vjp", "reduce.norm2_native", "x")),
+    ("mutant-scale-2", "scaled", Catch("jvp", "unary.sinc_native", "x")),
 )
 
 
