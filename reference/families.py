@@ -540,15 +540,21 @@ def _norm_nearest(p: Point, arg: str, kind: str, probe: np.ndarray, value: np.nd
     if np.any(p.x != 0):
         g = _norm_grad(p)
         return g * probe if kind == "vjp" else np.asarray(np.sum(g * probe))
+    return _ball_member(kind, probe, value, 1.0)
+
+
+def _ball_member(kind: str, probe: np.ndarray, value: np.ndarray, radius: float) -> np.ndarray:
+    """The member of {s : ‖s‖ ≤ radius} nearest an engine's result: its VJP u·s (u the scalar cotangent)
+    rescaled into the ball, or its JVP s·v clipped to [-radius·‖v‖, radius·‖v‖]."""
     if kind == "jvp":
-        radius = float(np.sqrt(np.sum(probe * probe)))
-        return np.clip(value, -radius, radius)
+        bound = radius * float(np.sqrt(np.sum(probe * probe)))
+        return np.clip(value, -bound, bound)
     u = float(probe)
     if u == 0:
         return np.zeros_like(value)
     s = value / u
     length = float(np.sqrt(np.sum(s * s)))
-    return (s / max(length, 1.0)) * u
+    return (s / max(length / radius, 1.0)) * u
 
 
 def _composed_norm(xp: Any, x: Any) -> Any:
@@ -657,16 +663,7 @@ def _std_nearest(p: Point, arg: str, kind: str, probe: np.ndarray, value: np.nda
     if np.abs(z) > ops * p.u * magnitude:
         g = _std_grad(p)
         return g * probe if kind == "vjp" else np.asarray(np.sum(g * probe))
-    radius = 1.0 / np.sqrt(np.size(p.X) - p.ddof)
-    if kind == "jvp":
-        bound = radius * float(np.sqrt(np.sum(probe * probe)))
-        return np.clip(value, -bound, bound)
-    u = float(probe)
-    if u == 0:
-        return np.zeros_like(value)
-    s = value / u
-    length = float(np.sqrt(np.sum(s * s)))
-    return (s / max(length / radius, 1.0)) * u
+    return _ball_member(kind, probe, value, 1.0 / np.sqrt(np.size(p.X) - p.ddof))
 
 
 def _std_case() -> Case:
