@@ -55,6 +55,7 @@ class AutogradEngine:
             std=lambda a, axis=None, keepdims=False, ddof=0: anp.std(a, axis=axis, ddof=ddof, keepdims=keepdims),
             hypot=anp.hypot,
             sinc=anp.sinc,
+            det=anp.linalg.det,
         )
 
     def vjp(

@@ -510,7 +510,7 @@ class FiniteDifferences:
     """
 
     name = "fd"
-    #: numpy, with the four vocabulary functions it lacks (and the optional ``norm``, ``std``, ``hypot`` and ``sinc``) composed in
+    #: numpy, with the four vocabulary functions it lacks (and the optional ``norm``, ``std``, ``hypot``, ``sinc`` and ``det``) composed in
     #: forms that stay analytic for complex input (the complex step differentiates through them).
     xp = Namespace(
         np,
@@ -522,6 +522,7 @@ class FiniteDifferences:
         std=composed_std(np),
         hypot=composed_hypot(np),
         sinc=composed_sinc(np),
+        det=np.linalg.det,  # a polynomial: numpy's complex LU keeps it analytic for the complex step
     )
     # numpy evaluates the primal: its matmul of ml_dtypes.bfloat16 arrays returns float32, so the
     # output dtype a bfloat16 caller expects cannot be told from the function's own result.

@@ -55,6 +55,10 @@ class _MlxNamespace:
     def norm(self, a: Any, axis: int | None = None, keepdims: bool = False) -> Any:
         return self._mx.linalg.norm(a, axis=axis, keepdims=keepdims)
 
+    def det(self, a: Any) -> Any:
+        # MLX's linalg runs on the CPU stream only.
+        return self._mx.linalg.det(a, stream=self._mx.cpu)
+
     def std(self, a: Any, axis: int | None = None, keepdims: bool = False, ddof: int = 0) -> Any:
         return self._mx.std(a, axis=axis, keepdims=keepdims, ddof=ddof)
 

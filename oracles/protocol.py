@@ -66,7 +66,8 @@ it (``Case.requires``) is skipped, saying so, on an engine whose ``xp`` lacks it
 - ``xp.hypot(a, b)``: √(a² + b²) element-wise, broadcasting, without overflow
   (``numpy.hypot``);
 - ``xp.sinc(a)``: the normalized sinc sin(πa)/(πa) element-wise, 1 at a = 0
-  (``numpy.sinc``).
+  (``numpy.sinc``);
+- ``xp.det(a)``: the determinant of a square matrix (``numpy.linalg.det``).
 
 Arrays crossing the protocol are NumPy arrays: ``vjp`` returns one array per
 primal with that primal's shape and dtype; ``jvp`` returns one array with the
@@ -117,6 +118,7 @@ OPTIONAL_VOCABULARY = {
     "std": "xp.std(a, axis=None, keepdims=False, ddof=0): the library's own standard deviation, divisor N - ddof",
     "hypot": "xp.hypot(a, b): the library's own element-wise sqrt(a**2 + b**2), broadcasting",
     "sinc": "xp.sinc(a): the library's own normalized sinc, sin(pi a)/(pi a) element-wise, 1 at a = 0",
+    "det": "xp.det(a): the library's own determinant of a square matrix",
 }
 
 

@@ -127,6 +127,7 @@ def _namespace(torch: Any, xp: Any, device: Any) -> Namespace:
         std=lambda a, axis=None, keepdims=False, ddof=0: torch.std(a, dim=axis, correction=ddof, keepdim=keepdims),
         hypot=torch.hypot,
         sinc=torch.sinc,
+        det=torch.linalg.det,
         # A copy on the engine's device (array_api_compat's asarray would leave it on the CPU).
         asarray=lambda array: torch.tensor(np.asarray(array), device=device),
     )

@@ -802,6 +802,68 @@ def _sinc_case() -> Case:
     )
 
 
+def laplace_det(a: Any) -> Any:
+    """det(a) by Laplace expansion along the first row: exact for exact or symbolic entries (small n only)."""
+    n = np.shape(a)[0]
+    if n == 1:
+        return a[0, 0]
+    return sum((-1) ** j * a[0, j] * laplace_det(np.delete(np.delete(a, 0, axis=0), j, axis=1)) for j in range(n))
+
+
+def _cofactors(a: Any, absolute: bool) -> Any:
+    """C_ij = (−1)^(i+j) det(a without row i and column j), or with ``absolute`` the same expansion of |a| without
+    signs (the sum of the terms' sizes, which bounds each cofactor's rounding)."""
+    n = np.shape(a)[0]
+    out = np.empty((n, n), dtype=object)
+    for i in range(n):
+        for j in range(n):
+            minor = np.delete(np.delete(a, i, axis=0), j, axis=1)
+            if minor.size == 0:
+                out[i, j] = a[i, j] * 0 + 1
+            elif absolute:
+                out[i, j] = _permanent(np.abs(minor))
+            else:
+                out[i, j] = (-1) ** (i + j) * laplace_det(minor)
+    return out if np.asarray(a).dtype == object else out.astype(np.float64)
+
+
+def _cofactor_magnitude(p: Point) -> Any:
+    """Each cofactor's own terms |a||d| + |b||c|, plus the largest cofactor's: an LU factorisation (or det · A⁻ᵀ)
+    is backward stable normwise, not entry by entry, so a small cofactor beside large ones errs by rounding the
+    large ones (fd's complex step through numpy's LU: 4e-17 on a cofactor of 0.0039 beside cofactors of 1)."""
+    own = _cofactors(np.asarray(p.A, dtype=np.float64), absolute=True)
+    return own + np.max(own)
+
+
+def _permanent(a: Any) -> Any:
+    """Σ over permutations of Π a_{k σ(k)}: the Leibniz expansion's terms summed without signs."""
+    n = np.shape(a)[0]
+    if n == 1:
+        return a[0, 0]
+    return sum(a[0, j] * _permanent(np.delete(np.delete(a, 0, axis=0), j, axis=1)) for j in range(n))
+
+
+def _det_case() -> Case:
+    return Case(
+        id="linalg.det_native",
+        section="beyond: linear algebra",
+        formula=r"y = \det A,\ A \in \mathbb{R}^{3 \times 3} \text{ (the library's own determinant)}",
+        # 3 × 3: every cofactor is a 2 × 2 determinant ad − bc, so the closed form and its rounding are exact to write.
+        args=(Arg("A", (3, 3)),),
+        output=(),
+        primal=lambda xp, A: xp.det(A),
+        requires=("det",),
+        partials={
+            # An engine forms det and the cofactors from an LU factorisation (or det · A⁻ᵀ): a handful of roundings
+            # per entry of |A|'s expansion, counted generously (n³ = 27 multiply-adds of the factorisation).
+            "A": Partial(S.ROW, lambda p: _cofactors(np.asarray(p.A), absolute=False), _cofactor_magnitude, _const(27),
+                         r"\frac{\partial y}{\partial A_{ij}} = C_{ij} = (-1)^{i+j} \det A_{\setminus i, \setminus j}"),
+        },
+        notes="det is a polynomial, differentiable everywhere: at a singular A its gradient is the cofactor matrix "
+        "(adj A)ᵀ, 0 only where the rank is below n − 1; a library computing det · A⁻ᵀ must special-case singular A.",
+    )
+
+
 # ----------------------------------------------------------- linear algebra
 
 
@@ -1150,6 +1212,7 @@ FAMILY_CASES: tuple[Case, ...] = (
     _std_case(),
     _hypot_case(),
     _sinc_case(),
+    _det_case(),
     *_linalg(),
     *_broadcasting(),
     *_losses(),

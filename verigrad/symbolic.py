@@ -41,7 +41,7 @@ import sympy
 import verigrad.reference.cases as cases_module
 from verigrad.oracles.namespaces import composed_norm, composed_std
 from verigrad.reference import LABEL, Case, Point, StructuredJacobian, resolve_shape
-from verigrad.reference.families import tie_weights
+from verigrad.reference.families import laplace_det, tie_weights
 from verigrad.reference.jacobian import Structure, data_shape
 from verigrad.truth import sizes_of
 
@@ -491,6 +491,10 @@ class SymbolicNamespace:
         safe = np.where(zero, a * 0 + 1, a)
         out = np.where(zero, a * 0 + 1, np.sin(np.pi * safe) / (np.pi * safe))
         return out[()] if out.ndim == 0 else out
+
+    def det(self, a: Any) -> Any:
+        """The determinant (optional vocabulary) by Laplace expansion along the first row: exact in any kind."""
+        return laplace_det(np.asarray(a, dtype=object))
 
     def hypot(self, a: Any, b: Any) -> Any:
         """√(a² + b²) (optional vocabulary) behind a double where: the region picks the side of a² + b² = 0."""

@@ -99,7 +99,7 @@ def test_the_composed_norm_case_needs_no_optional_entry() -> None:
 
 
 def test_requiring_a_name_outside_the_optional_vocabulary_is_a_clear_error() -> None:
-    with pytest.raises(ValueError, match=r"\['nrom'\].*not optional vocabulary \(norm, std, hypot, sinc\)"):
+    with pytest.raises(ValueError, match=r"\['nrom'\].*not optional vocabulary \(norm, std, hypot, sinc, det\)"):
         missing_vocabulary(("nrom",), FD)
 
 
