@@ -23,6 +23,7 @@ merged by ``verigrad report`` into ``reports/hunt/index.html`` and ``junit.xml``
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import subprocess
 import sys
@@ -127,6 +128,16 @@ def plan_runs(args: argparse.Namespace, engines: list[str], dtypes: list[str]) -
                 options += ("--cases", reducing_cases())
             runs.append(Run(f"scale-{size}", str(records), _check(engines, dtypes, records, *options)))
     return runs
+
+
+def catalog_fingerprint() -> dict:
+    """The case ids and properties the shards are dealt from, and their digest: a resumed hunt must plan the same."""
+    from verigrad.checks import PROPERTIES
+    from verigrad.reference import CASES
+
+    cases, properties = [case.id for case in CASES], sorted(PROPERTIES)
+    digest = hashlib.sha256(json.dumps([cases, properties]).encode()).hexdigest()[:16]
+    return {"digest": digest, "cases": cases, "properties": properties}
 
 
 def finished(run: Run) -> bool:
@@ -257,6 +268,18 @@ def main(argv: list[str] | None = None) -> int:
         (out / "estimate.json").write_text(json.dumps(result, indent=1))
         print(json.dumps({k: v for k, v in result.items() if k != "samples"}, indent=1))
         return 0
+    catalog = catalog_fingerprint()
+    fingerprint = out / "catalog.json"
+    if args.resume and fingerprint.exists() and json.loads(fingerprint.read_text())["digest"] != catalog["digest"]:
+        # --shard i/k deals the plan's checks out in turn: another catalog deals them otherwise, and the new shards
+        # would repeat some checks of the finished ones and never run others.
+        print(f"--resume: the catalog changed since {out} was started ({fingerprint} lists its cases); resume from a "
+              "checkout of the commit it started at (git worktree add ../huntbase <commit>, then run "
+              "PYTHONPATH=../huntbase python benchmarks/hunt.py --resume from there), or start an empty --out",
+              file=sys.stderr)
+        return 2
+    if not args.merge_only:
+        fingerprint.write_text(json.dumps(catalog, indent=1))
     if args.resume:
         done = [run for run in runs if finished(run)]
         print(f"resuming: {len(done)} of {len(runs)} runs already complete", file=sys.stderr)

@@ -99,3 +99,18 @@ def test_scale_runs_above_1e5_check_only_the_cases_that_reduce():
     cases = large.argv[large.argv.index("--cases") + 1].split(",")
     assert {"reduce.max_all", "reduce.mean", "losses.softmax_xent"} <= set(cases)
     assert not {"unary.tanh", "elementwise.mul"} & set(cases)
+
+
+def test_a_hunt_resumed_with_another_catalog_stops_with_what_to_do(tmp_path, capsys):
+    """Shards deal the plan's checks out in turn: another catalog would repeat some checks and never run others."""
+    (tmp_path / "catalog.json").write_text('{"digest": "another", "cases": [], "properties": []}')
+    argv = ["--resume", "--out", str(tmp_path), "--engines", "mygrad", "--dtypes", "float64", "--stages", "property"]
+    assert hunt.main(argv) == 2
+    error = capsys.readouterr().err
+    assert "the catalog changed since" in error and "git worktree add" in error
+    assert not list(tmp_path.glob("*.jsonl"))  # nothing ran
+
+
+def test_the_catalog_fingerprint_follows_the_cases():
+    fingerprint = hunt.catalog_fingerprint()
+    assert "reduce.norm2_native" in fingerprint["cases"] and len(fingerprint["digest"]) == 16
