@@ -182,9 +182,9 @@ def _det_blocks(p: Point, absolute: bool) -> Blocks:
         for j in range(n):
             rows, cols = [r for r in range(n) if r != i], [c for c in range(n) if c != j]
             inner = _cofactors(a[np.ix_(rows, cols)], absolute)
-            for r, k in enumerate(rows):
-                for c, l in enumerate(cols):
-                    out[i, j, k, l] = inner[r, c] if absolute else (-1) ** (i + j) * inner[r, c]
+            for r, row in enumerate(rows):
+                for c, col in enumerate(cols):
+                    out[i, j, row, col] = inner[r, c] if absolute else (-1) ** (i + j) * inner[r, c]
     return {("A", "A"): out}
 
 
