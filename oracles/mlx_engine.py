@@ -52,8 +52,9 @@ class _MlxNamespace:
     def clip(self, a: Any, lo: float, hi: float) -> Any:
         return self._mx.clip(a, lo, hi)
 
-    def norm(self, a: Any, axis: int | None = None, keepdims: bool = False) -> Any:
-        return self._mx.linalg.norm(a, axis=axis, keepdims=keepdims)
+    def norm(self, a: Any, axis: int | None = None, keepdims: bool = False, ord: float = 2) -> Any:
+        flat = a if ord == 2 or axis is not None else self._mx.reshape(a, (-1,))  # ord=inf: of every entry, not a matrix norm
+        return self._mx.linalg.norm(flat, None if ord == 2 else ord, axis=axis, keepdims=keepdims)
 
     def det(self, a: Any) -> Any:
         # MLX's linalg runs on the CPU stream only.

@@ -79,14 +79,19 @@ def composed_log_softmax(logsumexp: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def composed_norm(xp: Any) -> Callable[..., Any]:
-    """‖a‖₂ as √(Σ a·a) behind a double ``where``: 0, with derivative 0, at a = 0.
+    """‖a‖₂ as √(Σ a·a) behind a double ``where``: 0, with derivative 0, at a = 0 (``ord=inf``: max |a_i|).
 
     No conjugate and no ``abs``, so it stays analytic for complex input (the
     complex step differentiates through it); the inner ``where`` keeps sqrt's
     infinite slope at 0 out of the derivative (the reference's own norm form).
     """
 
-    def norm(a: Any, axis: int | None = None, keepdims: bool = False) -> Any:
+    def norm(a: Any, axis: int | None = None, keepdims: bool = False, ord: float = 2) -> Any:
+        if ord != 2 and axis is None and not keepdims:  # the ∞-norm as max(a, −a): comparisons only, no abs
+            flat = xp.reshape(a, (-1,))
+            return xp.max(xp.concat([flat, -flat]))
+        if ord != 2:
+            return xp.max(xp.abs(a), axis=axis, keepdims=keepdims)
         s = xp.sum(a * a, axis=axis, keepdims=keepdims)
         return xp.where(s > 0, xp.sqrt(xp.where(s > 0, s, 1.0)), 0.0)
 

@@ -57,9 +57,9 @@ double ``where`` do not).
 An adapter provides an entry only where its library has one; a case that calls
 it (``Case.requires``) is skipped, saying so, on an engine whose ``xp`` lacks it.
 
-- ``xp.norm(a, axis=None, keepdims=False)``: the Euclidean norm of all entries
+- ``xp.norm(a, axis=None, keepdims=False, ord=2)``: the Euclidean norm of all entries
   (``axis`` None) or along one axis, the library's vector 2-norm
-  (``numpy.linalg.norm``, ``torch.linalg.vector_norm``);
+  (``numpy.linalg.norm``, ``torch.linalg.vector_norm``); ``ord=inf``: max |a_i|;
 - ``xp.std(a, axis=None, keepdims=False, ddof=0)``: the standard deviation
   √(Σ(a − ā)²/(N − ddof)) of all entries or along one axis (``numpy.std``;
   ``torch.std`` calls ``ddof`` ``correction``);
@@ -114,7 +114,7 @@ VOCABULARY = (
 #: Namespace functions an adapter may provide, each the library's own (not composed):
 #: name -> its contract.  A case that calls one lists it in ``Case.requires``.
 OPTIONAL_VOCABULARY = {
-    "norm": "xp.norm(a, axis=None, keepdims=False): the library's own Euclidean (2-)norm, of every entry or along one axis",
+    "norm": "xp.norm(a, axis=None, keepdims=False, ord=2): the library's own vector norm, of every entry or along one axis; ord 2 or inf",
     "std": "xp.std(a, axis=None, keepdims=False, ddof=0): the library's own standard deviation, divisor N - ddof",
     "hypot": "xp.hypot(a, b): the library's own element-wise sqrt(a**2 + b**2), broadcasting",
     "sinc": "xp.sinc(a): the library's own normalized sinc, sin(pi a)/(pi a) element-wise, 1 at a = 0",

@@ -123,7 +123,7 @@ def _namespace(torch: Any, xp: Any, device: Any) -> Namespace:
         softmax=lambda a, axis=-1: torch.softmax(a, dim=axis),
         log_softmax=lambda a, axis=-1: torch.log_softmax(a, dim=axis),
         # Explicit: torch.norm (which the namespace would otherwise find) takes p and dim, not axis.
-        norm=lambda a, axis=None, keepdims=False: torch.linalg.vector_norm(a, dim=axis, keepdim=keepdims),
+        norm=lambda a, axis=None, keepdims=False, ord=2: torch.linalg.vector_norm(a, ord=ord, dim=axis, keepdim=keepdims),
         std=lambda a, axis=None, keepdims=False, ddof=0: torch.std(a, dim=axis, correction=ddof, keepdim=keepdims),
         hypot=torch.hypot,
         sinc=torch.sinc,
@@ -136,6 +136,10 @@ def _namespace(torch: Any, xp: Any, device: Any) -> Namespace:
 def _numpy(tensor: Any) -> np.ndarray:
     """A numpy copy (not a view of torch's storage); bfloat16 as ml_dtypes.bfloat16, bit for bit."""
     tensor = tensor.detach().cpu()
+    if tensor._is_zerotensor():  # forward AD's symbolic zero (a piecewise-linear function's second derivative)
+        import torch
+
+        tensor = torch.zeros(tensor.shape, dtype=tensor.dtype)
     if str(tensor.dtype) == "torch.bfloat16":
         import ml_dtypes
         import torch

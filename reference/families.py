@@ -593,6 +593,77 @@ def _norm_case(native: bool) -> Case:
     )
 
 
+def _norminf_grad(p: Point) -> Any:
+    """‖x‖∞ = max(x, −x): the max's weights w over the 2n values (t on the first, 1 − t on the last of a tie),
+    folded back, w[:n] − w[n:]: sign(xᵢ) on the largest |xᵢ|, a member of the l1 ball at x = 0."""
+    x = np.asarray(p.x)
+    weights = tie_weights(np.concatenate([x, -x]), p.t)
+    return weights[: x.size] - weights[x.size :]
+
+
+def _norminf_locus(p: Point) -> tuple[Any, Any, float]:
+    """0 where the largest |xᵢ| is tied or 0 (a set-valued subdifferential), else 1: exact in floating point."""
+    a = np.abs(np.ravel(np.asarray(p.x)))
+    top = max(a)
+    zero = a[0] * 0  # a zero of x's own kind (float, exact or symbolic)
+    on_kink = top == 0 or sum(1 for v in a if v == top) > 1
+    return (zero if on_kink else zero + 1), 0.0, 0
+
+
+def _norminf_nearest(p: Point, arg: str, kind: str, probe: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """The member of ∂‖x‖∞ nearest an engine's result: over ties of the largest |xᵢ| > 0 the signed simplex
+    {sign(xᵢ)·wᵢ on the tied set, w in the simplex}; at x = 0 the l1 ball {Σ|sᵢ| ≤ 1}."""
+    x = np.asarray(p.x, dtype=np.float64)
+    a, sign = np.abs(x), np.sign(x)
+    top = np.max(a)
+    tied = (a == top) if top > 0 else np.ones_like(a, dtype=bool)
+    if kind == "jvp":
+        v = np.asarray(probe, dtype=np.float64)
+        if top == 0:
+            bound = float(np.max(np.abs(v)))
+            return np.clip(value, -bound, bound)
+        along = (sign * v)[tied]
+        return np.clip(value, np.min(along), np.max(along))
+    u = float(probe)
+    if u == 0:
+        return np.zeros_like(value)
+    s = np.clip(np.asarray(value, dtype=np.float64) / u, -1e6, 1e6)
+    if top == 0:  # the l1 ball: s itself if inside, else the simplex projection of |s| with s's signs
+        inside = np.sum(np.abs(s)) <= 1
+        member = s if inside else np.sign(s) * _project_simplex(np.abs(s)[None, :], np.ones((1, s.size), dtype=bool))[0]
+        return member * u
+    member = np.where(tied, sign * _project_simplex((sign * s)[None, :], tied[None, :])[0], 0.0)
+    return member * u
+
+
+def _norminf_case() -> Case:
+    return Case(
+        id="reduce.norminf_native",
+        section="beyond: reductions",
+        formula=r"y = \|\mathbf{x}\|_\infty = \max_i |x_i| \text{ (the library's own norm, ord=inf)}",
+        args=(Arg("x", ("N",)),),
+        output=(),
+        primal=lambda xp, x: xp.norm(x, ord=np.inf),
+        requires=("norm",),
+        partials={
+            # A selection and a sign: nothing rounds.
+            # Magnitude 1 on every entry, as a max's: a tie's share may be any weight up to 1.
+            "x": Partial(S.ROW, _norminf_grad, lambda p: np.ones(np.shape(p.x)), _const(1),
+                         r"\frac{\partial y}{\partial x_i} = \operatorname{sign}(x_i)\,[\,|x_i| = \|\mathbf{x}\|_\infty]"),
+        },
+        kink=Kink(
+            where="ties for the largest |x_i|, or x = 0",
+            subdifferential="the signed simplex {sign(x_i) w_i on the tied set : w in the simplex}; at x = 0 the l1 ball",
+            locus=_norminf_locus,
+            # Every entry an integer in [-2, 2]: ties of |x_i| (of either sign) and zeros, exact in any order.
+            project=lambda values: {**values, "x": np.clip(np.round(values["x"] / 4), -2, 2).astype(values["x"].dtype)},
+            convention_note="torch, jax and mlx split the mass evenly over ties; mygrad gives it to one entry; at 0 torch, "
+            "mlx and mygrad return 0, jax (1/n) each: all in the set.",
+            nearest=_norminf_nearest,
+        ),
+    )
+
+
 def _std_parts(p: Point) -> tuple[Any, Any, Any, Any]:
     """X − X̄, k = N − ddof (N entries), y = √(Σ(X − X̄)²/k) and the mask of a non-constant X (``p.step`` of the spread)."""
     x = np.asarray(p.X)
@@ -1209,6 +1280,7 @@ FAMILY_CASES: tuple[Case, ...] = (
     _softmax_case(log=True),
     _norm_case(native=False),
     _norm_case(native=True),
+    _norminf_case(),
     _std_case(),
     _hypot_case(),
     _sinc_case(),

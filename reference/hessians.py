@@ -336,6 +336,7 @@ HESSIANS: dict[str, Hessian] = {
     "reduce.mean_all": ZERO,
     "reduce.max_all": ZERO,
     "reduce.min_all": ZERO,
+    "reduce.norminf_native": ZERO,  # piecewise linear: max |x_i|
     "losses.mse_mean": Hessian(_mse_mean_blocks, _mse_mean_blocks, _const(2)),
     "losses.softmax_xent": Hessian(lambda p: _xent_blocks(p, absolute=False), lambda p: _xent_blocks(p, absolute=True), _xent_ops),
     # The first derivatives' roundings (n + m + N + 8) cover e's and A's, the factors, k and the sum over N.

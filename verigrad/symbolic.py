@@ -476,9 +476,10 @@ class SymbolicNamespace:
     def log_softmax(self, a: Any, axis: int = -1) -> Any:
         return np.asarray(a, dtype=object) - self.logsumexp(a, axis=axis, keepdims=True)
 
-    def norm(self, a: Any, axis: int | None = None, keepdims: bool = False) -> Any:
-        """‖a‖₂ (optional vocabulary) as √(Σ a²) behind a double where: the region picks the side of Σ a² = 0."""
-        return composed_norm(self)(np.asarray(a, dtype=object), axis=axis, keepdims=keepdims)
+    def norm(self, a: Any, axis: int | None = None, keepdims: bool = False, ord: float = 2) -> Any:
+        """‖a‖₂ (optional vocabulary) as √(Σ a²) behind a double where: the region picks the side of Σ a² = 0;
+        ``ord=inf``: max |a_i|, each |a_i| and the maximum by the region."""
+        return composed_norm(self)(np.asarray(a, dtype=object), axis=axis, keepdims=keepdims, ord=ord)
 
     def std(self, a: Any, axis: int | None = None, keepdims: bool = False, ddof: int = 0) -> Any:
         """The standard deviation (optional vocabulary) behind a double where: the region picks the side of Σ(a − ā)² = 0."""
