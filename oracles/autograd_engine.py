@@ -20,7 +20,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from verigrad.oracles.namespaces import Namespace, composed_log_softmax, composed_sigmoid, composed_softmax
+from verigrad.oracles.namespaces import (
+    Namespace,
+    composed_log_softmax,
+    composed_sigmoid,
+    composed_softmax,
+    numpy_style_norm,
+)
 
 __all__ = ["AutogradEngine"]
 
@@ -51,9 +57,7 @@ class AutogradEngine:
             logsumexp=special.logsumexp,
             softmax=composed_softmax(special.logsumexp, anp.exp),
             log_softmax=composed_log_softmax(special.logsumexp),
-            # ord=inf of every entry is max |a_i| of the flattened array (numpy's own would take a 2-d array's matrix norm).
-            norm=lambda a, axis=None, keepdims=False, ord=2: anp.linalg.norm(
-                a if ord == 2 or axis is not None else anp.reshape(a, (-1,)), ord=None if ord == 2 else ord, axis=axis, keepdims=keepdims),
+            norm=numpy_style_norm(anp.linalg.norm, anp.ravel),
             std=lambda a, axis=None, keepdims=False, ddof=0: anp.std(a, axis=axis, ddof=ddof, keepdims=keepdims),
             hypot=anp.hypot,
             sinc=anp.sinc,

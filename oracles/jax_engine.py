@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from verigrad.oracles.namespaces import Namespace
+from verigrad.oracles.namespaces import Namespace, numpy_style_norm
 from verigrad.oracles.second_order import jax_hvp
 
 __all__ = ["JaxEngine"]
@@ -56,9 +56,9 @@ class JaxEngine:
         # jax.numpy has the whole vocabulary except four functions, which jax.nn has; norm is jnp.linalg's.
         self.xp: Any = Namespace(
             jnp, sigmoid=jax.nn.sigmoid, logsumexp=jax.nn.logsumexp, softmax=jax.nn.softmax, log_softmax=jax.nn.log_softmax,
-            norm=lambda a, axis=None, keepdims=False, ord=2: jnp.linalg.norm(
-                a if ord == 2 or axis is not None else jnp.ravel(a), None if ord == 2 else ord, axis, keepdims),
-            hypot=jnp.hypot, sinc=jnp.sinc, det=jnp.linalg.det, std=lambda a, axis=None, keepdims=False, ddof=0: jnp.std(a, axis=axis, ddof=ddof, keepdims=keepdims),
+            # optional vocabulary: the library's own functions
+            norm=numpy_style_norm(jnp.linalg.norm, jnp.ravel), hypot=jnp.hypot, sinc=jnp.sinc, det=jnp.linalg.det,
+            std=lambda a, axis=None, keepdims=False, ddof=0: jnp.std(a, axis=axis, ddof=ddof, keepdims=keepdims),
         )
         # jax.devices raises a RuntimeError naming the platform when it is not available.
         self._device = jax.devices(device)[0] if device else None

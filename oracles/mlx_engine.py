@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from verigrad.oracles.namespaces import numpy_style_norm
+
 __all__ = ["MlxEngine"]
 
 #: dtypes MLX computes in on the CPU; float64 has no GPU kernels in MLX.
@@ -53,8 +55,7 @@ class _MlxNamespace:
         return self._mx.clip(a, lo, hi)
 
     def norm(self, a: Any, axis: int | None = None, keepdims: bool = False, ord: float = 2) -> Any:
-        flat = a if ord == 2 or axis is not None else self._mx.reshape(a, (-1,))  # ord=inf: of every entry, not a matrix norm
-        return self._mx.linalg.norm(flat, None if ord == 2 else ord, axis=axis, keepdims=keepdims)
+        return numpy_style_norm(self._mx.linalg.norm, lambda x: self._mx.reshape(x, (-1,)))(a, axis, keepdims, ord)
 
     def det(self, a: Any) -> Any:
         # MLX's linalg runs on the CPU stream only.

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from verigrad.oracles.namespaces import Namespace, composed_logsumexp
+from verigrad.oracles.namespaces import Namespace, composed_logsumexp, numpy_style_norm
 
 __all__ = ["MygradEngine"]
 
@@ -115,8 +115,7 @@ def _namespace(mygrad: Any) -> Namespace:
         logsumexp=composed_logsumexp(mygrad, constant),
         softmax=lambda a, axis=-1: mygrad.nnet.softmax(a, axis=axis),
         log_softmax=lambda a, axis=-1: mygrad.nnet.logsoftmax(a, axis=axis),
-        norm=lambda a, axis=None, keepdims=False, ord=2: mygrad.linalg.norm(
-            a if ord == 2 or axis is not None else mygrad.reshape(a, (-1,)), ord=None if ord == 2 else ord, axis=axis, keepdims=keepdims),
+        norm=numpy_style_norm(mygrad.linalg.norm, lambda a: mygrad.reshape(a, (-1,))),
         std=lambda a, axis=None, keepdims=False, ddof=0: mygrad.std(a, axis=axis, ddof=ddof, keepdims=keepdims),
         sinc=mygrad.sinc,
         asarray=lambda array: mygrad.tensor(np.asarray(array), constant=True),

@@ -78,22 +78,53 @@ def composed_log_softmax(logsumexp: Callable[..., Any]) -> Callable[..., Any]:
     return log_softmax
 
 
+#: The orders of ``xp.norm`` (oracles.protocol.OPTIONAL_VOCABULARY): the 2-norm and max |a_i|.
+NORM_ORDERS = (2, np.inf)
+
+
+def _check_order(ord: float) -> None:
+    if ord not in NORM_ORDERS:
+        raise ValueError(f"xp.norm: ord={ord!r}; the vocabulary's orders are 2 and inf")
+
+
+def numpy_style_norm(norm: Callable[..., Any], flatten: Callable[[Any], Any]) -> Callable[..., Any]:
+    """The vocabulary's ``xp.norm`` from a library's numpy-style ``norm(a, ord=, axis=, keepdims=)``.
+
+    Its 2-norm is ``ord=None`` (the Frobenius norm of every entry where ``axis`` is None); its ∞-norm of every
+    entry is taken of ``flatten(a)``, since numpy's ``ord=inf`` of a 2-d array would be a matrix norm.
+    """
+
+    def vocabulary_norm(a: Any, axis: int | None = None, keepdims: bool = False, ord: float = 2) -> Any:
+        _check_order(ord)
+        if ord == 2:
+            return norm(a, ord=None, axis=axis, keepdims=keepdims)
+        return norm(a if axis is not None else flatten(a), ord=ord, axis=axis, keepdims=keepdims)
+
+    return vocabulary_norm
+
+
+def _guarded_sqrt(xp: Any, s: Any) -> Any:
+    """√s behind a double ``where``: 0, with derivative 0, at s = 0 (sqrt's infinite slope kept out)."""
+    return xp.where(s > 0, xp.sqrt(xp.where(s > 0, s, 1.0)), 0.0)
+
+
 def composed_norm(xp: Any) -> Callable[..., Any]:
-    """‖a‖₂ as √(Σ a·a) behind a double ``where``: 0, with derivative 0, at a = 0 (``ord=inf``: max |a_i|).
+    """‖a‖₂ as √(Σ a·a) behind a double ``where`` (``ord=inf``: max |a_i|, as max(a, −a) of every entry).
 
     No conjugate and no ``abs``, so it stays analytic for complex input (the
-    complex step differentiates through it); the inner ``where`` keeps sqrt's
-    infinite slope at 0 out of the derivative (the reference's own norm form).
+    complex step differentiates through it), and takes comparisons only (a
+    symbolic region knows each); the inner ``where`` keeps sqrt's infinite
+    slope at 0 out of the derivative (the reference's own norm form).
     """
 
     def norm(a: Any, axis: int | None = None, keepdims: bool = False, ord: float = 2) -> Any:
-        if ord != 2 and axis is None and not keepdims:  # the ∞-norm as max(a, −a): comparisons only, no abs
+        _check_order(ord)
+        if ord == 2:
+            return _guarded_sqrt(xp, xp.sum(a * a, axis=axis, keepdims=keepdims))
+        if axis is None and not keepdims:
             flat = xp.reshape(a, (-1,))
             return xp.max(xp.concat([flat, -flat]))
-        if ord != 2:
-            return xp.max(xp.abs(a), axis=axis, keepdims=keepdims)
-        s = xp.sum(a * a, axis=axis, keepdims=keepdims)
-        return xp.where(s > 0, xp.sqrt(xp.where(s > 0, s, 1.0)), 0.0)
+        return xp.max(xp.abs(a), axis=axis, keepdims=keepdims)
 
     return norm
 
@@ -107,8 +138,7 @@ def composed_std(xp: Any) -> Callable[..., Any]:
     def std(a: Any, axis: int | None = None, keepdims: bool = False, ddof: int = 0) -> Any:
         count = int(np.prod(a.shape)) if axis is None else a.shape[axis]
         d = a - xp.sum(a, axis=axis, keepdims=True) / count
-        s = xp.sum(d * d, axis=axis, keepdims=keepdims) / (count - ddof)
-        return xp.where(s > 0, xp.sqrt(xp.where(s > 0, s, 1.0)), 0.0)
+        return _guarded_sqrt(xp, xp.sum(d * d, axis=axis, keepdims=keepdims) / (count - ddof))
 
     return std
 
@@ -117,8 +147,7 @@ def composed_hypot(xp: Any) -> Callable[..., Any]:
     """√(a² + b²) behind a double ``where``: 0, with derivative 0, at a = b = 0; analytic like :func:`composed_norm`."""
 
     def hypot(a: Any, b: Any) -> Any:
-        s = a * a + b * b
-        return xp.where(s > 0, xp.sqrt(xp.where(s > 0, s, 1.0)), 0.0)
+        return _guarded_sqrt(xp, a * a + b * b)
 
     return hypot
 

@@ -135,14 +135,13 @@ def _namespace(torch: Any, xp: Any, device: Any) -> Namespace:
 
 def _numpy(tensor: Any) -> np.ndarray:
     """A numpy copy (not a view of torch's storage); bfloat16 as ml_dtypes.bfloat16, bit for bit."""
+    import torch
+
     tensor = tensor.detach().cpu()
     if tensor._is_zerotensor():  # forward AD's symbolic zero (a piecewise-linear function's second derivative)
-        import torch
-
         tensor = torch.zeros(tensor.shape, dtype=tensor.dtype)
-    if str(tensor.dtype) == "torch.bfloat16":
+    if tensor.dtype == torch.bfloat16:
         import ml_dtypes
-        import torch
 
         return np.array(tensor.view(torch.int16).numpy(), copy=True).view(ml_dtypes.bfloat16)
     return np.array(tensor.numpy(), copy=True)

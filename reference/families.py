@@ -825,18 +825,17 @@ def _hypot_case() -> Case:
     )
 
 
-def _sinc_terms(p: Point) -> tuple[Any, Any, Any, Any]:
-    """x, the mask of x = 0, and πx cos πx and sin πx at x (x = 0 replaced by 1, where the terms are not used)."""
+def _sinc_terms(p: Point) -> tuple[Any, Any, Any, Any, Any]:
+    """x, the mask of x = 0, x with 0 replaced by 1 (where the terms are not used), and πx cos πx and sin πx there."""
     x = np.asarray(p.x)
     zero = np.asarray(x == 0, dtype=bool)
     safe = np.where(zero, x * 0 + 1, x)  # x * 0 + 1: a one of x's own kind (exact, symbolic or float)
-    return x, zero, np.pi * safe * np.cos(np.pi * safe), np.sin(np.pi * safe)
+    return x, zero, safe, np.pi * safe * np.cos(np.pi * safe), np.sin(np.pi * safe)
 
 
 def _sinc_grad(p: Point) -> Any:
     """d/dx Σ sinc(xᵢ) = (πx cos πx − sin πx)/(πx²); 0 at x = 0, where sinc is smooth (its Taylor series is even)."""
-    x, zero, c, s = _sinc_terms(p)
-    safe = np.where(zero, x * 0 + 1, x)
+    x, zero, safe, c, s = _sinc_terms(p)
     return np.where(zero, x * 0, (c - s) / (np.pi * safe * safe))
 
 
@@ -845,9 +844,8 @@ def _sinc_magnitude(p: Point) -> Any:
     both terms ≈ t, and an engine differentiating sin(πx)/(πx) as written forms it), and t's own rounding
     carried through both, |t|(|cos t − t sin t| + |cos t|) (at t ≈ 20 an ulp of t moves cos t by 20 ulps of
     1); at x = 0 exactly, 0 (a correct engine returns 0 there)."""
-    x, zero, c, s = _sinc_terms(p)
-    x = np.asarray(x, dtype=np.float64)
-    safe = np.where(zero, 1.0, x)
+    _, zero, safe, c, s = _sinc_terms(p)
+    safe = np.asarray(safe, dtype=np.float64)
     t = np.pi * safe
     through_t = np.abs(t) * (np.abs(np.cos(t) - t * np.sin(t)) + np.abs(np.cos(t)))
     terms = np.abs(np.asarray(c, dtype=np.float64)) + np.abs(np.asarray(s, dtype=np.float64)) + through_t

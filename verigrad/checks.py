@@ -236,10 +236,7 @@ def _vjp_outcome(target: Target, ex: vs.Example, value: np.ndarray, reference_pa
 def _near_kink(target: Target, ex: vs.Example) -> bool:
     """Whether some kink variable lies within its rounding blur of 0: where a set-valued subdifferential's member,
     not the closed form with its declared magnitudes, is what the engine's value is held to."""
-    p = truth.point(target.case, ex.values, ex.params, u=_kink_u(target))
-    z, magnitude, ops = target.case.kink.locus(p)
-    blur = np.broadcast_to(ops * p.u * np.asarray(magnitude, dtype=np.float64), np.shape(z))
-    return bool(np.any(np.abs(np.asarray(z, dtype=np.float64)) <= blur))
+    return truth.near_kink(target.case, ex.values, ex.params, _kink_u(target))
 
 
 def _member_bound(target: Target, ex: vs.Example, arg: str, member: np.ndarray, magnitude: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -44,11 +44,7 @@ def _shapes(case: Case, ex: vs.Example) -> dict[str, tuple[int, ...]]:
 
 def _on_kink(case: Case, ex: vs.Example, u: float) -> bool:
     """Whether a kink variable lies within its rounding blur of 0 (no Hessian there)."""
-    if case.kink is None:
-        return False
-    z, magnitude, ops = case.kink.locus(truth.point(case, ex.values, ex.params))
-    blur = max(ops, 1) * u * np.asarray(magnitude, dtype=np.float64)
-    return bool(np.any(np.abs(np.asarray(z, dtype=np.float64)) <= blur))
+    return truth.near_kink(case, ex.values, ex.params, u, min_ops=1)
 
 
 def _in_range(case: Case, ex: vs.Example, largest: float) -> bool:

@@ -51,6 +51,15 @@ def magnitude(
     )
 
 
+def near_kink(case: Case, values: Mapping[str, np.ndarray], params: Mapping[str, Any], u: float, min_ops: float = 0) -> bool:
+    """Whether some kink variable of ``case`` lies within its rounding blur of 0 (``max(ops, min_ops) · u · magnitude``)."""
+    if case.kink is None:
+        return False
+    z, magnitude, ops = case.kink.locus(point(case, values, params, u=u))
+    blur = np.broadcast_to(max(ops, min_ops) * u * np.asarray(magnitude, dtype=np.float64), np.shape(z))
+    return bool(np.any(np.abs(np.asarray(z, dtype=np.float64)) <= blur))
+
+
 def ops(case: Case, arg: str, values: Mapping[str, np.ndarray], params: Mapping[str, Any]) -> float:
     """Roundings along one entry of the closed form, as the case declares."""
     return float(case.partials[arg].ops(point(case, values, params)))

@@ -106,3 +106,18 @@ def test_requiring_a_name_outside_the_optional_vocabulary_is_a_clear_error() -> 
 def test_the_native_cases_declare_what_they_call() -> None:
     assert [get_case(case).requires for case, _, _ in NATIVE] == [(entry,) for _, entry, _ in NATIVE]
     assert get_case("reduce.norm2").requires == ()
+
+
+def test_the_inf_norm_of_a_matrix_is_its_largest_entry_not_numpys_matrix_norm() -> None:
+    """``xp.norm(A, ord=inf)`` is max |A_ij| on every adapter; numpy's own ord=inf of a 2-d array is the max row sum."""
+    from verigrad.oracles.namespaces import numpy_style_norm
+
+    a = np.array([[1.0, -2.0], [0.5, 0.25]])
+    assert numpy_style_norm(np.linalg.norm, np.ravel)(a, ord=np.inf) == 2.0 == FD.xp.norm(a, ord=np.inf)
+    assert np.linalg.norm(a, ord=np.inf) == 3.0  # what the flattening avoids
+
+
+@pytest.mark.parametrize("ord", [1, 3, "fro"])
+def test_an_order_outside_the_vocabulary_is_a_clear_error(ord: object) -> None:
+    with pytest.raises(ValueError, match=r"ord=.*the vocabulary's orders are 2 and inf"):
+        FD.xp.norm(np.ones(3), ord=ord)
