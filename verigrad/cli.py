@@ -112,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--seed", type=int, metavar="S", help="hypothesis seed (random inputs, reproducible)")
     check.add_argument("--profile", choices=sorted(PROFILES), default="dev")
     check.add_argument("--mode", choices=MODES, default=PROBABILISTIC, help="tolerance mode (default: %(default)s)")
+    check.add_argument("--no-shrink", action="store_true",
+                       help="report each failure at the example that found it, not shrunk to a minimal one (faster triage)")
     check.add_argument("--expect", metavar="FILE", help="expected outcomes: lines 'CASE ENGINE [DTYPE] VERDICT  # reason'")
     check.add_argument("--records", metavar="PATH", default=str(DEFAULT_RECORDS), help="JSON-lines records (default: %(default)s)")
     check.add_argument("--junit", metavar="PATH", help="also write JUnit XML")
@@ -195,7 +197,7 @@ def command_check(args: argparse.Namespace, console: Console) -> int:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return Settings(args.profile, args.seed, args.examples, args.timeout, args.mode)
+    return Settings(args.profile, args.seed, args.examples, args.timeout, args.mode, shrink=not args.no_shrink)
 
 
 @dataclass(frozen=True)
@@ -236,6 +238,7 @@ def _header(args: argparse.Namespace, session: Session, run: PlannedRun) -> dict
         "profile": args.profile,
         "mode": args.mode,
         "examples": args.examples or PROFILES[args.profile]["max_examples"],
+        "shrink": not args.no_shrink,
         "shard": list(args.shard) if args.shard else None,
         "checks": len(run.labels),
         "scale": args.scale,

@@ -67,6 +67,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--verigrad-examples", type=int, default=None, metavar="N")
     group.addoption("--verigrad-mode", default=PROBABILISTIC, choices=MODES)
     group.addoption("--verigrad-timeout", type=float, default=60.0, metavar="SECONDS")
+    group.addoption("--verigrad-no-shrink", action="store_true",
+                    help="report each failure at the example that found it, not shrunk to a minimal one")
     group.addoption("--verigrad-expect", default=None, metavar="FILE",
                     help="expected outcomes file (default: the verigrad_expect ini option)")
     parser.addini("verigrad_engines", "engines under test when no --engine is given (default: "
@@ -134,6 +136,7 @@ class _PluginState:
             "seed": option("--verigrad-seed"),
             "profile": self.profile,
             "mode": option("--verigrad-mode"),
+            "shrink": not option("--verigrad-no-shrink"),
             "fd_steps": fd_step_scan(),
         }
 
@@ -142,7 +145,7 @@ class _PluginState:
         if self.session is None:
             option = self.config.getoption
             settings = Settings(self.profile, option("--verigrad-seed"), option("--verigrad-examples"),
-                                option("--verigrad-timeout"), option("--verigrad-mode"))
+                                option("--verigrad-timeout"), option("--verigrad-mode"), not option("--verigrad-no-shrink"))
             try:
                 self.session = Session.load(self.sources, settings)
             except EngineLoadError as error:

@@ -44,6 +44,9 @@ PROFILES: dict[str, dict[str, Any]] = {
     "ci": {"max_examples": 40, "seed": 0},
 }
 DTYPES = DEFAULT_DTYPES
+#: Appended to the message of a failure reported as drawn (``shrink=False``, ``--no-shrink``).
+NOT_SHRUNK = " (the first failing example as drawn: not shrunk, as asked)"
+NOT_RECURRED = " (not shrunk: it did not recur when this engine was re-run alone)"
 T = TypeVar("T")
 
 
@@ -154,12 +157,13 @@ class _Member:
 
 
 def _hypothesis_run(
-    members: list[_Member], profile: str, seed: int | None, max_examples: int | None, mode: str, *, stop_at_failure: bool
+    members: list[_Member], profile: str, seed: int | None, max_examples: int | None, mode: str, *, stop_at_failure: bool,
+    shrink: bool = True,
 ) -> Callable[[], None]:
     """The hypothesis test that checks every member engine on each drawn example.
 
     One body serves a single engine (``stop_at_failure``: hypothesis then shrinks
-    the failure) and several engines sharing examples (a failing engine drops out
+    the failure, unless ``shrink`` is False) and several engines sharing examples (a failing engine drops out
     and the others go on).  A run with a seed draws the same examples either way:
     an engine that failed in a shared run fails at the same example when re-run alone.
     ``seed`` None takes the profile's (None there: hypothesis picks one).
@@ -201,7 +205,7 @@ def _hypothesis_run(
         suppress_health_check=list(HealthCheck),
         # No "explain" phase: it re-runs a failing check many times to annotate
         # source lines, which says nothing about an engine's arrays.
-        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
+        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, *([Phase.shrink] if shrink else [])],
     )(given(prop.strategy(case, dtype, spec.arg, spec.pair))(body))
     # With no database, hypothesis needs no key; computing it (a hash of the body's
     # cleaned source) cost more than drawing a dev run's examples.
@@ -225,17 +229,19 @@ def run_check(
     timeout: float | None = None,
     mode: str = PROBABILISTIC,
     source: str | None = None,
+    shrink: bool = True,
 ) -> Verdict:
     """Drive one check with hypothesis and return its verdict (never raises for engine faults).
 
     ``source`` is how the engine was named when loaded (``module:attribute``), for
-    the reproduction snippet; it defaults to ``spec.engine``.
+    the reproduction snippet; it defaults to ``spec.engine``.  ``shrink`` False reports
+    the first failing example as drawn (no minimizing: faster, and the message says so).
     """
     verdict = _new_verdict(spec, mode)
     if unsupported(verdict, engine, get_case(spec.case).requires):
         return verdict
     member = _Member(spec, engine)
-    test = _hypothesis_run([member], profile, seed, max_examples, mode, stop_at_failure=True)
+    test = _hypothesis_run([member], profile, seed, max_examples, mode, stop_at_failure=True, shrink=shrink)
     started = time.perf_counter()
     try:
         with time_limit(timeout):
@@ -243,6 +249,8 @@ def run_check(
     except _Falsified as failure:
         _fail(verdict, failure.outcome, failure.example, spec, source or spec.engine)
         _exhibit(verdict, failure.outcome, failure.example, spec, engine, exhibits.seconds_left(timeout, started))
+        if not shrink:
+            verdict.message += NOT_SHRUNK
     except CheckTimeout as error:
         timed_out(verdict, error)
     except Flaky as error:
@@ -285,6 +293,7 @@ def run_group(
     timeout: float | None = None,
     mode: str = PROBABILISTIC,
     sources: Mapping[str, str] | None = None,
+    shrink: bool = True,
 ) -> list[Verdict]:
     """One check on several engines, which share hypothesis's examples; verdicts in ``specs`` order.
 
@@ -292,7 +301,8 @@ def run_group(
     engines that share the draws cost less.  A failing engine drops out of the
     shared run and is re-run alone on the same example sequence (same digest,
     same seed), where hypothesis shrinks its failure: its verdict is the one
-    :func:`run_check` gives.  Each engine keeps its own ``timeout``.
+    :func:`run_check` gives.  Each engine keeps its own ``timeout``.  With ``shrink``
+    False a failure is reported at the shared example that found it, with no re-run.
     """
     if len({group_key(s) for s in specs}) != 1:
         raise ValueError("run_group: the specs must differ only in their engine")
@@ -305,19 +315,15 @@ def run_group(
         # A seed of our own (from OS entropy, as hypothesis's would be), so a re-run alone draws the same examples.
         seed = secrets.randbits(64)
     if members:
-        _hypothesis_run(members, profile, seed, max_examples, mode, stop_at_failure=False)()
+        _hypothesis_run(members, profile, seed, max_examples, mode, stop_at_failure=False, shrink=shrink)()
     for member in members:
         spec = member.spec
         source = sources.get(spec.engine, spec.engine)
         if member.failure is not None:
             verdict = run_check(spec, member.engine, profile, seed=seed, max_examples=max_examples,
-                                timeout=timeout, mode=mode, source=source)
-            if verdict.status == PASS:  # the failure did not recur alone: report it as found, unshrunk
-                verdict = _new_verdict(spec, mode)
-                _fail(verdict, *member.failure, spec, source)
-                _exhibit(verdict, *member.failure, spec, member.engine, member.budget)
-                verdict.message += " (not shrunk: it did not recur when this engine was re-run alone)"
-                verdict.seconds = member.seconds
+                                timeout=timeout, mode=mode, source=source) if shrink else None
+            if verdict is None or verdict.status == PASS:  # not shrunk, as asked, or the failure did not recur alone
+                verdict = _as_found(spec, member, source, mode, NOT_SHRUNK if verdict is None else NOT_RECURRED)
             verdicts[spec.engine] = verdict
             continue
         verdict = _new_verdict(spec, mode)
@@ -327,6 +333,16 @@ def run_group(
         summarize(verdict, member.outcomes)
         verdicts[spec.engine] = verdict
     return [verdicts[s.engine] for s in specs]
+
+
+def _as_found(spec: CheckSpec, member: _Member, source: str, mode: str, why: str) -> Verdict:
+    """The failed verdict of a shared run's member at the example that found its failure, unshrunk (``why`` says so)."""
+    verdict = _new_verdict(spec, mode)
+    _fail(verdict, *member.failure, spec, source)
+    _exhibit(verdict, *member.failure, spec, member.engine, member.budget)
+    verdict.message += why
+    verdict.seconds = member.seconds
+    return summarize(verdict, member.outcomes)
 
 
 def _fail(verdict: Verdict, outcome: Outcome, example: vs.Example, spec: CheckSpec, source: str) -> None:
@@ -424,7 +440,9 @@ def run_all(
     max_examples: int | None = None,
     timeout: float | None = None,
     mode: str = PROBABILISTIC,
+    shrink: bool = True,
 ) -> Iterator[Verdict]:
     """Verdicts for every spec, in order, as they are decided."""
     for spec in specs:
-        yield run_check(spec, engines[spec.engine], profile, seed=seed, max_examples=max_examples, timeout=timeout, mode=mode)
+        yield run_check(spec, engines[spec.engine], profile, seed=seed, max_examples=max_examples, timeout=timeout,
+                        mode=mode, shrink=shrink)

@@ -29,13 +29,15 @@ __all__ = ["EngineLoadError", "Session", "Settings", "load_one"]
 
 @dataclass(frozen=True)
 class Settings:
-    """How every check of a session runs: hypothesis profile and seed, examples, time limit, tolerance mode."""
+    """How every check of a session runs: hypothesis profile and seed, examples, time limit, tolerance mode,
+    and whether a failure is shrunk to a minimal counterexample (False: reported as first drawn)."""
 
     profile: str = "dev"
     seed: int | None = None
     max_examples: int | None = None
     timeout: float | None = None
     mode: str = PROBABILISTIC
+    shrink: bool = True
 
 
 def load_one(source: str, options: Mapping[str, Any] | None = None) -> tuple[str, Any]:

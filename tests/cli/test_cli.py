@@ -17,6 +17,7 @@ from run_cli import verigrad
 
 from verigrad.records import read_records
 from verigrad.reference import CASES
+from verigrad.runner import NOT_SHRUNK
 
 # A user's own engine, written against the protocol only (HIPS autograd: it imports in 0.2 s,
 # which keeps these subprocess tests quick).
@@ -229,10 +230,10 @@ def _summary(stdout: str) -> str:
 
 
 def test_jobs_2_gives_the_serial_verdicts_and_summary(workdir: Path) -> None:
-    # Four properties, not all: what is compared is the split into workers and the merge, not the properties
+    # Four properties, not all, and no shrinking: what is compared is the split into workers and the merge
     # (the doubled engine's failures, each shrunk twice, were most of this test's 9 s).
     common = "my_adapter:Engine my_adapter:Doubled --cases elementwise.mul,reduction.sum --dtype float64".split()
-    common += "--properties vjp,jvp,adjoint,structure --examples 3 --seed 1 --no-report".split()
+    common += "--properties vjp,jvp,adjoint,structure --examples 3 --seed 1 --no-report --no-shrink".split()
     serial = verigrad("check", *common, "--records", "serial.jsonl", cwd=workdir)  # the workers are processes
     parallel = verigrad_process("check", *common, "-j", "2", "--records", "parallel.jsonl", cwd=workdir)
     assert serial.returncode == parallel.returncode == 1, parallel.stdout + parallel.stderr  # Doubled is wrong
@@ -240,6 +241,8 @@ def test_jobs_2_gives_the_serial_verdicts_and_summary(workdir: Path) -> None:
     (serial_header,), serial_verdicts = read_records([workdir / "serial.jsonl"])
     (parallel_header,), parallel_verdicts = read_records([workdir / "parallel.jsonl"])
     assert (serial_header["jobs"], parallel_header["jobs"]) == (1, 2)
+    assert serial_header["shrink"] is parallel_header["shrink"] is False  # --no-shrink reaches the workers
+    assert all(v.message.endswith(NOT_SHRUNK) for v in parallel_verdicts if v.status == "fail")
     assert {(v.check_id, v.status) for v in parallel_verdicts} == {(v.check_id, v.status) for v in serial_verdicts}
     assert len(parallel_verdicts) == len(serial_verdicts) > 2
     assert _summary(parallel.stdout) == _summary(serial.stdout)

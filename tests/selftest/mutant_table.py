@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import pytest
+
 from verigrad.oracles.mutants import (
     BroadcastAxisNotReduced,
     BroadcastNotReduced,
@@ -177,3 +179,9 @@ def load_mutant(name: str, engine: Any = None) -> MutantEngine:
     if name not in MUTANTS:
         raise KeyError(f"unknown mutant {name!r}; known: {', '.join(MUTANTS)}")
     return MUTANTS[name].factory(engine)
+
+
+#: A self-test of a catch runs at the first failing example (the default run: a diagnosis must hold wherever a
+#: bug shows) and shrunk, as a user gets it (with --verigrad-full, as .ci/run does). Shrinking is a fifth of the
+#: default run's time; the default run tests it on its own (test_shrink.py, the mutant's reproduction).
+SHRUNK_OR_NOT = [pytest.param(False, id="drawn"), pytest.param(True, id="shrunk", marks=pytest.mark.verigrad_full_only)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from mutant_table import MUTANTS  # tests/selftest (on pytest's pythonpath)
+from mutant_table import MUTANTS, SHRUNK_OR_NOT  # tests/selftest (on pytest's pythonpath)
 from tie_split import TieSplit
 
 from verigrad.checks import SUBGRADIENTS_DIFFER, Target, check_adjoint
@@ -34,11 +34,12 @@ def test_the_mode_outside_its_bound_is_named(name: str) -> None:
     assert diagnosis.summary.startswith(f"{wrong.upper()} wrong, {({'jvp': 'VJP', 'vjp': 'JVP'})[wrong]} right")
 
 
-def test_jvp_only_mutant_is_reported_as_jvp_wrong_vjp_right() -> None:
+@pytest.mark.parametrize("shrink", SHRUNK_OR_NOT)
+def test_jvp_only_mutant_is_reported_as_jvp_wrong_vjp_right(shrink: bool) -> None:
     mutant = MUTANTS["mutant-jvp-only-wrong"]
     catch = mutant.catch
     spec = CheckSpec(catch.property, catch.case, catch.arg, catch.pair, mutant.spec, catch.dtype)
-    verdict = run_check(spec, mutant.factory(), seed=7, max_examples=8)
+    verdict = run_check(spec, mutant.factory(), seed=7, max_examples=8, shrink=shrink)
     assert verdict.status == FAIL
     assert verdict.message.startswith("mode_mismatch: JVP wrong, VJP right"), verdict.message
 

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 import pytest
-from mutant_table import FAMILY_CATCHES, MUTANTS, SCALE_VALUE_MUTANTS, Catch, Mutant, load_mutant
+from mutant_table import FAMILY_CATCHES, MUTANTS, SCALE_VALUE_MUTANTS, SHRUNK_OR_NOT, Catch, Mutant, load_mutant
 
 from verigrad.calls import ContractViolation, call_vjp
 from verigrad.diagnosis import KINDS
@@ -44,15 +44,17 @@ def _spec(catch: Catch, engine: str) -> CheckSpec:
     return CheckSpec(catch.property, catch.case, catch.arg, catch.pair, engine, catch.dtype)
 
 
-def _run(catch: Catch, engine_name: str, engine: object, timeout: float | None = None) -> object:
-    return run_check(_spec(catch, engine_name), engine, seed=SEED, max_examples=MAX_EXAMPLES, timeout=timeout)
+def _run(catch: Catch, engine_name: str, engine: object, timeout: float | None = None, shrink: bool = True) -> object:
+    return run_check(_spec(catch, engine_name), engine, seed=SEED, max_examples=MAX_EXAMPLES, timeout=timeout,
+                     shrink=shrink)
 
 
+@pytest.mark.parametrize("shrink", SHRUNK_OR_NOT)
 @pytest.mark.parametrize("name", list(MUTANTS), ids=list(MUTANTS))
-def test_mutant_is_caught_and_diagnosed(name: str, torch_engine: TorchEngine) -> None:
+def test_mutant_is_caught_and_diagnosed(name: str, shrink: bool, torch_engine: TorchEngine) -> None:
     mutant: Mutant = MUTANTS[name]
     engine = mutant.factory(torch_engine)
-    verdict = _run(mutant.catch, mutant.spec, engine, mutant.catch.timeout)
+    verdict = _run(mutant.catch, mutant.spec, engine, mutant.catch.timeout, shrink)
     diagnosis = verdict.diagnosis or {}
     assert verdict.status == FAIL, f"{name} passed {verdict.check_id}"
     assert diagnosis.get("kind") == mutant.kind, f"{name}: diagnosed {diagnosis.get('kind')!r}: {verdict.message}"
@@ -67,11 +69,12 @@ def test_mutant_is_caught_and_diagnosed(name: str, torch_engine: TorchEngine) ->
         assert diagnosis["details"].get("size") == size
 
 
+@pytest.mark.parametrize("shrink", SHRUNK_OR_NOT)
 @pytest.mark.parametrize(("name", "kind", "catch"), FAMILY_CATCHES,
                          ids=[f"{n}-{c.property}-{c.case}-{c.subject}" for n, _, c in FAMILY_CATCHES])
-def test_mutant_is_caught_on_each_new_family(name: str, kind: str, catch: Catch, torch_engine: TorchEngine) -> None:
+def test_mutant_is_caught_on_each_new_family(name: str, kind: str, catch: Catch, shrink: bool, torch_engine: TorchEngine) -> None:
     mutant: Mutant = MUTANTS[name]
-    verdict = _run(catch, mutant.spec, mutant.factory(torch_engine), catch.timeout)
+    verdict = _run(catch, mutant.spec, mutant.factory(torch_engine), catch.timeout, shrink)
     assert verdict.status == FAIL, f"{name} passed {verdict.check_id}"
     assert (verdict.diagnosis or {}).get("kind") == kind, f"{name}: {verdict.message}"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from mutant_table import SHRUNK_OR_NOT
 
 from verigrad.oracles import load_engine
 from verigrad.records import FAIL, PASS, SKIP
@@ -45,17 +46,19 @@ class ReverseModeSlip(_Wrapped):
         return tuple(r * (1 + 2.0**-20) for r in self.inner.hvp_reverse(fn, primals, vectors))
 
 
-def _run(prop: str, case: str, engine) -> object:
-    return run_check(CheckSpec(prop, case, None, None, engine.name, "float64"), engine, seed=3, max_examples=10)
+def _run(prop: str, case: str, engine, shrink: bool = True) -> object:
+    return run_check(CheckSpec(prop, case, None, None, engine.name, "float64"), engine, seed=3, max_examples=10, shrink=shrink)
 
 
-def test_hvp_without_cross_terms_is_caught() -> None:
-    verdict = _run("hvp", "grad.f", NoCrossTerms("no-cross-terms"))
+@pytest.mark.parametrize("shrink", SHRUNK_OR_NOT)
+def test_hvp_without_cross_terms_is_caught(shrink: bool) -> None:
+    verdict = _run("hvp", "grad.f", NoCrossTerms("no-cross-terms"), shrink)
     assert verdict.status == FAIL, verdict.message
 
 
-def test_the_two_modes_disagreeing_is_caught() -> None:
-    verdict = _run("hvp_modes", "loss.relu_mse", ReverseModeSlip("reverse-slip"))
+@pytest.mark.parametrize("shrink", SHRUNK_OR_NOT)
+def test_the_two_modes_disagreeing_is_caught(shrink: bool) -> None:
+    verdict = _run("hvp_modes", "loss.relu_mse", ReverseModeSlip("reverse-slip"), shrink)
     assert verdict.status == FAIL
     assert verdict.message.startswith("forward-over-reverse H v differs from reverse-over-reverse"), verdict.message
 
