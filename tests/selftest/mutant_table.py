@@ -121,11 +121,11 @@ MUTANTS: dict[str, Mutant] = {
         (ReturnsList, "bad_return", _VJP_MUL),
         (ReturnsFloat, "bad_return", Catch("jvp", "elementwise.mul", "w")),
         (WrongShape, "wrong_shape", _VJP_MUL),
-        (Hangs, "timeout", Catch("vjp", "elementwise.mul", "w", timeout=1.0)),
+        (Hangs, "timeout", Catch("vjp", "elementwise.mul", "w", timeout=0.5)),  # it never answers: any limit shows it
         # the families beyond the seed: each a bug the seed's shapes and cases let pass
         (TransposedWhenSquare, "transposed", Catch("vjp", "linalg.matmul", "A")),
         (MeanWithoutOneOverN, "scaled", Catch("vjp", "losses.mse_mean", "pred")),
-        (HangsAboveSize, "timeout", Catch("vjp", "elementwise.mul", "w", timeout=2.0)),
+        (HangsAboveSize, "timeout", Catch("vjp", "elementwise.mul", "w", timeout=1.0)),
         (TiesTakeAll, "outside_subdifferential", Catch("kink", "reduce.max_all", "X")),
         (BroadcastAxisNotReduced, "broadcast_not_reduced", Catch("vjp", "broadcast.col_plus_row", "a")),
         (NaNAtZero, "non_finite", Catch("vjp", "unary.cube", "x")),
