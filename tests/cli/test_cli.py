@@ -217,11 +217,12 @@ def test_a_killed_run_keeps_every_finished_verdict(workdir: Path) -> None:
     lines = records.read_text().splitlines()
     assert json.loads(lines[0])["kind"] == "run"
     _, verdicts = read_records([records])
-    assert len(verdicts) >= 11 and all(v.status == "pass" for v in verdicts)
+    # Each finished check is there as it was decided: a pass, or a skip of the second-order checks (how far the
+    # run got before the kill varies, and the first case's hvp checks skip: the adapter has no hvp method).
+    assert len(verdicts) >= 11
+    assert all(v.status == "pass" or (v.status == "skip" and "has no hvp method" in v.message) for v in verdicts)
     report = verigrad("report", str(records), "--no-report", cwd=workdir)
     assert report.returncode == 0
-
-
 
 
 def _summary(stdout: str) -> str:
