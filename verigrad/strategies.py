@@ -271,10 +271,39 @@ def examples(
     fields += [_Field(shape, bound=PROBE_RANGE, zeros=False) for shape in probe_shapes]
     drawn = iter(_draw_arrays(draw, dtype, fields))
     values = {a.name: _labels(next(drawn), chosen[a.classes]) if a.domain == LABEL else next(drawn) for a in case.args}
+    square = [a.name for a in case.args if is_square(a.shape) and shapes[a.name][0] > 1]
+    if square and draw(_TIED_SPECTRUM_TICKET) == TIED_SPECTRUM_ONE_IN - 1:
+        for name in square:
+            values[name] = draw(permuted_diagonals(shapes[name][0])).astype(dtype)
     drawn_cotangent = next(drawn) if cotangent else np.zeros(out_shape, dtype)
     drawn_tangents = {name: next(drawn) for name in wanted}
     probes = {a.name: drawn_tangents.get(a.name, np.zeros(shapes[a.name], dtype)) for a in case.args}
     return Example(values, params, drawn_cotangent, probes, chosen)
+
+
+#: One example in this many draws each square matrix argument as a permuted diagonal matrix with tied entries
+#: (see :func:`permuted_diagonals`), where a case declares one: I, 2I, diag(2, 2, 1), a permutation matrix.
+TIED_SPECTRUM_ONE_IN = 8
+_TIED_SPECTRUM_TICKET = st.integers(0, TIED_SPECTRUM_ONE_IN - 1)
+#: The diagonal's values: few, so that a 3 × 3 draw ties most of the time, and exact in every format.
+TIED_VALUES = (1.0, 2.0, -1.0, 0.5)
+
+
+def is_square(shape: tuple[Any, ...]) -> bool:
+    """Whether a declared shape is a square matrix by construction ((3, 3), ("n", "n")), not by a draw's sizes."""
+    return len(shape) == 2 and shape[0] == shape[1]
+
+
+@lru_cache(maxsize=16)
+def permuted_diagonals(n: int) -> st.SearchStrategy[np.ndarray]:
+    """P·diag(d), n × n, with d from :data:`TIED_VALUES` (the simplest: the identity): ties in a spectrum.
+
+    Singular values or pivots that repeat are where a decomposition's derivative divides by their
+    differences (an SVD's, an eigendecomposition's, an LU's with no row exchange), and random draws
+    never repeat them exactly: torch's det Hessian is NaN at I, 2I, diag(2, 2, 3) and permutation matrices.
+    """
+    diagonal = st.lists(st.sampled_from(TIED_VALUES), min_size=n, max_size=n)
+    return st.tuples(st.permutations(range(n)), diagonal).map(lambda drawn: np.diag(drawn[1])[list(drawn[0])])
 
 
 #: One example in this many is large, where a property asks for it and the case has one argument and

@@ -36,6 +36,26 @@ class NoCrossTerms(_Wrapped):
         )
 
 
+class NanAtTiedSpectrum:
+    """jax, except that its H v is NaN at a permuted diagonal matrix with a repeated entry (as torch's det's is at I)."""
+
+    name = "nan-at-tied-spectrum"
+
+    def __init__(self) -> None:
+        self.inner = load_engine("jax")
+        self.xp = self.inner.xp
+
+    def vjp(self, fn, primals, cotangent):
+        return self.inner.vjp(fn, primals, cotangent)
+
+    def hvp(self, fn, primals, vectors):
+        products = self.inner.hvp(fn, primals, vectors)
+        (matrix,) = primals
+        entries = matrix[matrix != 0]
+        tied = len(entries) == len(matrix) == np.count_nonzero(np.any(matrix, axis=0)) and len(set(entries)) < len(entries)
+        return tuple(np.full_like(p, np.nan) for p in products) if tied else products
+
+
 class ReverseModeSlip(_Wrapped):
     """A correct forward-over-reverse product, and a reverse-over-reverse one off by a relative 2⁻²⁰."""
 
@@ -61,6 +81,15 @@ def test_the_two_modes_disagreeing_is_caught(shrink: bool) -> None:
     verdict = _run("hvp_modes", "loss.relu_mse", ReverseModeSlip("reverse-slip"), shrink)
     assert verdict.status == FAIL
     assert verdict.message.startswith("forward-over-reverse H v differs from reverse-over-reverse"), verdict.message
+
+
+def test_a_hessian_wrong_only_at_a_tied_spectrum_is_caught() -> None:
+    """Random draws never repeat a pivot or singular value exactly; the square-matrix draws do (strategies)."""
+    spec = CheckSpec("hvp", "linalg.det_native", None, None, NanAtTiedSpectrum.name, "float64")
+    verdict = run_check(spec, NanAtTiedSpectrum(), "ci", seed=1, shrink=False)
+    assert verdict.status == FAIL and verdict.diagnosis["kind"] == "non_finite", verdict.message
+    found = np.array(verdict.counterexample["inputs"]["A"])
+    assert np.count_nonzero(found) == 3 and len(set(found[found != 0])) < 3, found
 
 
 @pytest.mark.parametrize("case", ["grad.f", "loss.relu_mse", "scalar.chain"])

@@ -86,3 +86,41 @@ def test_large_examples_only_where_one_vjp_covers_the_argument() -> None:
     assert vs.large_eligible(get_case("reduce.max_all")) and vs.large_eligible(get_case("reduce.norm2"))
     assert not vs.large_eligible(get_case("reduce.max"))  # a dense Jacobian: out × arg entries
     assert not vs.large_eligible(get_case("losses.softmax_xent"))  # two arguments: fd's columns grow as n²
+
+
+def test_only_arguments_declared_square_are_drawn_as_permuted_diagonals() -> None:
+    assert vs.is_square((3, 3)) and vs.is_square(("n", "n"))
+    assert not vs.is_square(("m", "n")) and not vs.is_square((3,)) and not vs.is_square(("n", "n", "n"))
+    # a matrix case that is square only when its sizes happen to agree keeps its draws (no extra choice)
+    matmul = get_case("linalg.matmul")
+    assert not any(vs.is_square(a.shape) for a in matmul.args)
+
+
+@pytest.mark.parametrize("n", [2, 3])
+@settings(max_examples=30, deadline=None)
+@given(data=st.data())
+def test_a_permuted_diagonal_is_a_permutation_times_a_tied_diagonal(n: int, data: st.DataObject) -> None:
+    matrix = data.draw(vs.permuted_diagonals(n))
+    assert matrix.shape == (n, n)
+    assert np.count_nonzero(matrix) == n and all(np.count_nonzero(row) == 1 for row in (*matrix, *matrix.T))
+    assert set(matrix[matrix != 0]) <= set(vs.TIED_VALUES)
+
+
+def test_the_det_case_reaches_permutation_matrices_and_tied_diagonals() -> None:
+    """Random bytes never give a permutation matrix or diag(2, 2, -1) exactly; the permuted-diagonal draws do."""
+    from hypothesis import find
+
+    case = get_case("linalg.det_native")
+    searched = settings(database=None, max_examples=2000, deadline=None, derandomize=True)
+
+    def permutation(example: vs.Example) -> bool:
+        matrix = example.values["A"]
+        return bool(np.all(np.isin(matrix, (0.0, 1.0))) and np.all(matrix.sum(axis=0) == 1) and np.all(matrix.sum(axis=1) == 1))
+
+    def tied_diagonal(example: vs.Example) -> bool:
+        diagonal = np.diag(example.values["A"])
+        return np.array_equal(example.values["A"], np.diag(diagonal)) and len(set(diagonal)) < 3 and 0 not in diagonal \
+            and set(diagonal) != {1.0}
+
+    assert permutation(find(vs.examples(case, np.float64), permutation, settings=searched))
+    assert tied_diagonal(find(vs.examples(case, np.float32), tied_diagonal, settings=searched))
