@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from verigrad.diagnosis import Diagnosis, diagnose_shape
-from verigrad.dtypes import is_floating, raising_operation
+from verigrad.dtypes import LOW_PRECISION, is_floating, raising_operation
 
 
 class ContractViolation(Exception):
@@ -124,6 +124,29 @@ def _check_unmutated(before: list[np.ndarray], arrays: tuple[np.ndarray, ...], n
             raise ContractViolation(Diagnosis("mutated_input", f"{where} modified its input {name!r} in place"))
 
 
+def _raises_in_float32_too(
+    error: Exception, engine: Any, method: str, fn: Callable[..., Any], primals: tuple[np.ndarray, ...], probe: Any
+) -> bool:
+    """For a call that raised ``error`` on float16 or bfloat16 inputs: whether it raises alike in float32 too.
+
+    Then what raised is not the format (a rule the engine lacks, say), and the check is no skip for an
+    unsupported dtype (:func:`verigrad.dtypes.skip_if_unsupported`). Alike: the same exception type, since
+    at a singular matrix autograd's det raises ``LinAlgError`` in float32 where float16 is a ``TypeError``
+    (numpy's linalg has no float16). One more call, on a raise only.
+    """
+    if not primals or str(np.asarray(primals[0]).dtype) not in LOW_PRECISION:
+        return False
+
+    def wider(arrays: Any) -> Any:
+        return np.asarray(arrays, dtype=np.float32) if isinstance(arrays, np.ndarray) else tuple(map(wider, arrays))
+
+    try:
+        getattr(engine, method)(fn, wider(primals), wider(probe))
+    except Exception as again:  # a time-out (CheckTimeout) is no Exception: it ends the check as one
+        return type(again) is type(error)
+    return False
+
+
 def _guarded_call(
     engine: Any,
     method: str,
@@ -142,7 +165,11 @@ def _guarded_call(
     except ContractViolation:
         raise
     except Exception as error:
-        raise _raised(where, error) from error
+        violation = _raised(where, error)
+        if violation.diagnosis.kind == "engine_raised" and _raises_in_float32_too(error, engine, method, fn, primals, probe):
+            violation.diagnosis.details["raises_in_float32"] = True
+            violation.diagnosis.summary += " (in float32 too: not the format)"
+        raise violation from error
     _check_unmutated(before, primals, names, where)
     _check_unmutated(probes_before, probes, probe_names, where)
     return result

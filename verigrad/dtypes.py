@@ -96,13 +96,14 @@ def raising_operation(error: BaseException) -> str:
 def skip_if_unsupported(verdict: Any) -> None:
     """A check that failed because the engine raised on a low-precision dtype becomes a skip naming
     the operation that raised: the engine does not support that dtype there, which is no wrong gradient.
+    Unless the same call raised in float32 too (``raises_in_float32``): then the dtype is not the reason.
     """
     from verigrad.records import SKIP
 
     diagnosis = verdict.diagnosis or {}
-    if verdict.dtype not in LOW_PRECISION or diagnosis.get("kind") != "engine_raised":
-        return
     details = diagnosis.get("details") or {}
+    if verdict.dtype not in LOW_PRECISION or diagnosis.get("kind") != "engine_raised" or details.get("raises_in_float32"):
+        return
     operation = details.get("operation", "unknown operation")
     verdict.status = SKIP
     verdict.message = f"{verdict.engine} does not support {verdict.dtype} in {operation}: {details.get('message', verdict.message)}"

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from verigrad import strategies as vs
 from verigrad.dtypes import KNOWN_DTYPES, LOW_PRECISION, numpy_dtype, raising_operation, value_bound
 from verigrad.oracles import load_engine
-from verigrad.records import PASS, SKIP
+from verigrad.records import FAIL, PASS, SKIP
 from verigrad.reference import get_case
 from verigrad.runner import CheckSpec, run_check
 from verigrad.tolerance import unit_roundoff
@@ -82,6 +82,25 @@ def test_raising_on_a_low_precision_dtype_is_a_skip_naming_the_operation() -> No
     assert "NotImplementedError: maximum has no bfloat16 kernel" in verdict.message
     passing = run_check(CheckSpec("vjp", "elementwise.max", "w", None, "no-bf16", "float32"), engine, seed=1, max_examples=3)
     assert passing.status == PASS
+
+
+class _NoJvpRule(_NoBfloat16):
+    """jax without a forward-mode rule: its JVP raises in every dtype, as autograd's does for hypot."""
+
+    name = "no-jvp-rule"
+
+    def jvp(self, fn, primals, tangents):
+        raise NotImplementedError("JVP of this primitive not defined")
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_raising_in_float32_too_is_no_dtype_skip(dtype: str) -> None:
+    """The raise is the engine's, not the format's: the same call is retried in float32, and raises alike."""
+    verdict = run_check(CheckSpec("jvp", "elementwise.mul", "w", None, "no-jvp-rule", dtype), _NoJvpRule(), seed=1,
+                        max_examples=3)
+    assert verdict.status == FAIL and verdict.diagnosis["kind"] == "engine_raised", verdict.message
+    assert verdict.diagnosis["details"]["raises_in_float32"] is True
+    assert "(in float32 too: not the format)" in verdict.message
 
 
 def test_declared_unsupported_dtype_is_a_skip_with_its_reason() -> None:
