@@ -177,10 +177,27 @@ def test_an_engine_raising_on_a_low_precision_dtype_is_a_skip_as_in_the_suite(to
         name, xp = "no-bfloat16", torch_engine.xp
 
         def vjp(self, fn: object, primals: tuple, cotangent: object) -> tuple:
+            if str(primals[0].dtype) == "bfloat16":
+                raise TypeError(f"cannot hold {primals[0].dtype}")
+            return torch_engine.vjp(fn, primals, cotangent)
+
+        def jvp(self, fn: object, primals: tuple, tangents: tuple) -> object:
+            if str(primals[0].dtype) == "bfloat16":
+                raise TypeError(f"cannot hold {primals[0].dtype}")
+            return torch_engine.jvp(fn, primals, tangents)
+
+    class Raises(NoBfloat16):
+        name = "raises"
+
+        def vjp(self, fn: object, primals: tuple, cotangent: object) -> tuple:
             raise TypeError(f"cannot hold {primals[0].dtype}")
 
         jvp = vjp
 
     verdict = check_at_scale("elementwise.mul", "x", NoBfloat16(), "bfloat16", 1000)
     assert verdict.status == SKIP and "does not support bfloat16" in verdict.message
-    assert check_at_scale("elementwise.mul", "x", NoBfloat16(), "float32", 1000).status == FAIL  # not in float32
+    assert check_at_scale("elementwise.mul", "x", NoBfloat16(), "float32", 1000).status == PASS
+    # An engine that raises in float32 too does not lack the format: a failure, in bfloat16 as in float32.
+    raising = check_at_scale("elementwise.mul", "x", Raises(), "bfloat16", 1000)
+    assert raising.status == FAIL and "in float32 too" in raising.message, raising.message
+    assert check_at_scale("elementwise.mul", "x", Raises(), "float32", 1000).status == FAIL
