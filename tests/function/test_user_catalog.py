@@ -102,3 +102,23 @@ def test_pytest_runs_a_users_catalog(pytester: pytest.Pytester) -> None:
         "--verigrad-records", "records.jsonl")
     assert completed.ret == 0, completed.stdout.str()[-2000:]
     assert "2 passed" in completed.stdout.str()
+
+
+def test_pytest_reports_failures_unshrunk_when_asked(pytester: pytest.Pytester) -> None:
+    """``--verigrad-no-shrink`` reaches the checks: a wrong engine's failure is the example that found it, said so."""
+    from verigrad.runner import NOT_SHRUNK
+
+    (pytester.path / "doubled.py").write_text(
+        "from verigrad.oracles import load_engine\n\n\n"
+        "class Doubled:\n    name = 'doubled'\n\n    def __init__(self):\n        self.inner = load_engine('torch')\n"
+        "        self.xp = self.inner.xp\n\n    def vjp(self, fn, primals, cotangent):\n"
+        "        return tuple(2 * g for g in self.inner.vjp(fn, primals, cotangent))\n\n"
+        "    def jvp(self, fn, primals, tangents):\n        return self.inner.jvp(fn, primals, tangents)\n", encoding="utf-8")
+    pytester.syspathinsert()
+    completed = pytester.runpytest_inprocess(
+        "--pyargs", "verigrad.suite", "--engine", "doubled:Doubled", "-n", "0", "-k", "test_vjp and elementwise.mul and float64",
+        "--verigrad-examples", "3", "--verigrad-no-shrink", "-q", "-p", "no:cacheprovider", "--verigrad-records", "records.jsonl")
+    assert completed.ret == 1, completed.stdout.str()[-2000:]
+    headers, verdicts = read_records([pytester.path / "records.jsonl"])
+    assert headers[0]["shrink"] is False
+    assert verdicts and all(v.status == "fail" and v.message.endswith(NOT_SHRUNK) for v in verdicts)
