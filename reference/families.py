@@ -400,7 +400,7 @@ def _project_simplex(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def _reduction(name: str, latex: str, xp_name: str, per_element: Any, magnitude: Any, ops: Any,
-               keepdims: bool, kink: Kink | None = None) -> Case:
+               keepdims: bool, kink: Kink | None = None, share: bool = False) -> Case:
     suffix = "_keepdims" if keepdims else ""
     return Case(
         id=f"reduce.{name}{suffix}",
@@ -417,6 +417,7 @@ def _reduction(name: str, latex: str, xp_name: str, per_element: Any, magnitude:
                 lambda p: _spread(p, magnitude(p), keepdims),
                 ops,
                 latex,
+                share,
             )
         },
         kink=kink,
@@ -450,7 +451,7 @@ def _reductions() -> list[Case]:
             # 1/N: one rounding (N is exact).
             _reduction("mean", r"\frac{\partial y_k}{\partial X_{ij}} = \frac{1}{N_{axis}} [\text{in slice } k]", "mean",
                        lambda p: np.ones(np.shape(p.X)) / _axis_size(p), lambda p: np.ones(np.shape(p.X)) / _axis_size(p),
-                       _const(1), keepdims),
+                       _const(1), keepdims, share=True),
             _reduction("max", r"\frac{\partial y_k}{\partial X_{ij}} = [X_{ij} = y_k] \text{ (one of the ties)}", "max",
                        lambda p: _extremum_weights(p, 1), lambda p: np.ones(np.shape(p.X)), _NO_ROUNDING, keepdims,
                        _max_kink(1, False)),
@@ -500,6 +501,7 @@ def _full_sum(name: str) -> Case:
         lambda p: np.ones(np.shape(p.X)) * scale(p),
         _const(0 if name == "sum" else 1),
         r"\frac{\partial y}{\partial X_{ij}} = " + ("1" if name == "sum" else r"\frac{1}{mn}"),
+        share=name == "mean",
     )
     return _whole_array(name, rf"y = \operatorname{{{name}}}_{{ij}} X_{{ij}}", partial)
 

@@ -104,7 +104,10 @@ class Partial:
     ``magnitude(p)`` returns non-negative values of the same shape such that a
     correct evaluation in a precision with unit roundoff u errs by at most
     ``ops(p) · u · magnitude(p)`` per entry (first order; the harness adds the
-    accumulation of a VJP/JVP on top).
+    accumulation of a VJP/JVP on top).  ``share``: each VJP entry is the cotangent
+    times an exact quotient (a mean's 1/N), a rounding or two from exact values, so
+    near zero it may lose only what those roundings may in a format with gradual
+    underflow, not what a chain whose early underflow later factors amplify may.
     """
 
     structure: Structure
@@ -112,6 +115,7 @@ class Partial:
     magnitude: Callable[[Point], Any]
     ops: Callable[[Point], float]
     latex: str
+    share: bool = False
 
     def jacobian(self, point: Point, out_shape: tuple[int, ...], arg_shape: tuple[int, ...]) -> StructuredJacobian:
         """The structured Jacobian at ``point``."""

@@ -128,7 +128,7 @@ from verigrad.reference import (
 from verigrad.runner import FUNCTIONS
 from verigrad.session import load_one
 from verigrad.strategies import VALUE_RANGE
-from verigrad.tolerance import FLOAT64_U, PROBABILISTIC, WORST, Tolerance
+from verigrad.tolerance import FLOAT64_U, PROBABILISTIC, WORST, Tolerance, share_floor
 
 __all__ = [
     "DEFAULT_PROBES",
@@ -496,7 +496,7 @@ def _run_probes(
         if ref.nearest is not None and direction == VJP and ref.near_kink:
             bound, magnitude = member_bound(tolerance, k, magnitude, r0)
         else:
-            bound = tolerance.bound(k, magnitude)
+            bound = tolerance.bound(k, magnitude, share_floor(case.partials[arg], tolerance.dtype) if direction == VJP else None)
         yield _compare(direction, label, result, r0, kink_directions, bound, magnitude, tolerance, sizes)
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -80,6 +81,12 @@ def underflow_floor(dtype: np.dtype | type | str) -> float:
     if str(np.dtype(dtype)) in GRADUAL_UNDERFLOW:
         return max(float(info.smallest_subnormal) / 2, float(np.finfo(np.float32).tiny))
     return float(info.tiny)
+
+
+def share_floor(partial: Any, dtype: np.dtype | type | str) -> float | None:
+    """The underflow floor per rounding of a VJP of ``partial``: :func:`underflow_floor` where each entry is a
+    share (``Partial.share``: a mean's c/N), else None (the bound's default, the smallest normal number)."""
+    return underflow_floor(dtype) if getattr(partial, "share", False) else None
 
 
 @dataclass(frozen=True)

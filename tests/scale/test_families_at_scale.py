@@ -201,3 +201,26 @@ def test_an_engine_raising_on_a_low_precision_dtype_is_a_skip_as_in_the_suite(to
     raising = check_at_scale("elementwise.mul", "x", Raises(), "bfloat16", 1000)
     assert raising.status == FAIL and "in float32 too" in raising.message, raising.message
     assert check_at_scale("elementwise.mul", "x", Raises(), "float32", 1000).status == FAIL
+
+
+class _FlushesFloat16:
+    """torch, except that float16 gradients below float16's smallest normal number come back 0 (flush to zero)."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner, self.name, self.xp = inner, "flushes-float16", inner.xp
+
+    def vjp(self, fn: object, primals: tuple, cotangent: object) -> tuple:
+        tiny = np.finfo(np.float16).tiny
+        return tuple(np.where(np.abs(g) < tiny, np.zeros_like(g), g) for g in self.inner.vjp(fn, primals, cotangent))
+
+    def jvp(self, fn: object, primals: tuple, tangents: tuple) -> object:
+        return self.inner.jvp(fn, primals, tangents)
+
+
+def test_a_mean_share_flushed_to_zero_in_float16_is_caught(torch_engine: object) -> None:
+    """1/n at n = 10⁵ is a float16 subnormal, which float16's gradual underflow keeps: a share is one rounding from
+    exact, so 0 is no rounding of it (mygrad's mean, findings/mygrad-mean-float16); torch keeps it and passes."""
+    flushed = check_at_scale("reduce.mean_all", "X", _FlushesFloat16(torch_engine), "float16", 100_000)
+    assert flushed.status == FAIL and flushed.diagnosis["kind"] == "vanished", flushed.message
+    assert check_at_scale("reduce.mean_all", "X", torch_engine, "float16", 100_000).status == PASS
+    assert get_case("reduce.mean_all").partials["X"].share and not get_case("reduce.sum_all").partials["X"].share
