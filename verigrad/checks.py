@@ -178,7 +178,7 @@ def _vjp_bound(target: Target, ex: vs.Example, arg: str, cotangent: np.ndarray) 
     magnitude = truth.magnitude(case, arg, ex.values, ex.params, _kink_u(target)).vjp(np.abs(cotangent))
     out_size = int(np.prod(truth.out_shape(case, ex.values, ex.params)))
     k = operation_count(truth.ops(case, arg, ex.values, ex.params), case.partials[arg].structure, "vjp", out_size, 0)
-    return target.tolerance.bound(k, magnitude, share_floor(case.partials[arg], target.tolerance.dtype)), magnitude
+    return target.tolerance.bound(k, magnitude, share_floor(case.partials[arg].share, target.tolerance.dtype)), magnitude
 
 
 def _jvp_bound(target: Target, ex: vs.Example, arg: str, tangent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -496,7 +496,7 @@ def _run_probes(
         if ref.nearest is not None and direction == VJP and ref.near_kink:
             bound, magnitude = member_bound(tolerance, k, magnitude, r0)
         else:
-            bound = tolerance.bound(k, magnitude, share_floor(case.partials[arg], tolerance.dtype) if direction == VJP else None)
+            bound = tolerance.bound(k, magnitude, share_floor(case.partials[arg].share, tolerance.dtype) if direction == VJP else None)
         yield _compare(direction, label, result, r0, kink_directions, bound, magnitude, tolerance, sizes)
 
 

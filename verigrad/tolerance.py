@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -83,10 +82,10 @@ def underflow_floor(dtype: np.dtype | type | str) -> float:
     return float(info.tiny)
 
 
-def share_floor(partial: Any, dtype: np.dtype | type | str) -> float | None:
-    """The underflow floor per rounding of a VJP of ``partial``: :func:`underflow_floor` where each entry is a
-    share (``Partial.share``: a mean's c/N), else None (the bound's default, the smallest normal number)."""
-    return underflow_floor(dtype) if getattr(partial, "share", False) else None
+def share_floor(share: bool, dtype: np.dtype | type | str) -> float | None:
+    """The underflow floor per rounding of a VJP: :func:`underflow_floor` where each entry is a share
+    (``Partial.share``: a mean's c/N), else None (the bound's default, the smallest normal number)."""
+    return underflow_floor(dtype) if share else None
 
 
 @dataclass(frozen=True)

@@ -153,3 +153,18 @@ def test_hvp_is_skipped_saying_why_without_an_engine_method() -> None:
     result = check_function(lambda a: torch.sum(a * a), (A,), TorchFirstOrderOnly(), properties=["hvp"], examples=1, seed=0)
     assert {v.status for v in result.verdicts} == {"skip"}
     assert "no hvp()" in result.verdicts[0].message
+
+
+def test_an_hvp_that_raises_in_every_dtype_fails_in_float16_too() -> None:
+    """A raise on float16 inputs is retried in float32: raising alike there, it is the engine's, not the format's."""
+    from rules import TorchWithHvp
+
+    class HvpRaises(TorchWithHvp):
+        def hvp(self, fn, primals, vectors):
+            raise NotImplementedError("no second-order rule for this op")
+
+    fn = lambda a: torch.sum(torch.sin(a))
+    result = check_function(fn, (A,), HvpRaises(), dtypes=["float16"], properties=["hvp"], examples=2, seed=0)
+    (verdict,) = result.verdicts
+    assert verdict.status == "fail" and verdict.diagnosis["kind"] == "engine_raised", verdict.message
+    assert "in float32 too" in verdict.message

@@ -91,9 +91,9 @@ def test_large_examples_only_where_one_vjp_covers_the_argument() -> None:
 def test_only_arguments_declared_square_are_drawn_as_permuted_diagonals() -> None:
     assert vs.is_square((3, 3)) and vs.is_square(("n", "n"))
     assert not vs.is_square(("m", "n")) and not vs.is_square((3,)) and not vs.is_square(("n", "n", "n"))
-    # a matrix case that is square only when its sizes happen to agree keeps its draws (no extra choice)
-    matmul = get_case("linalg.matmul")
-    assert not any(vs.is_square(a.shape) for a in matmul.args)
+    # a matrix case that is square only when its drawn sizes agree (matmul's square menu entry) is not declared square
+    assert not any(vs.is_square(a.shape) for a in get_case("linalg.matmul").args)
+    assert [c.id for c in CASES if any(vs.is_square(a.shape) for a in c.args)] == ["linalg.det_native"]
 
 
 @pytest.mark.parametrize("n", [2, 3])
