@@ -236,6 +236,14 @@ def test_heatmap_is_read_from_the_record() -> None:
     np.testing.assert_array_equal(probe.engine, [[6.0, 5.0, 4.0]])
 
 
+def test_an_argument_whose_preferred_failure_cannot_be_drawn_gets_its_next_one() -> None:
+    """A structure failure too large to draw (here: no probe at all) must not hide the same argument's drawable VJP."""
+    undrawable = _verdict("structure[elementwise.mul-w", "broken", status=FAIL, message="structure: leaks",
+                          counterexample={"inputs": {}}, evidence={})
+    html = build_html([], [undrawable, _failing_mul(evidence={"jacobian": _reversed_mul_exhibit()})])
+    assert html.count('<figure class="heatmap') == 1
+
+
 def test_kink_conventions(page: str) -> None:
     section = page[page.index('id="kinks"'): page.index('id="errata"')]
     assert "neuron.relu" in section

@@ -39,12 +39,14 @@ def _verigrad(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
                           timeout=300, env={**os.environ, "COLUMNS": "200"})
 
 
-# Workers finish out of order; the records still come out in plan order (two worker processes: full runs only).
-@pytest.mark.parametrize("jobs", ["1", pytest.param("2", marks=pytest.mark.verigrad_full_only)])
-def test_report_from_records_is_the_page_check_wrote(tmp_path: Path, jobs: str) -> None:
+# Workers finish out of order; the records still come out in plan order (two worker processes, and the failures
+# shrunk as a user gets them: full runs only; the default run draws the page from the first failing examples).
+@pytest.mark.parametrize(("jobs", "shrink"), [("1", ("--no-shrink",)), pytest.param("2", (), marks=pytest.mark.verigrad_full_only)],
+                         ids=["1-drawn", "2-shrunk"])
+def test_report_from_records_is_the_page_check_wrote(tmp_path: Path, jobs: str, shrink: tuple[str, ...]) -> None:
     (tmp_path / "adapter.py").write_text(ADAPTER, encoding="utf-8")
     checked = _verigrad("check", "adapter:wrong_sign", "adapter:leaks", "fd", "--cases", "elementwise.mul,chain.matvec_sin",
-                        "--properties", "vjp,structure", "--dtype", "float64", "--seed", "1", "--jobs", jobs,
+                        "--properties", "vjp,structure", "--dtype", "float64", "--seed", "1", "--jobs", jobs, *shrink,
                         "--records", "records.jsonl", "--report", "A.html", cwd=tmp_path)
     assert checked.returncode == 1, checked.stderr
     reported = verigrad("report", "records.jsonl", "--report", "B.html", cwd=tmp_path)

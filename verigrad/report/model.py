@@ -338,12 +338,12 @@ def _heatmaps(layout: _Layout) -> tuple[dict[int, dict[str, Any]], int]:
         key = (v.case, v.arg, v.engine, v.dtype)
         if key in covered:
             continue
+        view = failing_jacobian(v)
+        if view is None:  # too large to draw (an unshrunk counterexample, say): the next check of the argument may be
+            continue
         covered.add(key)
         if len(heatmap_for) >= MAX_HEATMAPS:
             skipped += 1
-            continue
-        view = failing_jacobian(v)
-        if view is None:
             continue
         names = ("reference J", "engine J") if view.kind == "jacobian" else ("reference probe", "engine probe")
         panels = [(names[0], view.reference), (names[1], view.engine), ("engine − reference", view.difference)]
