@@ -256,7 +256,7 @@ def test_a_hanging_engine_times_out_under_jobs(workdir: Path) -> None:
     )
     narrow = "--cases elementwise.mul --properties vjp --dtype float64 --examples 2 --no-report".split()
     started = time.monotonic()
-    result = verigrad_process("check", "hanging:Hangs", "my_adapter:Engine", *narrow, "-j", "2", "--timeout", "1", cwd=workdir)
+    result = verigrad_process("check", "hanging:Hangs", "my_adapter:Engine", *narrow, "-j", "2", "--timeout", "0.5", cwd=workdir)
     assert result.returncode == 1, result.stdout + result.stderr
     assert time.monotonic() - started < 30
     _, verdicts = read_records([workdir / "reports" / "records.jsonl"])
