@@ -23,6 +23,7 @@ merged by ``verigrad report`` into ``reports/hunt/index.html`` and ``junit.xml``
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import hashlib
 import json
 import subprocess
@@ -90,14 +91,21 @@ def _check(engines: list[str], dtypes: list[str], records: Path, *options: str) 
     )  # fmt: skip
 
 
-def reducing_cases() -> str:
-    """The ``--cases`` of a scale run above :data:`ALL_CASES_UP_TO`: every case with an argument it reduces."""
+def matches(case_id: str, pattern: str | None) -> bool:
+    """Whether ``--cases PATTERN`` (comma-separated globs, as ``verigrad check`` reads it) takes ``case_id``."""
+    return pattern is None or any(fnmatch.fnmatchcase(case_id, part.strip()) for part in pattern.split(","))
+
+
+def reducing_cases(pattern: str | None = None) -> str:
+    """The ``--cases`` of a scale run above :data:`ALL_CASES_UP_TO`: every case with an argument it reduces
+    (of those ``pattern`` takes)."""
     from verigrad.scale import reduces, scale_cases, scale_params
 
     return ",".join(
         case.id
         for case in scale_cases(None)
-        if any(reduces(case, arg, params) for arg in case.differentiable_args for params in scale_params(case))
+        if matches(case.id, pattern)
+        and any(reduces(case, arg, params) for arg in case.differentiable_args for params in scale_params(case))
     )
 
 
@@ -108,34 +116,37 @@ def _every_seed(engines: list[str]) -> list[str]:
 def plan_runs(args: argparse.Namespace, engines: list[str], dtypes: list[str]) -> list[Run]:
     """Every run of the hunt, in order: property seeds, large draws, scale sizes; each sharded."""
     out, k, jobs = Path(args.out), args.shards, str(args.jobs)
+    only = ("--cases", args.cases) if args.cases else ()
     runs = []
     for seed in args.seeds:
         seed_engines = engines if seed == args.seeds[0] else _every_seed(engines)
         for i in range(1, k + 1):
             records = out / f"property-seed{seed}-{i}of{k}.jsonl"
-            options = ("--profile", "ci", "--seed", str(seed), "--shard", f"{i}/{k}", "-j", jobs)
+            options = ("--profile", "ci", "--seed", str(seed), "--shard", f"{i}/{k}", "-j", jobs, *only)
             runs.append(Run("property", str(records), _check(seed_engines, dtypes, records, *options)))
     for i in range(1, k + 1):
         records = out / f"large-seed{args.seeds[0]}-{i}of{k}.jsonl"
         options = ("--profile", "ci", "--seed", str(args.seeds[0]), "--examples", str(args.large_examples))
-        options += ("--shard", f"{i}/{k}", "-j", jobs)
+        options += ("--shard", f"{i}/{k}", "-j", jobs, *only)
         runs.append(Run("large", str(records), _check(_every_seed(engines), dtypes, records, *options)))
     for size in args.sizes:
+        cases = reducing_cases(args.cases) if size > ALL_CASES_UP_TO else args.cases
+        if cases == "":
+            continue  # none of the --cases reduces an argument: nothing to check at this size
         for i in range(1, k + 1):
             records = out / f"scale-{size}-{i}of{k}.jsonl"
             options = ("--scale", str(size), "--seed", str(args.seeds[0]), "--shard", f"{i}/{k}")
-            if size > ALL_CASES_UP_TO:
-                options += ("--cases", reducing_cases())
+            options += ("--cases", cases) if cases else ()
             runs.append(Run(f"scale-{size}", str(records), _check(engines, dtypes, records, *options)))
     return runs
 
 
-def catalog_fingerprint() -> dict:
+def catalog_fingerprint(pattern: str | None = None) -> dict:
     """The case ids and properties the shards are dealt from, and their digest: a resumed hunt must plan the same."""
     from verigrad.checks import PROPERTIES
     from verigrad.reference import CASES
 
-    cases, properties = [case.id for case in CASES], sorted(PROPERTIES)
+    cases, properties = [case.id for case in CASES if matches(case.id, pattern)], sorted(PROPERTIES)
     digest = hashlib.sha256(json.dumps([cases, properties]).encode()).hexdigest()[:16]
     return {"digest": digest, "cases": cases, "properties": properties}
 
@@ -236,6 +247,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--stages", nargs="+", choices=STAGES, default=list(STAGES), help="stages to run (default: all)"
     )
+    parser.add_argument(
+        "--cases", metavar="PATTERN",
+        help="only these cases (comma-separated globs, as verigrad check reads them): a supplement for cases that a "
+             "finished hunt's catalog did not have yet, into its own --out",
+    )
     parser.add_argument("--out", default=str(ROOT / "reports" / "hunt"))
     parser.add_argument("--part", type=_part, help="i/k: run only every k-th command, starting at the i-th")
     parser.add_argument("--dry-run", action="store_true", help="print the commands and stop")
@@ -268,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         (out / "estimate.json").write_text(json.dumps(result, indent=1))
         print(json.dumps({k: v for k, v in result.items() if k != "samples"}, indent=1))
         return 0
-    catalog = catalog_fingerprint()
+    catalog = catalog_fingerprint(args.cases)
     fingerprint = out / "catalog.json"
     if args.resume and fingerprint.exists() and json.loads(fingerprint.read_text())["digest"] != catalog["digest"]:
         # --shard i/k deals the plan's checks out in turn: another catalog deals them otherwise, and the new shards

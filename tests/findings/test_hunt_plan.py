@@ -114,3 +114,20 @@ def test_a_hunt_resumed_with_another_catalog_stops_with_what_to_do(tmp_path, cap
 def test_the_catalog_fingerprint_follows_the_cases():
     fingerprint = hunt.catalog_fingerprint()
     assert "reduce.norm2_native" in fingerprint["cases"] and len(fingerprint["digest"]) == 16
+
+
+def test_a_supplement_for_some_cases_runs_only_them_in_every_stage():
+    """``--cases``: the cases a finished hunt's catalog lacked, checked by the same stages into their own --out."""
+    runs = _plan("--cases", "*_native", "--seeds", "1", "--shards", "1", "--sizes", "100000", "1000000")
+    for run in runs:
+        assert run.argv[run.argv.index("--cases") + 1] != "", run.stage
+    by_stage = {run.stage: run.argv[run.argv.index("--cases") + 1] for run in runs}
+    assert by_stage["property"] == by_stage["large"] == by_stage["scale-100000"] == "*_native"
+    assert "reduce.norm2_native" in by_stage["scale-1000000"].split(",")
+    assert not {c for c in by_stage["scale-1000000"].split(",") if not c.endswith("_native")}
+    assert hunt.catalog_fingerprint("*_native")["cases"] == [c for c in hunt.catalog_fingerprint()["cases"] if c.endswith("_native")]
+
+
+def test_a_supplement_whose_cases_reduce_nothing_has_no_runs_above_1e5():
+    runs = _plan("--cases", "unary.tanh", "--seeds", "1", "--shards", "1", "--sizes", "100000", "1000000")
+    assert [run.stage for run in runs if run.stage.startswith("scale")] == ["scale-100000"]
