@@ -70,7 +70,26 @@ def machine() -> dict[str, Any]:
     import platform
 
     return {"cpus": os.cpu_count(), "node": platform.node(), "python": platform.python_version(), "machine": platform.machine(),
-            "load_average": [round(x, 2) for x in os.getloadavg()]}
+            "load_average": [round(x, 2) for x in os.getloadavg()], "python_speed_seconds": python_speed()}
+
+
+def python_speed(repeats: int = 5) -> float:
+    """Seconds for a fixed pure-Python loop (10⁶ additions and calls), the fastest of ``repeats``: the machine's
+    speed at what the test suite mostly does (interpreter work), so that runs on this shared, unevenly fast host
+    can be compared with each other: the same suite took ×1.5 the CPU time on one session's machine as on the last
+    one's, under the same host name."""
+    def work() -> int:
+        total = 0
+        for i in range(1_000_000):
+            total += abs(i - 500_000)
+        return total
+
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        work()
+        best = min(best, time.perf_counter() - start)
+    return round(best, 4)
 
 
 # -------------------------------------------------------------------- measuring

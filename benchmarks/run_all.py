@@ -184,18 +184,23 @@ def _delta_rows(sensitivity: dict[str, Any], case: str, dtype: str) -> list[dict
     return [r for r in sensitivity["rows"] if r["case"] == case and r["dtype"] == dtype and r["checker"].startswith("verigrad")]
 
 
-def _vs_previous(key: str, run: dict[str, Any], previous: dict[str, Any] | None) -> str:
-    """This run's wall and CPU time over the previous run's on this machine (below 1: faster now)."""
+def _vs_previous(key: str, run: dict[str, Any], previous: dict[str, Any] | None, speed: float | None = None) -> str:
+    """This run's wall and CPU time over the previous run's on this machine (below 1: faster now); with ``speed``
+    (this run's :func:`_util.python_speed` over the previous run's), also the wall ratio the machine's speed explains
+    away: above 1 the code is slower, below 1 faster, at equal interpreter speed."""
     before = (previous or {}).get(key) or {}
     if not before.get("seconds") or before.get("timed_out") or run.get("timed_out"):
         return "no previous run" if not before else "—"
     ratio = f"wall ×{run['seconds'] / before['seconds']:.2f}"
     if run.get("cpu_seconds") and before.get("cpu_seconds"):
         ratio += f", CPU ×{run['cpu_seconds'] / before['cpu_seconds']:.2f}"
+    if speed:
+        ratio += f"; at equal machine speed (this machine ×{speed:.2f} as slow) wall ×{run['seconds'] / before['seconds'] / speed:.2f}"
     return ratio
 
 
-def targets(results: dict[str, Any], total_seconds: float, full: bool, previous: dict[str, Any] | None = None) -> list[list[Any]]:
+def targets(results: dict[str, Any], total_seconds: float, full: bool, previous: dict[str, Any] | None = None,
+            speed: float | None = None) -> list[list[Any]]:
     rows: list[list[Any]] = []
     scale = results.get("scale") or {}
     if "rows" in scale:
@@ -254,7 +259,7 @@ def targets(results: dict[str, Any], total_seconds: float, full: bool, previous:
             checks = run.get("engine_checks")
             kept = f"; engine checks {checks[0]} of {checks[1]}" if checks else ""
             rows.append([label, wanted, f"{fmt(run['seconds'])} s{cpu} ({status}; {run.get('summary', '')}{kept})", verdict,
-                         _vs_previous(key, run, previous)])
+                         _vs_previous(key, run, previous, speed)])
         elif key not in ("pytest", "pytest warm") and not full:
             rows.append([label, wanted, "not run (needs --full)", "—"])
     if not full:
@@ -276,7 +281,9 @@ def markdown(results: dict[str, Any], header: dict[str, Any]) -> str:
         "# verigrad: scale and speed",
         "",
         f"`{header['command']}` — {header['started']}, {header['seconds']:.0f} s; machine: {header['machine']['cpus']} CPUs, "
-        f"load average at start {header['machine']['load_average']}, no GPU."
+        f"load average at start {header['machine']['load_average']}, no GPU"
+        + (f", a fixed pure-Python loop in {header['machine']['python_speed_seconds']} s (the machine's speed: "
+           "`_util.python_speed`)." if header["machine"].get("python_speed_seconds") else ".")
         + (f" Ratios compare with the run of {header['previous']} on this machine." if header.get("previous") else ""),
         "",
         "## Targets",
@@ -370,7 +377,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     previous = _previous_results(out, header["machine"])
     header["previous"] = (previous or {}).get("started")
-    header["targets"] = targets(results, header["seconds"], args.full, (previous or {}).get("results"))
+    header["targets"] = targets(results, header["seconds"], args.full, (previous or {}).get("results"),
+                                _speed_ratio(header["machine"], previous))
     out.mkdir(parents=True, exist_ok=True)
     if (out / "latest.json").exists():
         (out / "latest.json").replace(out / "previous.json")
@@ -389,7 +397,8 @@ def _render_again(path: Path, out: Path) -> int:
     if "verigrad check ci" in results and "seconds" in results["verigrad check ci"]:
         _progress(results["verigrad check ci"])
     previous = _previous_results(out, header["machine"], name="previous.json")
-    header["targets"] = targets(results, header["seconds"], "--full" in header["command"], (previous or {}).get("results"))
+    header["targets"] = targets(results, header["seconds"], "--full" in header["command"], (previous or {}).get("results"),
+                                _speed_ratio(header["machine"], previous))
     out.mkdir(parents=True, exist_ok=True)
     text = markdown(results, header)
     (out / "latest.md").write_text(text, encoding="utf-8")
@@ -408,7 +417,13 @@ def _previous_results(out: Path, machine_now: dict[str, Any], name: str = "lates
     before = data["header"].get("machine", {})
     if (before.get("node"), before.get("cpus")) != (machine_now.get("node"), machine_now.get("cpus")):
         return None
-    return {"started": data["header"].get("started"), "results": data["results"]}
+    return {"started": data["header"].get("started"), "results": data["results"], "machine": before}
+
+
+def _speed_ratio(machine_now: dict[str, Any], previous: dict[str, Any] | None) -> float | None:
+    """How many times as slow as at the previous run this machine's interpreter is (None: not measured then)."""
+    now, before = machine_now.get("python_speed_seconds"), ((previous or {}).get("machine") or {}).get("python_speed_seconds")
+    return now / before if now and before else None
 
 
 def _json_default(value: Any) -> Any:
