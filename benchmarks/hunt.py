@@ -4,6 +4,8 @@
     python benchmarks/hunt.py --dry-run           # the verigrad commands, one per line (spread them over machines)
     python benchmarks/hunt.py                     # the whole hunt (hours on 2 cores) -> reports/hunt/
     python benchmarks/hunt.py --part 2/3          # this machine's third of the commands; merge with --merge-only
+    python benchmarks/hunt.py --cases '*_native' --out reports/hunt-native   # cases a finished hunt lacked
+    python benchmarks/hunt.py --merge-only --also reports/hunt-native        # one report and summary of both
 
 Three stages, each a list of sharded ``verigrad check`` runs (records in ``reports/hunt/``):
 
@@ -170,16 +172,31 @@ def execute(run: Run) -> dict:
     return {**asdict(run), "exit": done.returncode, "seconds": seconds, "tail": tail}
 
 
-def summarize(record_files: list[str]) -> dict:
-    """Checks per engine × dtype × status, and every unexpected outcome with its reproduction."""
-    _, verdicts = read_records([path for path in record_files if Path(path).exists()])
-    counts = Counter(f"{v.engine} {v.dtype} {v.status}" for v in verdicts)
-    unexpected = [
-        {"check": v.check_id, "status": v.status, "message": v.message[:300], "reproduction": v.reproduction}
-        for v in verdicts
-        if not v.as_expected
-    ]
-    return {"checks": len(verdicts), "by_engine_dtype_status": dict(sorted(counts.items())), "unexpected": unexpected}
+def summarize(record_files: list[str], known_outcomes: Path = KNOWN_OUTCOMES) -> dict:
+    """Checks per engine × dtype × status and per records file, and every unexpected outcome with its reproduction.
+
+    Outcomes are judged against ``known_outcomes`` as it is now, not as it was when each run wrote its
+    records: a hunt pins the bugs it finds as it goes, so a failure pinned after its run is expected, and a pin
+    removed since (the engine fixed) shows its check again.
+    """
+    from verigrad import expectations
+
+    pins, used = expectations.parse(known_outcomes), set()
+    counts, per_file, unexpected, checks = Counter(), {}, [], 0
+    for path in (path for path in record_files if Path(path).exists()):
+        _, verdicts = read_records([path])
+        for verdict in verdicts:
+            verdict.expected, verdict.expectation_reason = None, None
+            expectations.apply(pins, verdict, used)
+        surprises = [v for v in verdicts if not v.as_expected]
+        per_file[path] = {"checks": len(verdicts), "failures": sum(v.status == "fail" for v in verdicts),
+                          "unexpected": len(surprises)}
+        counts.update(f"{v.engine} {v.dtype} {v.status}" for v in verdicts)
+        unexpected += [{"check": v.check_id, "records": path, "status": v.status, "message": v.message[:300],
+                        "reproduction": v.reproduction} for v in surprises]
+        checks += len(verdicts)
+    return {"checks": checks, "known_outcomes": str(known_outcomes), "by_engine_dtype_status": dict(sorted(counts.items())),
+            "by_records_file": per_file, "unexpected": unexpected}
 
 
 def merge(out: Path, record_files: list[str]) -> int:
@@ -258,6 +275,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--estimate", type=int, nargs="?", const=60, help="run a 1/N slice and extrapolate")
     parser.add_argument("--merge-only", action="store_true", help="only merge the records already in --out")
     parser.add_argument(
+        "--also", nargs="+", default=[], metavar="DIR",
+        help="other hunt folders (another machine's --part, a --cases supplement, a sitting with another catalog) "
+             "whose records go into --out's merged report and summary",
+    )
+    parser.add_argument(
         "--resume", action="store_true", help="skip the runs whose records are complete (a hunt over several sittings)"
     )
     return parser.parse_args(argv)
@@ -309,7 +331,12 @@ def main(argv: list[str] | None = None) -> int:
             handle.write(json.dumps(executed[-1]) + "\n")
     if log.exists():
         executed = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
-    record_files = sorted(str(path) for path in out.glob("*.jsonl"))
+    also = [Path(folder) for folder in args.also]
+    record_files = sorted(str(path) for folder in (out, *also) for path in folder.glob("*.jsonl"))
+    for folder in also:  # the other sittings' or machines' runs, for the summary's timings
+        other_log = folder / "runs.log"
+        if other_log.exists():
+            executed += [json.loads(line) for line in other_log.read_text(encoding="utf-8").splitlines() if line.strip()]
     summary = {
         "engines": args.engines_used, "dtypes": args.dtypes_used,
         "skipped": {**skipped_engines, **skipped_dtypes}, "runs": executed,

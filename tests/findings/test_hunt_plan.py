@@ -131,3 +131,28 @@ def test_a_supplement_for_some_cases_runs_only_them_in_every_stage():
 def test_a_supplement_whose_cases_reduce_nothing_has_no_runs_above_1e5():
     runs = _plan("--cases", "unary.tanh", "--seeds", "1", "--shards", "1", "--sizes", "100000", "1000000")
     assert [run.stage for run in runs if run.stage.startswith("scale")] == ["scale-100000"]
+
+
+def test_the_summary_judges_every_folders_runs_by_the_pins_as_they_are_now(tmp_path):
+    """A bug pinned after its run counts as expected; the summary counts each records file of each folder."""
+    from verigrad.records import FAIL, PASS, RecordsWriter, Verdict
+
+    def records(path, *verdicts):
+        with RecordsWriter(path) as writer:
+            writer.write_header({"engines": ["mygrad"]})
+            for verdict in verdicts:
+                writer.write(verdict)
+        return str(path)
+
+    wrong = Verdict("vjp[elementwise.max-w-mygrad-float64]", "vjp", "elementwise.max", "w", "mygrad", "float64", FAIL,
+                    message="wrong_sign: at ties")
+    right = Verdict("vjp[elementwise.mul-w-mygrad-float64]", "vjp", "elementwise.mul", "w", "mygrad", "float64", PASS)
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    files = [records(tmp_path / "a" / "property.jsonl", right), records(tmp_path / "b" / "large.jsonl", wrong, right)]
+    unpinned, pinned = tmp_path / "none.txt", tmp_path / "pins.txt"
+    unpinned.write_text("")
+    pinned.write_text("vjp[elementwise.max-*-mygrad-*]  mygrad  float*  fail  # mygrad-maximum-ties, pinned after the run\n")
+    before, after = hunt.summarize(files, unpinned), hunt.summarize(files, pinned)
+    assert before["checks"] == after["checks"] == 3
+    assert [u["check"] for u in before["unexpected"]] == [wrong.check_id] and after["unexpected"] == []
+    assert before["by_records_file"][files[1]] == {"checks": 2, "failures": 1, "unexpected": 1}
