@@ -344,6 +344,25 @@ class ForwardOverflows(MutantEngine):
         return value
 
 
+class SumsTangentsInFormat(MutantEngine):
+    """Its JVP is scaled by the sum of the tangents formed in their own format over that sum formed exactly:
+    a forward rule that adds its tangents up before dividing (torch's ``amax`` over many float16 ties).
+
+    Right wherever that sum is representable (random-sign tangents: their sum stays small), ``inf`` where it
+    overflows (70,000 float16 ones), which only an all-ones tangent shows.
+    """
+
+    label = "sums-tangents-in-format"
+
+    def perturb_jvp(self, fn: Callable[..., Any], primals: Arrays, tangents: Arrays, result: np.ndarray) -> np.ndarray:
+        with np.errstate(over="ignore", invalid="ignore"):
+            in_format = sum(float(np.sum(t, dtype=np.asarray(t).dtype)) for t in tangents)
+            exact = sum(float(np.sum(np.asarray(t, dtype=np.float64))) for t in tangents)
+            if exact == 0 or in_format == exact:
+                return result
+            return np.asarray(np.asarray(result, dtype=np.float64) * (in_format / exact), dtype=np.asarray(result).dtype)
+
+
 class TiesTakeAll(MutantEngine):
     """Equal entries of one primal each get the whole of their group's gradient (a max/min whose
     backward sends the full cotangent to every tied element: mass k on a k-way tie)."""

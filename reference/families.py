@@ -400,7 +400,7 @@ def _project_simplex(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def _reduction(name: str, latex: str, xp_name: str, per_element: Any, magnitude: Any, ops: Any,
-               keepdims: bool, kink: Kink | None = None, share: bool = False) -> Case:
+               keepdims: bool, kink: Kink | None = None, share: bool = False, ones_jvp: float | None = None) -> Case:
     suffix = "_keepdims" if keepdims else ""
     return Case(
         id=f"reduce.{name}{suffix}",
@@ -418,6 +418,7 @@ def _reduction(name: str, latex: str, xp_name: str, per_element: Any, magnitude:
                 ops,
                 latex,
                 share,
+                ones_jvp,
             )
         },
         kink=kink,
@@ -451,18 +452,18 @@ def _reductions() -> list[Case]:
             # 1/N: one rounding (N is exact).
             _reduction("mean", r"\frac{\partial y_k}{\partial X_{ij}} = \frac{1}{N_{axis}} [\text{in slice } k]", "mean",
                        lambda p: np.ones(np.shape(p.X)) / _axis_size(p), lambda p: np.ones(np.shape(p.X)) / _axis_size(p),
-                       _const(1), keepdims, share=True),
+                       _const(1), keepdims, share=True, ones_jvp=1.0),
             _reduction("max", r"\frac{\partial y_k}{\partial X_{ij}} = [X_{ij} = y_k] \text{ (one of the ties)}", "max",
                        lambda p: _extremum_weights(p, 1), lambda p: np.ones(np.shape(p.X)), _NO_ROUNDING, keepdims,
-                       _max_kink(1, False)),
+                       _max_kink(1, False), ones_jvp=1.0),
             _reduction("min", r"\frac{\partial y_k}{\partial X_{ij}} = [X_{ij} = y_k] \text{ (one of the ties)}", "min",
                        lambda p: _extremum_weights(p, -1), lambda p: np.ones(np.shape(p.X)), _NO_ROUNDING, keepdims,
-                       _max_kink(-1, False)),
+                       _max_kink(-1, False), ones_jvp=1.0),
             # N - 1 products in Π_{k≠i}; an engine dividing Π by x_i, or using prefix/suffix products, adds ≤ 3.
             _reduction("prod", r"\frac{\partial y_k}{\partial X_{ij}} = \prod_{l \ne (i,j)} X_l", "prod",
                        _exclusive_products, lambda p: np.abs(_exclusive_products(p)), lambda p: _axis_size(p) + 2, keepdims),
             _reduction("logsumexp", r"\frac{\partial y_k}{\partial X_{ij}} = \operatorname{softmax}(X_{k})_{ij}", "logsumexp",
-                       _logsumexp_grad, _logsumexp_magnitude, _softmax_ops, keepdims),
+                       _logsumexp_grad, _logsumexp_magnitude, _softmax_ops, keepdims, ones_jvp=1.0),
         ]
     return rows
 
@@ -488,6 +489,7 @@ def _full_extremum(name: str, sign: int) -> Case:
         lambda p: np.ones(np.shape(p.X)),
         _NO_ROUNDING,
         r"\frac{\partial y}{\partial X_{ij}} = [X_{ij} = y] \text{ (one of the ties)}",
+        ones_jvp=1.0,
     )
     return _whole_array(name, rf"y = \{name}_{{ij}} X_{{ij}}", partial, kink=_max_kink(sign, True),
                         notes="Many-way ties are where tinygrad #12296 (float16 max over 70,000 ties: zero gradient) lives.")
@@ -502,6 +504,7 @@ def _full_sum(name: str) -> Case:
         _const(0 if name == "sum" else 1),
         r"\frac{\partial y}{\partial X_{ij}} = " + ("1" if name == "sum" else r"\frac{1}{mn}"),
         share=name == "mean",
+        ones_jvp=1.0 if name == "mean" else None,  # a sum's is mn
     )
     return _whole_array(name, rf"y = \operatorname{{{name}}}_{{ij}} X_{{ij}}", partial)
 

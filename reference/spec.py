@@ -108,6 +108,12 @@ class Partial:
     times an exact quotient (a mean's 1/N), a rounding or two from exact values, so
     near zero it may lose only what those roundings may in a format with gradual
     underflow, not what a chain whose early underflow later factors amplify may.
+    ``ones_jvp``: the JVP along the all-ones tangent of this argument, the same at
+    every point and under every convention at a kink, because the case commutes
+    with adding one constant to every element (a max, min, mean or logsumexp: 1).
+    A correct forward mode forms it from terms no larger than its own, however
+    many elements there are, so the scale checks probe it where the magnitudes
+    screen every other JVP out (many ties in float16).
     """
 
     structure: Structure
@@ -116,6 +122,7 @@ class Partial:
     ops: Callable[[Point], float]
     latex: str
     share: bool = False
+    ones_jvp: float | None = None
 
     def jacobian(self, point: Point, out_shape: tuple[int, ...], arg_shape: tuple[int, ...]) -> StructuredJacobian:
         """The structured Jacobian at ``point``."""

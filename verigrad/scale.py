@@ -646,6 +646,7 @@ class _ScaleRun:
     near_kink: int = 0
 
     def __post_init__(self) -> None:
+        self.asked = self.directions  # before the overflow screen drops any (the translation law is probed anyway)
         self.sizes = truth.sizes_of(self.case, self.values)
         self.out_size = int(np.prod(truth.out_shape(self.case, self.values, self.params)))
         self.arg_size = int(np.size(self.values[self.arg]))
@@ -663,8 +664,47 @@ class _ScaleRun:
                 self.results.append(result)
                 if not result.passed:
                     return
+        if _translation_law_applies(self):
+            self.results.append(law := _translation_law_probe(self, fn, ref))
+            if not law.passed:
+                return
         if self.check_value and (value := _value_probe(self, fn)) is not None:
             self.results.append(value)
+
+
+def _translation_law_applies(run: _ScaleRun) -> bool:
+    return (run.case.partials[run.arg].ones_jvp is not None and JVP in run.asked
+            and getattr(run.engine, "forward_mode", True) is not False)
+
+
+def _translation_law_probe(run: _ScaleRun, fn: Callable[..., Any], ref: _Reference) -> ProbeResult:
+    """The JVP along the all-ones tangent against the case's translation law (``Partial.ones_jvp``).
+
+    A max, min, mean or logsumexp commutes with adding one constant to every element, so J·1 is that law's
+    value at every point, ties or not, under every convention: no subgradient choice can excuse another value.
+    Random-sign tangents cannot show a forward rule that sums its tangents in the format before dividing (over
+    70,000 float16 ties the signs cancel; ones reach inf), and the overflow screen drops the other JVP probes
+    of such a row; this probe is judged by the closed form's own terms (|J|·1: a max's weights, a mean's 1/N,
+    summing to 1), which no correct computation exceeds.
+    """
+    names = run.case.arg_names
+    primals = tuple(run.values[name] for name in names)
+    ones = np.ones(np.shape(run.values[run.arg]), dtype=run.tolerance.dtype)
+    tangents = tuple(ones if name == run.arg else np.zeros_like(run.values[name]) for name in names)
+    out = ref.base.out_shape
+    law = np.full(out, float(run.case.partials[run.arg].ones_jvp))
+    try:
+        result = call_jvp(run.engine, fn, primals, tangents, names, out)
+    except ContractViolation as error:  # inf or NaN: say which probe, and what every correct engine gives there
+        error.diagnosis.summary += (f" along the all-ones tangent (the translation law: J·1 = {law.flat[0]:g} at every "
+                                    "point, whatever the convention at a tie)")
+        error.args = (error.diagnosis.summary,)
+        raise
+    terms = StructuredJacobian(ref.base.structure, np.abs(ref.base.data), ref.base.out_shape, ref.base.arg_shape)
+    magnitude = np.asarray(terms.jvp(np.ones(np.shape(ones))), dtype=np.float64)
+    k = operation_count(ref.ops, run.structure, JVP, run.out_size, run.arg_size)
+    return _compare(JVP, "ones (translation law)", result, law, [], run.tolerance.bound(k, magnitude), magnitude,
+                    run.tolerance, run.sizes)
 
 
 class _RoundedPrimitives:
@@ -760,7 +800,7 @@ def _out_of_range(verdict: Verdict, run: _ScaleRun) -> Verdict | None:
     run.directions = tuple(d for d in run.directions if d not in dropped)
     if dropped:
         verdict.evidence["scale"]["directions_dropped"] = dropped
-    if run.directions:
+    if run.directions or _translation_law_applies(run):
         return None
     return skipped_verdict(verdict, "; ".join(f"{direction}: {why}" for direction, why in dropped.items()))
 

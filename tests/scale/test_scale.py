@@ -355,3 +355,25 @@ def test_an_engine_whose_evaluate_raises_fails_as_engine_raised(engines) -> None
                              inputs="equal")
     assert verdict.status == FAIL and verdict.diagnosis["kind"] == "engine_raised", verdict.message
     assert "mutant-evaluate-raises.evaluate raised RuntimeError: no forward here" in verdict.message
+
+
+# ------------------------------------------------------------ the translation law (an all-ones JVP)
+
+
+@pytest.mark.parametrize("case", ["reduce.max_all", "reduce.mean_all", "reduce.logsumexp"])
+def test_a_forward_rule_that_sums_its_tangents_in_the_format_is_caught_by_the_translation_law(engines, case: str) -> None:
+    """Random-sign tangents cancel and every other JVP probe of a 10⁵-element float16 row is screened out; the
+    law J·1 = 1 holds under every convention, and the ones' sum in float16 is inf."""
+    from verigrad.oracles.mutants import SumsTangentsInFormat
+
+    mutant = check_at_scale(case, "X", SumsTangentsInFormat(engines["torch"]), "float16", n=100_000, seed=1)
+    assert mutant.status == FAIL and mutant.diagnosis["kind"] == "non_finite", mutant.message
+    assert "translation law" in mutant.message
+    correct = check_at_scale(case, "X", engines["jax"], "float16", n=100_000, seed=1)
+    assert correct.status == PASS, correct.message
+    assert any(p["probe"] == "ones (translation law)" for p in correct.evidence["scale"]["probes"])
+
+
+def test_the_translation_law_is_probed_only_where_the_case_declares_it(engines) -> None:
+    verdict = check_at_scale("reduce.sum_all", "X", engines["jax"], "float32", n=1000, seed=1)
+    assert verdict.status == PASS and all(p["probe"] != "ones (translation law)" for p in verdict.evidence["scale"]["probes"])

@@ -1,0 +1,55 @@
+"""The translation laws the cases declare (``Partial.ones_jvp``) hold in their closed forms.
+
+A case that commutes with adding one constant to every element of an argument (a max, min, mean or
+logsumexp: f(X + s·1) = f(X) + s) has J·1 equal to that law at every point, at a tie under every
+convention.  The scale checks judge engines by it, so the reference must satisfy it first: here at
+drawn points, at all-equal inputs and at two-way ties, with the kink share t at both ends, and by finite
+differences of the primal itself (the law is about f, not about the closed form).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from verigrad import truth
+from verigrad.oracles.fd import FiniteDifferences
+from verigrad.reference import CASES, Case, resolve_shape
+
+LAWS = [(case, arg) for case in CASES for arg, partial in case.partials.items() if partial.ones_jvp is not None]
+SIZES = {"m": 3, "n": 4}
+
+
+def _params(case: Case) -> list[dict]:
+    return [dict(zip(case.params, choice, strict=True)) for choice in
+            (np.array(np.meshgrid(*case.params.values())).T.reshape(-1, len(case.params)).tolist() if case.params else [[]])]
+
+
+def test_the_laws_are_declared_where_they_hold() -> None:
+    declared = {case.id for case, _ in LAWS}
+    assert {"reduce.max_all", "reduce.min", "reduce.mean_keepdims", "reduce.logsumexp"} <= declared
+    assert not {"reduce.sum", "reduce.sum_all", "reduce.prod", "reduce.softmax"} & declared  # J·1 = N, not constant
+
+
+@pytest.mark.parametrize(("case", "arg"), LAWS, ids=[f"{c.id}-{a}" for c, a in LAWS])
+@settings(max_examples=20, deadline=None, database=None)
+@given(data=st.data())
+def test_closed_form_jvp_along_ones_is_the_law(case: Case, arg: str, data: st.DataObject) -> None:
+    shape = resolve_shape(case.args[0].shape, SIZES)
+    pattern = data.draw(st.sampled_from(["drawn", "equal", "two-way ties"]), label="pattern")
+    values = np.asarray(data.draw(st.lists(st.integers(-8, 8), min_size=int(np.prod(shape)), max_size=int(np.prod(shape)))),
+                        dtype=np.float64).reshape(shape) / 4
+    if pattern == "equal":
+        values = np.full(shape, values.flat[0])
+    elif pattern == "two-way ties":
+        values.flat[1] = values.flat[0] = np.max(values)
+    law = case.partials[arg].ones_jvp
+    for params in _params(case):
+        for t in (0.0, 1.0):
+            jvp = truth.jacobian(case, arg, {arg: values}, params, t).jvp(np.ones(shape))
+            np.testing.assert_allclose(jvp, law, rtol=1e-12, atol=1e-12, err_msg=f"{pattern} {params} t={t}")
+        # the primal itself: f(X + s·1) - f(X) = law · s (exactly, for s a power of two and these values)
+        f = (lambda x, params=params: np.asarray(case.primal(FiniteDifferences.xp, x, **params), dtype=np.float64))
+        np.testing.assert_allclose(f(values + 0.5) - f(values), 0.5 * law, rtol=1e-12, atol=1e-12)
