@@ -136,9 +136,11 @@ def test_equal_inputs_catch_a_tie_count_the_format_cannot_hold(torch_engine: obj
     case = get_case("reduce.max_all")
     (arg,) = case.differentiable_args
     wrong = TieCountInDtype(torch_engine)
-    assert check_at_scale(case, arg, torch_engine, "float16", 100_000, inputs="equal").status == PASS
-    assert check_at_scale(case, arg, wrong, "float16", 100_000).status == PASS
-    verdict = check_at_scale(case, arg, wrong, "float16", 100_000, inputs="equal")
+    # Reverse mode only: torch's own forward rule fails at these ties (findings/torch-amax-jvp-float16-ties).
+    vjp = {"directions": ["vjp"]}
+    assert check_at_scale(case, arg, torch_engine, "float16", 100_000, inputs="equal", **vjp).status == PASS
+    assert check_at_scale(case, arg, wrong, "float16", 100_000, **vjp).status == PASS
+    verdict = check_at_scale(case, arg, wrong, "float16", 100_000, inputs="equal", **vjp)
     assert verdict.status == FAIL, verdict.message
     assert "inputs='equal'" in verdict.reproduction
 
