@@ -527,6 +527,7 @@ def _softmax_case(log: bool) -> Case:
                 lambda p: _softmax_ops(p) + 2,
                 r"\frac{\partial \log p_c}{\partial x_{c'}} = \delta_{cc'} - p_{c'}" if log
                 else r"\frac{\partial p_c}{\partial x_{c'}} = p_c(\delta_{cc'} - p_{c'})",
+                ones_jvp=0.0,  # softmax(X + s·1) = softmax(X), log_softmax too: shifting the logits changes nothing
             )
         },
         notes="Within a slice the Jacobian is diag(p) - p pᵀ (softmax) or I - 1 pᵀ (log_softmax); zero across slices.",
