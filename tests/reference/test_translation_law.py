@@ -19,7 +19,7 @@ from verigrad.oracles.fd import FiniteDifferences
 from verigrad.reference import CASES, Case, resolve_shape
 
 LAWS = [(case, arg) for case in CASES for arg, partial in case.partials.items() if partial.ones_jvp is not None]
-SIZES = {"m": 3, "n": 4}
+SIZES = {"m": 3, "n": 4, "N": 5}
 
 
 def _params(case: Case) -> list[dict]:
@@ -37,7 +37,7 @@ def test_the_laws_are_declared_where_they_hold() -> None:
 @settings(max_examples=20, deadline=None, database=None)
 @given(data=st.data())
 def test_closed_form_jvp_along_ones_is_the_law(case: Case, arg: str, data: st.DataObject) -> None:
-    shape = resolve_shape(case.args[0].shape, SIZES)
+    shape = resolve_shape(case.arg(arg).shape, SIZES)
     pattern = data.draw(st.sampled_from(["drawn", "equal", "two-way ties"]), label="pattern")
     values = np.asarray(data.draw(st.lists(st.integers(-8, 8), min_size=int(np.prod(shape)), max_size=int(np.prod(shape)))),
                         dtype=np.float64).reshape(shape) / 4
@@ -46,10 +46,14 @@ def test_closed_form_jvp_along_ones_is_the_law(case: Case, arg: str, data: st.Da
     elif pattern == "two-way ties":
         values.flat[1] = values.flat[0] = np.max(values)
     law = case.partials[arg].ones_jvp
+    # The other arguments (a cross-entropy's labels): class indices drawn below the class count.
+    others = {a.name: np.arange(int(np.prod(resolve_shape(a.shape, SIZES)))).reshape(resolve_shape(a.shape, SIZES))
+              % SIZES["m"] for a in case.args if a.name != arg}
     for params in _params(case):
         for t in (0.0, 1.0):
-            jvp = truth.jacobian(case, arg, {arg: values}, params, t).jvp(np.ones(shape))
+            jvp = truth.jacobian(case, arg, {arg: values, **others}, params, t).jvp(np.ones(shape))
             np.testing.assert_allclose(jvp, law, rtol=1e-12, atol=1e-12, err_msg=f"{pattern} {params} t={t}")
         # the primal itself: f(X + s·1) - f(X) = law · s
-        f = (lambda x, params=params: np.asarray(case.primal(FiniteDifferences.xp, x, **params), dtype=np.float64))
+        f = (lambda x, params=params: np.asarray(case.primal(FiniteDifferences.xp, **{arg: x, **others}, **params),
+                                                  dtype=np.float64))
         np.testing.assert_allclose(f(values + 0.5) - f(values), 0.5 * law, rtol=1e-12, atol=1e-12)
