@@ -110,7 +110,8 @@ class Partial:
     underflow, not what a chain whose early underflow later factors amplify may.
     ``ones_jvp``: the JVP along the all-ones tangent of this argument, the same at
     every point and under every convention at a kink, because the case commutes
-    with adding one constant to every element (a max, min, mean or logsumexp: 1).
+    with adding one constant to every element (a max, min, mean or logsumexp: 1;
+    a softmax, log-softmax or cross-entropy of logits, which ignore it: 0).
     A correct forward mode forms it from terms no larger than its own, however
     many elements there are, so the scale checks probe it where the magnitudes
     screen every other JVP out (many ties in float16).

@@ -680,8 +680,9 @@ def _translation_law_applies(run: _ScaleRun) -> bool:
 def _translation_law_probe(run: _ScaleRun, fn: Callable[..., Any], ref: _Reference) -> ProbeResult:
     """The JVP along the all-ones tangent against the case's translation law (``Partial.ones_jvp``).
 
-    A max, min, mean or logsumexp commutes with adding one constant to every element, so J·1 is that law's
-    value at every point, ties or not, under every convention: no subgradient choice can excuse another value.
+    A max, min, mean or logsumexp commutes with adding one constant to every element (J·1 = 1), a softmax, a
+    log-softmax or a cross-entropy of logits ignores it (J·1 = 0): the law holds at every point, ties or not,
+    under every convention, so no subgradient choice can excuse another value.
     Random-sign tangents cannot show a forward rule that sums its tangents in the format before dividing (over
     70,000 float16 ties the signs cancel; ones reach inf), and the overflow screen drops the other JVP probes
     of such a row; this probe is judged by the closed form's own terms (|J|·1: a max's weights, a mean's 1/N,
