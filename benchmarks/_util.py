@@ -76,8 +76,9 @@ def machine() -> dict[str, Any]:
 def python_speed(repeats: int = 5) -> float:
     """Seconds for a fixed pure-Python loop (10⁶ additions and calls), the fastest of ``repeats``: the machine's
     speed at what the test suite mostly does (interpreter work), so that runs on this shared, unevenly fast host
-    can be compared with each other: the same suite took ×1.5 the CPU time on one session's machine as on the last
-    one's, under the same host name."""
+    can be compared with each other: the same suite took ×1.9 the CPU time at one run as at a run four hours before,
+    under the same host name. The figure is itself noisy here (0.066-0.121 s within half an hour): side-by-side
+    pairs stay the measure of a change."""
     def work() -> int:
         total = 0
         for i in range(1_000_000):
