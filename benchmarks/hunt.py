@@ -180,23 +180,31 @@ def summarize(record_files: list[str], known_outcomes: Path = KNOWN_OUTCOMES) ->
     removed since (the engine fixed) shows its check again.
     """
     from verigrad import expectations
+    from verigrad.session import source_commit
 
     pins, used = expectations.parse(known_outcomes), set()
     counts, per_file, unexpected, checks = Counter(), {}, [], 0
+    current = source_commit()
     for path in (path for path in record_files if Path(path).exists()):
-        _, verdicts = read_records([path])
+        headers, verdicts = read_records([path])
+        commits = sorted({str(h.get("versions", {}).get("verigrad commit")) for h in headers})
         for verdict in verdicts:
             verdict.expected, verdict.expectation_reason = None, None
             expectations.apply(pins, verdict, used)
         surprises = [v for v in verdicts if not v.as_expected]
+        # A verdict from other code than today's may be one the current checks would not give: "None" is a run
+        # from before records named their commit, "+modified" one from uncommitted changes.
+        other_code = commits != [current] or current is None or current.endswith("+modified")
         per_file[path] = {"checks": len(verdicts), "failures": sum(v.status == "fail" for v in verdicts),
-                          "unexpected": len(surprises)}
+                          "unexpected": len(surprises), "verigrad_commit": ", ".join(commits)}
         counts.update(f"{v.engine} {v.dtype} {v.status}" for v in verdicts)
         unexpected += [{"check": v.check_id, "records": path, "status": v.status, "message": v.message[:300],
+                        "verigrad_commit": ", ".join(commits), "other_code": other_code,
                         "reproduction": v.reproduction} for v in surprises]
         checks += len(verdicts)
-    return {"checks": checks, "known_outcomes": str(known_outcomes), "by_engine_dtype_status": dict(sorted(counts.items())),
-            "by_records_file": per_file, "unexpected": unexpected}
+    return {"checks": checks, "known_outcomes": str(known_outcomes), "verigrad_commit": current,
+            "by_engine_dtype_status": dict(sorted(counts.items())), "by_records_file": per_file,
+            "unexpected_from_other_code": sum(u["other_code"] for u in unexpected), "unexpected": unexpected}
 
 
 def merge(out: Path, record_files: list[str]) -> int:
@@ -271,6 +279,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--out", default=str(ROOT / "reports" / "hunt"))
     parser.add_argument("--part", type=_part, help="i/k: run only every k-th command, starting at the i-th")
+    parser.add_argument(
+        "--only-shards", nargs="+", type=int, metavar="I",
+        help="run only these shards i of each stage's --shards (a sitting whose records of the others are gone)",
+    )
     parser.add_argument("--dry-run", action="store_true", help="print the commands and stop")
     parser.add_argument("--estimate", type=int, nargs="?", const=60, help="run a 1/N slice and extrapolate")
     parser.add_argument("--merge-only", action="store_true", help="only merge the records already in --out")
@@ -296,6 +308,11 @@ def main(argv: list[str] | None = None) -> int:
     runs = [
         run for run in plan_runs(args, args.engines_used, args.dtypes_used) if run.stage.split("-")[0] in args.stages
     ]
+    if args.only_shards and not all(1 <= i <= args.shards for i in args.only_shards):
+        print(f"--only-shards {args.only_shards}: each must be a shard 1..{args.shards} (--shards)", file=sys.stderr)
+        return 2
+    if args.only_shards:
+        runs = [run for run in runs if any(run.records.endswith(f"-{i}of{args.shards}.jsonl") for i in args.only_shards)]
     if args.part:
         runs = runs[args.part[0] - 1 :: args.part[1]]
     if args.dry_run:
@@ -344,7 +361,9 @@ def main(argv: list[str] | None = None) -> int:
         **summarize(record_files),
     }  # fmt: skip
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
-    print(f"{summary['checks']} checks, {len(summary['unexpected'])} unexpected: {out / 'summary.json'}")
+    stale = summary["unexpected_from_other_code"]
+    print(f"{summary['checks']} checks, {len(summary['unexpected'])} unexpected ({stale} from other code than "
+          f"{summary['verigrad_commit']}: rerun those before reporting them): {out / 'summary.json'}")
     errors = [run for run in executed if run["exit"] not in (0, 1)]
     return 1 if summary["unexpected"] or errors else 0
 

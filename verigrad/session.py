@@ -9,10 +9,12 @@ processes (:meth:`Session.run`).
 from __future__ import annotations
 
 import platform
+import subprocess
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from functools import partial
+from functools import cache, partial
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -109,9 +111,13 @@ class Session:
                 yield position[id(spec)], verdict
 
     def versions(self) -> dict[str, str]:
-        """Python's, numpy's, verigrad's and each engine's library version (by the engine's name)."""
+        """Python's, numpy's, verigrad's (and its git commit, from a checkout) and each engine's library version
+        (by the engine's name)."""
         versions = {"python": platform.python_version(), "numpy": np.__version__}
         versions.update(_installed("verigrad"))
+        commit = source_commit()
+        if commit:
+            versions["verigrad commit"] = commit
         for name, source in self.source_of.items():
             library = LIBRARIES.get(source)
             if library is None:
@@ -120,6 +126,27 @@ class Session:
             version = _installed(library).get(library, "not installed")
             versions[name] = version if library == source else f"{library} {version}"  # fd: "numpy 2.x"
         return versions
+
+
+@cache
+def source_commit() -> str | None:
+    """The git commit of the verigrad code running, ``+modified`` where its tracked files differ from it; None
+    outside a git checkout (an installed wheel).  Records carry it, so a verdict read later can be told apart
+    from one the current code would give (a hunt resumed over several sittings, a pin newer than the run)."""
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["git", "-C", str(root), *argv], capture_output=True, text=True, timeout=10, check=False)
+
+    try:
+        top = git("rev-parse", "--show-toplevel")
+        if top.returncode != 0 or Path(top.stdout.strip()).resolve() != root:
+            return None  # installed into site-packages, perhaps inside some other project's repository
+        head = git("rev-parse", "--verify", "HEAD")
+        changed = git("diff", "--quiet", "HEAD", "--", "verigrad", "reference", "oracles").returncode != 0
+    except (OSError, subprocess.SubprocessError):  # no git here, or it hung
+        return None
+    return head.stdout.strip()[:12] + ("+modified" if changed else "")
 
 
 def _installed(package: str) -> dict[str, str]:

@@ -155,4 +155,48 @@ def test_the_summary_judges_every_folders_runs_by_the_pins_as_they_are_now(tmp_p
     before, after = hunt.summarize(files, unpinned), hunt.summarize(files, pinned)
     assert before["checks"] == after["checks"] == 3
     assert [u["check"] for u in before["unexpected"]] == [wrong.check_id] and after["unexpected"] == []
-    assert before["by_records_file"][files[1]] == {"checks": 2, "failures": 1, "unexpected": 1}
+    assert before["by_records_file"][files[1]] == {"checks": 2, "failures": 1, "unexpected": 1, "verigrad_commit": "None"}
+
+
+def test_the_summary_tells_a_verdict_of_other_code_from_one_of_todays(tmp_path, monkeypatch):
+    """Records name the verigrad commit that wrote them; an unexpected outcome from another commit (or from before
+    records named one, or from uncommitted code) is flagged ``other_code``: rerun it before reporting it."""
+    from verigrad import session
+    from verigrad.records import FAIL, RecordsWriter, Verdict
+
+    wrong = Verdict("vjp[elementwise.max-w-mygrad-float64]", "vjp", "elementwise.max", "w", "mygrad", "float64", FAIL,
+                    message="wrong_sign: at ties")
+    files = []
+    for name, commit in (("today", "abc123"), ("older", "0ld000"), ("unnamed", None)):
+        with RecordsWriter(tmp_path / f"{name}.jsonl") as writer:
+            writer.write_header({"versions": {"verigrad commit": commit} if commit else {}})
+            writer.write(wrong)
+        files.append(str(tmp_path / f"{name}.jsonl"))
+    unpinned = tmp_path / "none.txt"
+    unpinned.write_text("")
+    monkeypatch.setattr(session, "source_commit", lambda: "abc123")
+    summary = hunt.summarize(files, unpinned)
+    assert [(u["verigrad_commit"], u["other_code"]) for u in summary["unexpected"]] == [
+        ("abc123", False), ("0ld000", True), ("None", True)]
+    assert summary["unexpected_from_other_code"] == 2 and summary["verigrad_commit"] == "abc123"
+    monkeypatch.setattr(session, "source_commit", lambda: "abc123+modified")
+    assert hunt.summarize(files, unpinned)["unexpected_from_other_code"] == 3
+
+
+def test_records_name_the_verigrad_commit_that_wrote_them():
+    from verigrad.session import Session, source_commit
+
+    commit = source_commit()
+    versions = Session.load(["fd"]).versions()
+    if commit is None:
+        pytest.skip("verigrad does not run from a git checkout here")
+    assert versions["verigrad commit"] == commit and len(commit.split("+")[0]) == 12
+
+
+def test_only_shards_runs_those_shards_of_each_stage(capsys, tmp_path):
+    """A sitting whose records of shards 1-4 are gone runs 5-8 alone (and names a shard that does not exist)."""
+    assert hunt.main(["--stages", "large", "--only-shards", "5", "8", "--dry-run", "--out", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("--records ")[1].split()[0].rsplit("-", 1)[1] for line in lines] == ["5of8.jsonl", "8of8.jsonl"]
+    assert hunt.main(["--only-shards", "9", "--dry-run", "--out", str(tmp_path)]) == 2
+    assert "--only-shards [9]: each must be a shard 1..8" in capsys.readouterr().err
