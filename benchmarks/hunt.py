@@ -41,6 +41,9 @@ from verigrad.records import read_records
 
 ROOT = Path(__file__).resolve().parent.parent
 KNOWN_OUTCOMES = ROOT / "oracles" / "known_outcomes.txt"
+#: Which planned runs have completed, in which sitting, with their counts: the records live in reports/ (not kept),
+#: and a hunt on machines that do not outlast a sitting is whole only as a ledger of its sittings.
+LEDGER = ROOT / "benchmarks" / "results" / "hunt-ledger.json"
 WANTED_ENGINES = ("jax", "jax-jit", "torch", "torch-compile", "tinygrad", "mygrad", "autograd", "mlx")
 WANTED_DTYPES = ("float64", "float32", "float16", "bfloat16")
 STAGES = ("property", "large", "scale")
@@ -216,6 +219,47 @@ def merge(out: Path, record_files: list[str]) -> int:
     return subprocess.run(argv, capture_output=True, text=True, check=False, cwd=ROOT).returncode
 
 
+def ledger_key(run: Run, pattern: str | None) -> str:
+    """A run's name in the ledger: its records file's stem, under the plan it belongs to (the catalog's, or a
+    ``--cases`` supplement's)."""
+    return f"{'cases=' + pattern if pattern else 'catalog'}/{Path(run.records).stem}"
+
+
+def read_ledger(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"runs": {}}
+
+
+def add_to_ledger(path: Path, sitting: str, runs: list[Run], summary: dict, pattern: str | None, digest: str) -> list[str]:
+    """Enter each complete run of ``runs`` with its counts from ``summary``; returns the keys entered."""
+    ledger = read_ledger(path)
+    per_file, entered = summary["by_records_file"], []
+    for run in runs:
+        counts = per_file.get(run.records)
+        if counts is None or not finished(run):
+            continue
+        key = ledger_key(run, pattern)
+        ledger["runs"][key] = {"sitting": sitting, "catalog": digest, **counts}
+        entered.append(key)
+    ledger["runs"] = dict(sorted(ledger["runs"].items()))
+    path.write_text(json.dumps(ledger, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return entered
+
+
+def ledger_status(path: Path, runs: list[Run], pattern: str | None) -> dict:
+    """Which of the plan's runs the ledger holds (done) and which it lacks (missing), with the done runs' totals."""
+    entries = read_ledger(path)["runs"]
+    done = {ledger_key(run, pattern): entries[ledger_key(run, pattern)] for run in runs if ledger_key(run, pattern) in entries}
+    missing = [ledger_key(run, pattern) for run in runs if ledger_key(run, pattern) not in entries]
+    known = [entry for entry in done.values() if entry.get("checks") is not None]
+    return {
+        "planned": len(runs), "done": len(done), "missing": missing,
+        "checks": sum(entry["checks"] for entry in known),
+        "failures": sum(entry.get("failures") or 0 for entry in done.values()),
+        "unexpected": sum(entry.get("unexpected") or 0 for entry in done.values()),
+        "sittings": sorted({entry["sitting"] for entry in done.values()}),
+    }  # fmt: skip
+
+
 def estimate(args: argparse.Namespace, runs: list[Run]) -> dict:
     """Run shard 1 of each stage sliced ``args.estimate`` ways; extrapolate the whole hunt's wall time.
 
@@ -292,6 +336,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
              "whose records go into --out's merged report and summary",
     )
     parser.add_argument(
+        "--ledger", type=Path, default=LEDGER, help=f"the ledger of completed runs (default {LEDGER.relative_to(ROOT)})"
+    )
+    parser.add_argument(
+        "--add-to-ledger", metavar="SITTING",
+        help="after the runs, enter each complete run of --out (and --also) in the ledger as done in SITTING",
+    )
+    parser.add_argument(
+        "--ledger-status", action="store_true",
+        help="which of the plan's runs the ledger holds and which are missing (exit 1 while any is), then stop",
+    )
+    parser.add_argument(
         "--resume", action="store_true", help="skip the runs whose records are complete (a hunt over several sittings)"
     )
     return parser.parse_args(argv)
@@ -308,6 +363,10 @@ def main(argv: list[str] | None = None) -> int:
     runs = [
         run for run in plan_runs(args, args.engines_used, args.dtypes_used) if run.stage.split("-")[0] in args.stages
     ]
+    if args.ledger_status:
+        status = ledger_status(args.ledger, runs, args.cases)
+        print(json.dumps(status, indent=1))
+        return 1 if status["missing"] else 0
     if args.only_shards and not all(1 <= i <= args.shards for i in args.only_shards):
         print(f"--only-shards {args.only_shards}: each must be a shard 1..{args.shards} (--shards)", file=sys.stderr)
         return 2
@@ -361,6 +420,12 @@ def main(argv: list[str] | None = None) -> int:
         **summarize(record_files),
     }  # fmt: skip
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    if args.add_to_ledger:
+        planned = [run for run in plan_runs(args, args.engines_used, args.dtypes_used) if run.stage.split("-")[0] in args.stages]
+        for folder in (out, *also):  # each folder's runs by their own path
+            moved = [Run(run.stage, str(folder / Path(run.records).name), run.argv) for run in planned]
+            entered = add_to_ledger(args.ledger, args.add_to_ledger, moved, summary, args.cases, catalog["digest"])
+            print(f"ledger: {len(entered)} runs of {folder} entered as done in {args.add_to_ledger}", file=sys.stderr)
     stale = summary["unexpected_from_other_code"]
     print(f"{summary['checks']} checks, {len(summary['unexpected'])} unexpected ({stale} from other code than "
           f"{summary['verigrad_commit']}: rerun those before reporting them): {out / 'summary.json'}")

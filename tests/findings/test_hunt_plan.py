@@ -200,3 +200,40 @@ def test_only_shards_runs_those_shards_of_each_stage(capsys, tmp_path):
     assert [line.split("--records ")[1].split()[0].rsplit("-", 1)[1] for line in lines] == ["5of8.jsonl", "8of8.jsonl"]
     assert hunt.main(["--only-shards", "9", "--dry-run", "--out", str(tmp_path)]) == 2
     assert "--only-shards [9]: each must be a shard 1..8" in capsys.readouterr().err
+
+
+def test_the_ledger_enters_complete_runs_and_says_which_the_plan_lacks(tmp_path):
+    """Records do not outlast a sitting; the ledger does: each complete run is entered with its counts, an
+    incomplete one (no summary footer) is not, and the status lists what the plan still lacks."""
+    from verigrad.records import PASS, RecordsWriter, Verdict
+
+    runs = [run for run in _plan("--seeds", "1", "--shards", "2") if run.stage == "property"]
+    assert [Path(run.records).stem for run in runs] == ["property-seed1-1of2", "property-seed1-2of2"]
+    moved = [hunt.Run(run.stage, str(tmp_path / Path(run.records).name), run.argv) for run in runs]
+    right = Verdict("vjp[elementwise.mul-w-mygrad-float64]", "vjp", "elementwise.mul", "w", "mygrad", "float64", PASS)
+    for run, complete in zip(moved, (True, False), strict=True):
+        with RecordsWriter(run.records) as writer:
+            writer.write_header({"versions": {}})
+            writer.write(right)
+            if complete:
+                writer.write_summary({"checks": 1})
+    summary = hunt.summarize([run.records for run in moved])
+    ledger = tmp_path / "ledger.json"
+    assert hunt.add_to_ledger(ledger, "sitting 1", moved, summary, None, "d1g") == ["catalog/property-seed1-1of2"]
+    status = hunt.ledger_status(ledger, runs, None)
+    assert (status["planned"], status["done"], status["missing"]) == (2, 1, ["catalog/property-seed1-2of2"])
+    assert (status["checks"], status["failures"], status["unexpected"], status["sittings"]) == (1, 0, 0, ["sitting 1"])
+    assert hunt.read_ledger(ledger)["runs"]["catalog/property-seed1-1of2"]["catalog"] == "d1g"
+    # a --cases supplement's runs are its own plan's: they complete nothing of the catalog's
+    assert hunt.ledger_status(ledger, runs, "*_native")["done"] == 0
+
+
+def test_the_committed_ledger_names_only_runs_of_a_plan():
+    """Every entry of benchmarks/results/hunt-ledger.json is a run the default plan, a --cases supplement or a
+    by-hand run names, with its sitting."""
+    entries = hunt.read_ledger(hunt.LEDGER)["runs"]
+    default = {hunt.ledger_key(run, None) for run in hunt.plan_runs(hunt.parse_args([]), ENGINES, DTYPES)}
+    for key, entry in entries.items():
+        plan = key.split("/")[0]
+        assert key in default or plan.startswith(("cases=", "by-hand")), key
+        assert entry["sitting"], key
