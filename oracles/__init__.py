@@ -3,7 +3,16 @@
 Oracles know no cases: an engine differentiates whatever function it is handed.
 """
 
-from verigrad.oracles.protocol import OPTIONAL_VOCABULARY, VOCABULARY, Engine, EstimatedArray, error_estimate
+from verigrad.oracles.protocol import (
+    OPTIONAL_VOCABULARY,
+    VOCABULARY,
+    CastArray,
+    Engine,
+    EstimatedArray,
+    error_estimate,
+    in_dtype,
+    native_dtype,
+)
 from verigrad.oracles.registry import BUILTIN_ENGINES, DEFAULT_ENGINES, LIBRARIES, EngineLoadError, load_engine
 
 __all__ = [
@@ -14,7 +23,10 @@ __all__ = [
     "VOCABULARY",
     "Engine",
     "EngineLoadError",
+    "CastArray",
     "EstimatedArray",
     "error_estimate",
+    "in_dtype",
+    "native_dtype",
     "load_engine",
 ]

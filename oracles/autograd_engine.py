@@ -6,10 +6,13 @@ expose a ``concat`` (numpy 2's name), but it is a bare primitive with no
 derivative that does not unbox a *list* of traced arrays: it silently returns
 an object array of boxes.  ``concatenate`` is the one autograd differentiates.
 
-Precision: values stay in the primals' dtype, except that autograd's
-forward-mode rule for ``maximum`` turns a float32 tangent into float64 (its
-tie-splitting mask is float64), so downstream tangent arithmetic runs in
-float64.  The result is rounded back to the output's dtype.
+Precision: values stay in the primals' dtype, except where autograd's rules
+promote: the derivatives of ``max``/``min``, ``mean``, ``std``, ``maximum`` and
+``where`` come back float64 for float32 inputs (their masks and counts are
+float64; upstream PR #199), so downstream arithmetic runs in float64.  Each
+result is converted to the protocol's dtype with :func:`in_dtype`, which
+remembers autograd's own: the values are judged as converted, and the
+``shape_dtype`` property reports the promotion.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from verigrad.oracles.namespaces import (
     composed_softmax,
     numpy_style_norm,
 )
+from verigrad.oracles.protocol import in_dtype
 
 __all__ = ["AutogradEngine"]
 
@@ -70,8 +74,12 @@ class AutogradEngine:
         # Copies, so that no traced value (an identity output, say) is the caller's array.
         args = tuple(np.array(p, copy=True) for p in primals)
         with _quiet():
-            pullback, out = self._make_vjp(_on_tuple(fn))(args)
-            grads = pullback(np.array(cotangent, dtype=np.asarray(out).dtype, copy=True))
+            if len(args) == 1:  # as users call it, grad(f)(x): a tuple of primals would be cast to their dtypes
+                pullback, out = self._make_vjp(fn)(args[0])
+                grads = (pullback(np.array(cotangent, dtype=np.asarray(out).dtype, copy=True)),)
+            else:
+                pullback, out = self._make_vjp(_on_tuple(fn))(args)
+                grads = pullback(np.array(cotangent, dtype=np.asarray(out).dtype, copy=True))
         return tuple(_like(g, p) for g, p in zip(grads, args, strict=True))
 
     def jvp(
@@ -81,9 +89,12 @@ class AutogradEngine:
         args = tuple(np.array(p, copy=True) for p in primals)
         dirs = tuple(np.array(t, dtype=p.dtype, copy=True) for p, t in zip(args, tangents, strict=True))
         with _quiet():
-            out, tangent_out = self._make_jvp(_on_tuple(fn))(args)(dirs)
+            if len(args) == 1:
+                out, tangent_out = self._make_jvp(fn)(args[0])(dirs[0])
+            else:
+                out, tangent_out = self._make_jvp(_on_tuple(fn))(args)(dirs)
         out = np.asarray(out)
-        return np.array(tangent_out, dtype=out.dtype, copy=True).reshape(out.shape)
+        return in_dtype(tangent_out, out.dtype).reshape(out.shape)
 
     def evaluate(self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...]) -> np.ndarray:
         """fn's forward value at the primals, in their dtype (plain numpy, nothing traced)."""
@@ -101,13 +112,15 @@ def _logsumexp(*args: Any, **kwargs: Any) -> Any:
 def _on_tuple(fn: Callable[..., Any]) -> Callable[[tuple[Any, ...]], Any]:
     """autograd differentiates one argument: make it the tuple of all primals.
 
-    Each element is boxed separately, so one array passed twice gives two inputs.
+    Each element is boxed separately, so one array passed twice gives two inputs.  The tuple's gradient is
+    assembled in its elements' dtypes, which hides a rule's promotion (float32 in, float64 out) that
+    ``grad(f)(x)`` shows; so a single primal is differentiated directly.
     """
     return lambda args: fn(*args)
 
 
 def _like(grad: Any, primal: np.ndarray) -> np.ndarray:
-    return np.array(grad, dtype=primal.dtype, copy=True).reshape(primal.shape)
+    return in_dtype(grad, primal.dtype).reshape(primal.shape)
 
 
 class _quiet(warnings.catch_warnings):

@@ -10,7 +10,9 @@ Precision: mygrad turns Python numbers into float64 arrays, so ``2 * x`` or
 still stored in each tensor's own dtype (float32).  The values therefore are
 mygrad's, computed partly in float64; results are returned in the primals'
 dtype, as the protocol requires (a float64 output of float32 primals is
-rounded back to float32).
+rounded back to float32), with :func:`in_dtype`, which remembers mygrad's own:
+a JVP or forward value of a function whose mygrad output is float64 carries it,
+and the ``shape_dtype`` property reports the promotion.
 
 Kinks are left as mygrad has them.  Note that mygrad's ``maximum`` gives
 neither argument any share at a tie w = x (both partials 0), which is outside
@@ -25,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from verigrad.oracles.namespaces import Namespace, composed_logsumexp, numpy_style_norm
+from verigrad.oracles.protocol import CastArray, in_dtype
 
 __all__ = ["MygradEngine"]
 
@@ -63,7 +66,7 @@ class MygradEngine:
             # None: the output does not depend on this input, so exact zeros.
             grad = leaf.grad
             grads.append(
-                np.zeros(leaf.shape, leaf.dtype) if grad is None else np.array(grad, dtype=leaf.dtype, copy=True)
+                np.zeros(leaf.shape, leaf.dtype) if grad is None else in_dtype(grad, leaf.dtype)
             )
         return grads
 
@@ -89,13 +92,14 @@ class MygradEngine:
                 leaves, out = self._forward(fn, primals)
             rows = self._pull(leaves, out, basis.reshape(out_shape))
             result[i] = sum(float(np.sum(row.astype(np.float64) * vk)) for row, vk in zip(rows, v, strict=True))
-        return result.reshape(out_shape).astype(out_dtype)
+        # The contraction is the adapter's, in float64; the dtype it stands for is mygrad's output's.
+        return _remembering(result.reshape(out_shape).astype(out_dtype), np.asarray(out).dtype)
 
     def evaluate(self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...]) -> np.ndarray:
         """fn's forward value at the primals, in their dtype (constant tensors: no graph)."""
         tensors = [self._mg.tensor(np.array(p, copy=True), constant=True) for p in primals]
         out = np.asarray(fn(*tensors))
-        return np.array(out, dtype=_output_dtype(out.dtype, primals), copy=True)
+        return in_dtype(out, _output_dtype(out.dtype, primals))
 
 
 def _namespace(mygrad: Any) -> Namespace:
@@ -120,6 +124,15 @@ def _namespace(mygrad: Any) -> Namespace:
         sinc=mygrad.sinc,
         asarray=lambda array: mygrad.tensor(np.asarray(array), constant=True),
     )
+
+
+def _remembering(result: np.ndarray, library_dtype: np.dtype) -> np.ndarray:
+    """``result`` (already in the protocol's dtype) marked as converted from mygrad's ``library_dtype``."""
+    if result.dtype == library_dtype:
+        return result
+    marked = result.view(CastArray)
+    marked.native_dtype = np.dtype(library_dtype)
+    return marked
 
 
 def _output_dtype(out_dtype: np.dtype, primals: tuple[np.ndarray, ...]) -> np.dtype:

@@ -72,7 +72,12 @@ it (``Case.requires``) is skipped, saying so, on an engine whose ``xp`` lacks it
 Arrays crossing the protocol are NumPy arrays: ``vjp`` returns one array per
 primal with that primal's shape and dtype; ``jvp`` returns one array with the
 output's shape and dtype.  An engine may attach an error estimate to a result by
-returning :class:`EstimatedArray` (finite differences do).
+returning :class:`EstimatedArray` (finite differences do).  An adapter that
+converts a library's result to that dtype says so with :func:`in_dtype` (a
+:class:`CastArray` remembering the library's own dtype): the values are judged
+as converted, and the ``shape_dtype`` property reports the library's change of
+dtype (a float32 input whose gradient the library computes and returns in
+float64), which the conversion would otherwise hide.
 
 Optional methods and attributes (the harness checks ``hasattr``; see
 :data:`OPTIONAL_METHODS` for their contracts):
@@ -99,7 +104,10 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["OPTIONAL_METHODS", "OPTIONAL_VOCABULARY", "VOCABULARY", "Engine", "EstimatedArray"]
+__all__ = [
+    "OPTIONAL_METHODS", "OPTIONAL_VOCABULARY", "VOCABULARY", "CastArray", "Engine", "EstimatedArray", "in_dtype",
+    "native_dtype",
+]
 
 #: The namespace functions a primal may call (see the module docstring).
 VOCABULARY = (
@@ -184,3 +192,29 @@ class EstimatedArray(np.ndarray):
 def error_estimate(result: Any) -> np.ndarray | None:
     """The error estimate an engine attached to a result, if any."""
     return getattr(result, "error_estimate", None)
+
+
+class CastArray(np.ndarray):
+    """A result an adapter converted to the protocol's dtype from the library's own, ``native_dtype``."""
+
+    native_dtype: np.dtype
+
+    def __array_finalize__(self, obj: Any) -> None:
+        if obj is not None:
+            self.native_dtype = getattr(obj, "native_dtype", None)
+
+
+def in_dtype(value: Any, dtype: Any) -> np.ndarray:
+    """A library's result (anything numpy converts) in ``dtype``, as the protocol wants it: unchanged where it is
+    already, else converted, as a :class:`CastArray` that remembers the library's dtype."""
+    array, dtype = np.asarray(value), np.dtype(dtype)
+    if array.dtype == dtype:
+        return np.array(array, copy=True)
+    cast = np.array(array, dtype=dtype, copy=True).view(CastArray)
+    cast.native_dtype = array.dtype
+    return cast
+
+
+def native_dtype(result: Any) -> np.dtype | None:
+    """The dtype the library returned a result in, where its adapter converted it (:func:`in_dtype`); else None."""
+    return getattr(result, "native_dtype", None)

@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from verigrad.oracles.protocol import in_dtype
+
 __all__ = ["TinygradEngine"]
 
 _DEVICE = "CPU"
@@ -125,7 +127,7 @@ class TinygradEngine:
         cotangent = np.asarray(cotangent)
         with self._context():
             (grads,), _, _ = self._run("vjp", fn, primals, cotangent)
-        return tuple(g.astype(p.dtype, copy=False) for g, p in zip(grads, primals, strict=True))
+        return tuple(in_dtype(g, p.dtype) for g, p in zip(grads, primals, strict=True))
 
     def jvp(
         self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...], tangents: tuple[np.ndarray, ...]

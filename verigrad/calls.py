@@ -18,6 +18,7 @@ import numpy as np
 
 from verigrad.diagnosis import Diagnosis, diagnose_shape
 from verigrad.dtypes import LOW_PRECISION, is_floating, raising_operation
+from verigrad.oracles.protocol import native_dtype
 
 
 class ContractViolation(Exception):
@@ -78,6 +79,12 @@ def _as_array(value: Any, where: str) -> np.ndarray:
     )
 
 
+def _direction(got: np.dtype, wanted: np.dtype) -> str:
+    if is_floating(got) and is_floating(wanted) and got.itemsize != wanted.itemsize:
+        return "upcast" if got.itemsize > wanted.itemsize else "downcast"
+    return "changed"
+
+
 def _check_array(
     value: Any,
     where: str,
@@ -86,19 +93,26 @@ def _check_array(
     reference: np.ndarray | None,
     broadcast_shape: tuple[int, ...] | None,
     finite: bool = True,
+    native: bool = False,
 ) -> np.ndarray:
+    """``value`` as the protocol wants it (shape, dtype, finite) or a ContractViolation saying how it is not;
+    ``native``: the library's own dtype too, where its adapter converted the result (:func:`in_dtype`)."""
     array = _as_array(value, where)
     if array.shape != tuple(shape):
         diagnosis = diagnose_shape(array, tuple(shape), reference, broadcast_shape)
         diagnosis.summary = f"{where}: {diagnosis.summary}"
         raise ContractViolation(diagnosis)
     if array.dtype != dtype:
-        direction = "upcast" if is_floating(array.dtype) and array.dtype.itemsize > dtype.itemsize else "changed"
-        if is_floating(array.dtype) and array.dtype.itemsize < dtype.itemsize:
-            direction = "downcast"
         raise ContractViolation(
-            Diagnosis("dtype_changed", f"{where}: dtype {array.dtype} instead of {dtype} ({direction})",
+            Diagnosis("dtype_changed", f"{where}: dtype {array.dtype} instead of {dtype} ({_direction(array.dtype, dtype)})",
                       details={"got": str(array.dtype), "expected": str(dtype)})
+        )
+    library_dtype = native_dtype(array)
+    if native and library_dtype is not None and library_dtype != dtype:
+        raise ContractViolation(
+            Diagnosis("dtype_changed", f"{where}: the library returned dtype {library_dtype} instead of {dtype} "
+                      f"({_direction(library_dtype, dtype)}), which the adapter converted back",
+                      details={"got": str(library_dtype), "expected": str(dtype), "converted_by_adapter": True})
         )
     if finite and not np.all(np.isfinite(array)):
         bad = np.argwhere(~np.isfinite(array))
@@ -184,11 +198,13 @@ def call_vjp(
     references: dict[str, np.ndarray] | None = None,
     broadcast_shape: tuple[int, ...] | None = None,
     judged: str | None = None,
+    native: bool = False,
 ) -> tuple[np.ndarray, ...]:
     """``engine.vjp`` with every result validated; raises ContractViolation.
 
     ``judged``: the one primal whose gradient the caller compares; the others' need not be finite (at
     scale another argument's gradient may overflow in any engine: ∂(z·Σx)/∂z = Σx at 10⁵ equal x).
+    ``native``: the library's own dtype must be the primal's too (the ``shape_dtype`` property).
     """
     result = _guarded_call(engine, "vjp", fn, primals, (cotangent,), names, ("cotangent",))
     if not isinstance(result, tuple | list) or isinstance(result, np.ndarray):
@@ -203,7 +219,7 @@ def call_vjp(
     references = references or {}
     return tuple(
         _check_array(value, f"{engine.name}.vjp[{name}]", primal.shape, primal.dtype, references.get(name), broadcast_shape,
-                     finite=judged is None or name == judged)
+                     finite=judged is None or name == judged, native=native)
         for name, value, primal in zip(names, result, primals, strict=True)
     )
 
@@ -216,7 +232,8 @@ def call_jvp(
     names: tuple[str, ...],
     out_shape: tuple[int, ...],
     reference: np.ndarray | None = None,
+    native: bool = False,
 ) -> np.ndarray:
-    """``engine.jvp`` with the result validated; raises ContractViolation."""
+    """``engine.jvp`` with the result validated; raises ContractViolation (``native``: as for :func:`call_vjp`)."""
     result = _guarded_call(engine, "jvp", fn, primals, tangents, names, tuple(f"tangent of {n}" for n in names))
-    return _check_array(result, f"{engine.name}.jvp", out_shape, primals[0].dtype, reference, None)
+    return _check_array(result, f"{engine.name}.jvp", out_shape, primals[0].dtype, reference, None, native=native)

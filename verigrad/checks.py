@@ -362,13 +362,15 @@ def check_structure(target: Target, ex: vs.Example) -> Outcome:
 
 
 def check_shape_dtype(target: Target, ex: vs.Example) -> Outcome:
-    """VJP results have each primal's shape and dtype; the JVP has the output's."""
+    """VJP results have each primal's shape and dtype; the JVP has the output's; where an adapter converted a result
+    to that dtype, the library's own dtype was it too."""
     case = target.case
     names = case.arg_names
     try:
-        call_vjp(target.engine, target.fn, ex.primals(names), ex.cotangent, names, None, _broadcast_shape(target, ex))
+        call_vjp(target.engine, target.fn, ex.primals(names), ex.cotangent, names, None, _broadcast_shape(target, ex),
+                 native=True)
         call_jvp(target.engine, target.fn, ex.primals(names), tuple(ex.tangents[n] for n in names), names,
-                 truth.out_shape(case, ex.values, ex.params))
+                 truth.out_shape(case, ex.values, ex.params), native=True)
     except ContractViolation as error:
         return _violation(error)
     return Outcome(True)

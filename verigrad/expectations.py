@@ -5,7 +5,8 @@ One expectation per line::
     CASE ENGINE [DTYPE] VERDICT  # reason
 
 CASE is a case id or a check id, either may use shell wildcards
-(``elementwise.*``, ``kink[neuron.relu-*]``); ENGINE and DTYPE may be ``*``;
+(``elementwise.*``, ``kink[neuron.relu-*]``); ENGINE and DTYPE may be ``*``, and DTYPE
+several globs separated by commas (``float32,float16``);
 VERDICT is ``pass``, ``fail``, ``skip``, or ``any`` for a bug that shows only on
 some inputs (either outcome is accepted, like a non-strict xfail).  The last
 matching line wins.  A check whose status differs from its expectation fails the
@@ -42,7 +43,8 @@ class Expectation:
 
     def matches(self, verdict: Verdict) -> bool:
         subject_ok = glob(verdict.case, self.case) or glob(verdict.check_id, self.case)
-        return subject_ok and glob(verdict.engine, self.engine) and glob(verdict.dtype, self.dtype)
+        dtype_ok = any(glob(verdict.dtype, dtype) for dtype in self.dtype.split(","))  # "float32,float16"
+        return subject_ok and glob(verdict.engine, self.engine) and dtype_ok
 
 
 def glob(text: str, pattern: str) -> bool:
