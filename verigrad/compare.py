@@ -115,10 +115,63 @@ def member_bound(tolerance: Tolerance, operations: float, magnitude: np.ndarray,
     return bound + gamma(support, FLOAT64_U, WORST) * magnitude, magnitude
 
 
+def bounded_lstsq(matrix: np.ndarray, rhs: np.ndarray, upper: np.ndarray, max_steps: int | None = None) -> np.ndarray:
+    """argmin ‖A x − b‖ over 0 ≤ x ≤ upper: bounded-variable least squares (Stark & Parker's active set).
+
+    Variables start at the bound nearer the clipped unconstrained fit; each step frees the bound variable whose
+    gradient points most into the box, solves for the free ones, and walks back to the box where that solution
+    leaves it.  A few dozen variables (kink shares), so dense least squares per step.
+    """
+    n = matrix.shape[1]
+    unconstrained = np.clip(np.linalg.lstsq(matrix, rhs, rcond=None)[0], 0.0, upper)
+    x = np.where(unconstrained > upper / 2, upper, 0.0)
+    free = np.zeros(n, dtype=bool)
+    tried: set[int] = set()  # freed and sent straight back: not freed again until another variable moves
+    for _ in range(max_steps or 10 * n + 20):
+        gradient = matrix.T @ (rhs - matrix @ x)  # minus half the objective's gradient
+        into_box = ~free & (((x <= 0) & (gradient > 0)) | ((x >= upper) & (gradient < 0)))
+        into_box[list(tried)] = False
+        if not np.any(into_box):
+            break
+        j = int(np.argmax(np.where(into_box, np.abs(gradient), -1.0)))
+        free[j] = True
+        while True:
+            fixed = ~free
+            target = rhs - matrix[:, fixed] @ x[fixed]
+            z = np.linalg.lstsq(matrix[:, free], target, rcond=None)[0]
+            inside = (z > 0) & (z < upper[free])
+            if np.all(inside):
+                x[free] = z
+                tried.clear()
+                break
+            # Walk from x toward z until the first free variable reaches a bound; it leaves the free set.
+            current, step = x[free], np.ones_like(z)
+            low, high = z <= 0, z >= upper[free]
+            step[low] = current[low] / np.where(current[low] - z[low] == 0, 1, current[low] - z[low])
+            step[high] = (upper[free][high] - current[high]) / np.where(z[high] - current[high] == 0, 1, z[high] - current[high])
+            alpha = float(np.clip(np.min(step[~inside]), 0.0, 1.0))
+            moved = current + alpha * (z - current)
+            indices = np.flatnonzero(free)
+            hits = [k for k, value in enumerate(moved) if not inside[k] and (value <= 0 or value >= upper[indices[k]] or
+                    np.isclose(value, 0, rtol=0, atol=1e-15) or np.isclose(value, upper[indices[k]], rtol=1e-12, atol=0))]
+            if not hits:  # rounding: send the worst offender to its bound
+                hits = [int(np.argmin(step))]
+            x[free] = moved
+            for k in hits:
+                index = indices[k]
+                x[index] = upper[index] if moved[k] >= upper[index] / 2 else 0.0
+                free[index] = False
+            if alpha == 0.0 and j in indices[hits]:
+                tried.add(j)  # freeing j moves nothing into the box
+            if not np.any(free):
+                break
+    return np.clip(x, 0.0, upper)
+
+
 def fit_shares(
     engine_value: np.ndarray, r0: np.ndarray, directions: Sequence[np.ndarray], bound: np.ndarray | float = 1.0
 ) -> tuple[np.ndarray, list[float | None]]:
-    """The subgradient closest to the engine's value: r0 + Σ t_c d_c, t_c fitted, then clipped to [0, 1].
+    """The subgradient closest to the engine's value: r0 + Σ t_c d_c with each t_c in [0, 1], and the shares.
 
     Least squares with each entry weighted by 1/bound, so that a large entry's
     rounding cannot tilt a share at a small one; columns scaled first so that
@@ -137,11 +190,21 @@ def fit_shares(
     columns = [np.ravel(d * weight) for _, d in live]
     scales = [float(np.max(np.abs(column))) for column in columns]
     matrix = np.stack([column / scale for column, scale in zip(columns, scales, strict=True)], axis=1)
-    fitted = np.linalg.lstsq(matrix, np.ravel((g - r0) * weight), rcond=None)[0]
+    rhs = np.ravel((g - r0) * weight)
+    fitted = np.linalg.lstsq(matrix, rhs, rcond=None)[0]
+    upper = np.asarray(scales)  # a share t_c in [0, 1] is t_c · scale_c in the scaled columns
+    boxed = fitted
+    if np.any(fitted < 0) or np.any(fitted > upper):
+        # The least-squares fit leaves the box: with more kink variables than entries it is one of many exact fits
+        # (the minimum-norm one), and clipping it breaks it although a fit inside the box may exist.
+        boxed = bounded_lstsq(matrix, rhs, upper)
     reference = r0
-    for (c, d), scale, t in zip(live, scales, fitted, strict=True):
-        shares[c] = float(t) / scale
-        reference = reference + min(max(shares[c], 0.0), 1.0) * d
+    for (_, d), scale, t in zip(live, scales, boxed, strict=True):
+        reference = reference + min(max(float(t) / scale, 0.0), 1.0) * d
+    if np.all(np.abs(g - reference) <= np.asarray(bound, dtype=np.float64)):
+        fitted = boxed  # a member fits: its shares are the engine's convention
+    for (c, _), scale, t in zip(live, scales, fitted, strict=True):
+        shares[c] = float(t) / scale  # where no member fits, the unconstrained share says how far outside it is
     return reference, shares
 
 
