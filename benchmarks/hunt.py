@@ -201,10 +201,11 @@ def summarize(record_files: list[str], known_outcomes: Path = KNOWN_OUTCOMES) ->
     removed since (the engine fixed) shows its check again.
     """
     from verigrad import expectations
+    from verigrad.consensus import consensus_failures
     from verigrad.session import source_commit
 
     pins, used = expectations.parse(known_outcomes), set()
-    counts, per_file, unexpected, checks = Counter(), {}, [], 0
+    counts, per_file, unexpected, shared, checks = Counter(), {}, [], [], 0
     current = source_commit()
     for path in (path for path in record_files if Path(path).exists()):
         headers, verdicts = read_records([path])
@@ -213,6 +214,7 @@ def summarize(record_files: list[str], known_outcomes: Path = KNOWN_OUTCOMES) ->
             verdict.expected, verdict.expectation_reason = None, None
             expectations.apply(pins, verdict, used)
         surprises = [v for v in verdicts if not v.as_expected]
+        shared += [{**item.record(), "records": path} for item in consensus_failures(verdicts)]
         # A verdict from other code than today's may be one the current checks would not give: "None" is a run
         # from before records named their commit, "+modified" one from uncommitted changes.
         other_code = not all(same_checks(commit, current) for commit in commits)
@@ -225,7 +227,9 @@ def summarize(record_files: list[str], known_outcomes: Path = KNOWN_OUTCOMES) ->
         checks += len(verdicts)
     return {"checks": checks, "known_outcomes": str(known_outcomes), "verigrad_commit": current,
             "by_engine_dtype_status": dict(sorted(counts.items())), "by_records_file": per_file,
-            "unexpected_from_other_code": sum(u["other_code"] for u in unexpected), "unexpected": unexpected}
+            "unexpected_from_other_code": sum(u["other_code"] for u in unexpected),
+        # Unexpected failures that three or more libraries share: suspect verigrad's reference first.
+        "shared_by_engines": shared, "unexpected": unexpected}
 
 
 def merge(out: Path, record_files: list[str]) -> int:
@@ -445,6 +449,8 @@ def main(argv: list[str] | None = None) -> int:
             entered = add_to_ledger(args.ledger, args.add_to_ledger, moved, summary, args.cases, catalog["digest"])
             print(f"ledger: {len(entered)} runs of {folder} entered as done in {args.add_to_ledger}", file=sys.stderr)
     stale = summary["unexpected_from_other_code"]
+    for item in summary["shared_by_engines"]:
+        print(f"shared by engines ({item['records']}): {item['line']}")
     print(f"{summary['checks']} checks, {len(summary['unexpected'])} unexpected ({stale} from other code than "
           f"{summary['verigrad_commit']}: rerun those before reporting them): {out / 'summary.json'}")
     errors = [run for run in executed if run["exit"] not in (0, 1)]

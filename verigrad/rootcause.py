@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from verigrad.consensus import consensus_failures
 from verigrad.oracles.fd import FiniteDifferences
 from verigrad.records import FAIL, PASS, Verdict
 from verigrad.reference import CASES_BY_ID, get_case, resolve_shape
@@ -189,5 +190,7 @@ def root_causes(verdicts: list[Verdict]) -> list[RootCause]:
 
 
 def summary_record(verdicts: list[Verdict]) -> dict[str, Any]:
-    """What a finished run's summary record (its footer) holds: the root cause per engine, for the report."""
-    return {"root_causes": [cause.record() for cause in root_causes(verdicts)]}
+    """What a finished run's summary record (its footer) holds: the root cause per engine, and the failures that
+    several libraries share (:mod:`verigrad.consensus`), for the report."""
+    return {"root_causes": [cause.record() for cause in root_causes(verdicts)],
+            "shared_by_engines": [shared.record() for shared in consensus_failures(verdicts)]}

@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from verigrad.consensus import consensus_failures
 from verigrad.oracles.registry import EAGER_PARTNERS
 from verigrad.records import FAIL, PASS, SKIP, Verdict
 from verigrad.rootcause import root_causes
@@ -111,3 +112,5 @@ def print_summary(verdicts: list[Verdict], console: Console | None = None) -> No
             console.print(table)
     for cause in root_causes(verdicts):
         console.print(f"[bold]root cause[/] {escape(cause.line())}")
+    for shared in consensus_failures(verdicts):
+        console.print(f"[bold]shared by engines[/] {escape(shared.line())}")

@@ -122,3 +122,18 @@ def test_pytest_reports_failures_unshrunk_when_asked(pytester: pytest.Pytester) 
     headers, verdicts = read_records([pytester.path / "records.jsonl"])
     assert headers[0]["shrink"] is False
     assert verdicts and all(v.status == "fail" and v.message.endswith(NOT_SHRUNK) for v in verdicts)
+
+
+def test_a_wrong_closed_form_is_named_as_the_suspect_when_three_libraries_agree(in_tmp, capsys) -> None:
+    """`verigrad check` on three libraries with a user's closed form missing a factor ½: one 'shared by engines' line."""
+    module = _write(in_tmp, "sharedwrong", factor="2.0")
+    status = main(["check", "torch", "jax", "autograd", "--catalog", module, "--cases", "sharedwrong.half_square",
+                   "--properties", "vjp", "--dtype", "float64", "--seed", "0", "--examples", "3",
+                   "--records", "shared.jsonl", "--report", "shared.html"])
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "shared by engines" in out and "vjp[sharedwrong.half_square-x-*-float64]" in out
+    assert "autograd, jax, torch (3 libraries)" in out
+    headers, _ = read_records([in_tmp / "shared.jsonl"])  # the records' footer keeps it, and the report draws it
+    (shared,) = headers[0]["summary"]["shared_by_engines"]
+    assert f"<strong>shared by engines</strong> {shared['line']}" in (in_tmp / "shared.html").read_text(encoding="utf-8")

@@ -259,6 +259,7 @@ def build_context(headers: Sequence[Mapping[str, Any]], verdicts: Sequence[Verdi
         "errata": _errata(),
         "fd": _fd_section(headers),
         "root_causes": _root_causes(headers),
+        "shared_by_engines": _shared_by_engines(headers),
         "kinds": KINDS,
         "skipped_heatmaps": skipped_heatmaps,
         "max_heatmaps": MAX_HEATMAPS,
@@ -277,6 +278,18 @@ def _root_causes(headers: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
             if row not in causes:
                 causes.append(row)
     return causes
+
+
+def _shared_by_engines(headers: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """Failures several libraries share, as each run's summary record states them (:mod:`verigrad.consensus`)."""
+    shared: list[dict[str, str]] = []
+    for header in headers:
+        shard = "/".join(str(s) for s in header["shard"]) if header.get("shard") else ""
+        for item in (header.get("summary") or {}).get("shared_by_engines", []):
+            row = {"line": str(item.get("line", "")), "shard": shard}
+            if row not in shared:
+                shared.append(row)
+    return shared
 
 
 def _columns(layout: _Layout) -> list[dict[str, str]]:
