@@ -252,15 +252,21 @@ def read_ledger(path: Path) -> dict:
 
 
 def add_to_ledger(path: Path, sitting: str, runs: list[Run], summary: dict, pattern: str | None, digest: str) -> list[str]:
-    """Enter each complete run of ``runs`` with its counts from ``summary``; returns the keys entered."""
+    """Enter each complete run of ``runs`` with its counts from ``summary``, and every other complete records file
+    the summary counts as ``by-hand/<folder>/<stem>`` (a rerun or supplement by hand); returns the keys entered."""
     ledger = read_ledger(path)
     per_file, entered = summary["by_records_file"], []
-    for run in runs:
+    planned = {run.records for run in runs}
+    by_hand = [Run("by-hand", records, ()) for records in per_file if records not in planned]
+    for run in [*runs, *by_hand]:
         counts = per_file.get(run.records)
         if counts is None or not finished(run):
             continue
-        key = ledger_key(run, pattern)
-        ledger["runs"][key] = {"sitting": sitting, "catalog": digest, **counts}
+        if run.stage == "by-hand":
+            key, catalog = f"by-hand/{Path(run.records).parent.name}/{Path(run.records).stem}", None
+        else:
+            key, catalog = ledger_key(run, pattern), digest
+        ledger["runs"][key] = {"sitting": sitting, "catalog": catalog, **counts}
         entered.append(key)
     ledger["runs"] = dict(sorted(ledger["runs"].items()))
     path.write_text(json.dumps(ledger, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -444,10 +450,10 @@ def main(argv: list[str] | None = None) -> int:
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     if args.add_to_ledger:
         planned = [run for run in plan_runs(args, args.engines_used, args.dtypes_used) if run.stage.split("-")[0] in args.stages]
-        for folder in (out, *also):  # each folder's runs by their own path
-            moved = [Run(run.stage, str(folder / Path(run.records).name), run.argv) for run in planned]
-            entered = add_to_ledger(args.ledger, args.add_to_ledger, moved, summary, args.cases, catalog["digest"])
-            print(f"ledger: {len(entered)} runs of {folder} entered as done in {args.add_to_ledger}", file=sys.stderr)
+        # Each folder's planned runs by their own path; any other records file is a run by hand.
+        moved = [Run(run.stage, str(folder / Path(run.records).name), run.argv) for folder in (out, *also) for run in planned]
+        entered = add_to_ledger(args.ledger, args.add_to_ledger, moved, summary, args.cases, catalog["digest"])
+        print(f"ledger: {len(entered)} runs entered as done in {args.add_to_ledger}", file=sys.stderr)
     stale = summary["unexpected_from_other_code"]
     for item in summary["shared_by_engines"]:
         print(f"shared by engines ({item['records']}): {item['line']}")

@@ -237,3 +237,19 @@ def test_the_committed_ledger_names_only_runs_of_a_plan():
         plan = key.split("/")[0]
         assert key in default or plan.startswith(("cases=", "by-hand")), key
         assert entry["sitting"], key
+
+
+def test_a_records_file_no_plan_names_enters_the_ledger_as_a_run_by_hand(tmp_path):
+    from verigrad.records import PASS, RecordsWriter, Verdict
+
+    (tmp_path / "byhand").mkdir()
+    records = tmp_path / "byhand" / "rerun-mlp.jsonl"
+    right = Verdict("vjp[elementwise.mul-w-mygrad-float64]", "vjp", "elementwise.mul", "w", "mygrad", "float64", PASS)
+    with RecordsWriter(records) as writer:
+        writer.write_header({"versions": {}})
+        writer.write(right)
+        writer.write_summary({})
+    summary = hunt.summarize([str(records)])
+    ledger = tmp_path / "ledger.json"
+    assert hunt.add_to_ledger(ledger, "sitting 2", [], summary, None, "d1g") == ["by-hand/byhand/rerun-mlp"]
+    assert hunt.read_ledger(ledger)["runs"]["by-hand/byhand/rerun-mlp"]["catalog"] is None
