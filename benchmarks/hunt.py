@@ -225,11 +225,11 @@ def summarize(record_files: list[str], known_outcomes: Path = KNOWN_OUTCOMES) ->
                         "verigrad_commit": ", ".join(commits), "other_code": other_code,
                         "reproduction": v.reproduction} for v in surprises]
         checks += len(verdicts)
+    # shared_by_engines: unexpected failures that three or more libraries share (suspect verigrad's reference first).
     return {"checks": checks, "known_outcomes": str(known_outcomes), "verigrad_commit": current,
             "by_engine_dtype_status": dict(sorted(counts.items())), "by_records_file": per_file,
             "unexpected_from_other_code": sum(u["other_code"] for u in unexpected),
-        # Unexpected failures that three or more libraries share: suspect verigrad's reference first.
-        "shared_by_engines": shared, "unexpected": unexpected}
+            "shared_by_engines": shared, "unexpected": unexpected}
 
 
 def merge(out: Path, record_files: list[str]) -> int:
@@ -275,9 +275,9 @@ def add_to_ledger(path: Path, sitting: str, runs: list[Run], summary: dict, patt
 
 def ledger_status(path: Path, runs: list[Run], pattern: str | None) -> dict:
     """Which of the plan's runs the ledger holds (done) and which it lacks (missing), with the done runs' totals."""
-    entries = read_ledger(path)["runs"]
-    done = {ledger_key(run, pattern): entries[ledger_key(run, pattern)] for run in runs if ledger_key(run, pattern) in entries}
-    missing = [ledger_key(run, pattern) for run in runs if ledger_key(run, pattern) not in entries]
+    entries, keys = read_ledger(path)["runs"], [ledger_key(run, pattern) for run in runs]
+    done = {key: entries[key] for key in keys if key in entries}
+    missing = [key for key in keys if key not in entries]
     known = [entry for entry in done.values() if entry.get("checks") is not None]
     return {
         "planned": len(runs), "done": len(done), "missing": missing,
@@ -388,11 +388,12 @@ def main(argv: list[str] | None = None) -> int:
     args.dtypes_used, skipped_dtypes = available_dtypes(tuple(args.dtypes))
     for name, why in {**skipped_engines, **skipped_dtypes}.items():
         print(f"skipped {name}: {why}", file=sys.stderr)
-    runs = [
+    planned = [
         run for run in plan_runs(args, args.engines_used, args.dtypes_used) if run.stage.split("-")[0] in args.stages
     ]
+    runs = planned
     if args.ledger_status:
-        status = ledger_status(args.ledger, runs, args.cases)
+        status = ledger_status(args.ledger, planned, args.cases)
         print(json.dumps(status, indent=1))
         return 1 if status["missing"] else 0
     if args.only_shards and not all(1 <= i <= args.shards for i in args.only_shards):
@@ -449,7 +450,6 @@ def main(argv: list[str] | None = None) -> int:
     }  # fmt: skip
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     if args.add_to_ledger:
-        planned = [run for run in plan_runs(args, args.engines_used, args.dtypes_used) if run.stage.split("-")[0] in args.stages]
         # Each folder's planned runs by their own path; any other records file is a run by hand.
         moved = [Run(run.stage, str(folder / Path(run.records).name), run.argv) for folder in (out, *also) for run in planned]
         entered = add_to_ledger(args.ledger, args.add_to_ledger, moved, summary, args.cases, catalog["digest"])

@@ -74,12 +74,9 @@ class AutogradEngine:
         # Copies, so that no traced value (an identity output, say) is the caller's array.
         args = tuple(np.array(p, copy=True) for p in primals)
         with _quiet():
-            if len(args) == 1:  # as users call it, grad(f)(x): a tuple of primals would be cast to their dtypes
-                pullback, out = self._make_vjp(fn)(args[0])
-                grads = (pullback(np.array(cotangent, dtype=np.asarray(out).dtype, copy=True)),)
-            else:
-                pullback, out = self._make_vjp(_on_tuple(fn))(args)
-                grads = pullback(np.array(cotangent, dtype=np.asarray(out).dtype, copy=True))
+            f, pack, unpack = _on_arguments(fn, len(args))
+            pullback, out = self._make_vjp(f)(pack(args))
+            grads = unpack(pullback(np.array(cotangent, dtype=np.asarray(out).dtype, copy=True)))
         return tuple(_like(g, p) for g, p in zip(grads, args, strict=True))
 
     def jvp(
@@ -89,10 +86,8 @@ class AutogradEngine:
         args = tuple(np.array(p, copy=True) for p in primals)
         dirs = tuple(np.array(t, dtype=p.dtype, copy=True) for p, t in zip(args, tangents, strict=True))
         with _quiet():
-            if len(args) == 1:
-                out, tangent_out = self._make_jvp(fn)(args[0])(dirs[0])
-            else:
-                out, tangent_out = self._make_jvp(_on_tuple(fn))(args)(dirs)
+            f, pack, _ = _on_arguments(fn, len(args))
+            out, tangent_out = self._make_jvp(f)(pack(args))(pack(dirs))
         out = np.asarray(out)
         return in_dtype(tangent_out, out.dtype).reshape(out.shape)
 
@@ -109,14 +104,17 @@ def _logsumexp(*args: Any, **kwargs: Any) -> Any:
     return special.logsumexp(*args, **kwargs)
 
 
-def _on_tuple(fn: Callable[..., Any]) -> Callable[[tuple[Any, ...]], Any]:
-    """autograd differentiates one argument: make it the tuple of all primals.
+def _on_arguments(fn: Callable[..., Any], count: int) -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]:
+    """autograd differentiates one argument: the function of it, how to pack the primals (or tangents) into it,
+    and how to unpack its gradient into one per primal.
 
-    Each element is boxed separately, so one array passed twice gives two inputs.  The tuple's gradient is
-    assembled in its elements' dtypes, which hides a rule's promotion (float32 in, float64 out) that
-    ``grad(f)(x)`` shows; so a single primal is differentiated directly.
+    One primal is that argument itself, as ``grad(f)(x)`` is called: a tuple's gradient is assembled in its
+    elements' dtypes, which would hide a rule's promotion (float32 in, float64 out).  Several primals are the
+    tuple of them, each boxed separately, so one array passed twice gives two inputs.
     """
-    return lambda args: fn(*args)
+    if count == 1:
+        return fn, (lambda values: values[0]), (lambda grad: (grad,))
+    return (lambda args: fn(*args)), tuple, tuple
 
 
 def _like(grad: Any, primal: np.ndarray) -> np.ndarray:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from verigrad.oracles.namespaces import Namespace, composed_logsumexp, numpy_style_norm
-from verigrad.oracles.protocol import CastArray, in_dtype
+from verigrad.oracles.protocol import in_dtype
 
 __all__ = ["MygradEngine"]
 
@@ -93,7 +93,7 @@ class MygradEngine:
             rows = self._pull(leaves, out, basis.reshape(out_shape))
             result[i] = sum(float(np.sum(row.astype(np.float64) * vk)) for row, vk in zip(rows, v, strict=True))
         # The contraction is the adapter's, in float64; the dtype it stands for is mygrad's output's.
-        return _remembering(result.reshape(out_shape).astype(out_dtype), np.asarray(out).dtype)
+        return in_dtype(result.reshape(out_shape).astype(np.asarray(out).dtype), out_dtype)
 
     def evaluate(self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...]) -> np.ndarray:
         """fn's forward value at the primals, in their dtype (constant tensors: no graph)."""
@@ -124,15 +124,6 @@ def _namespace(mygrad: Any) -> Namespace:
         sinc=mygrad.sinc,
         asarray=lambda array: mygrad.tensor(np.asarray(array), constant=True),
     )
-
-
-def _remembering(result: np.ndarray, library_dtype: np.dtype) -> np.ndarray:
-    """``result`` (already in the protocol's dtype) marked as converted from mygrad's ``library_dtype``."""
-    if result.dtype == library_dtype:
-        return result
-    marked = result.view(CastArray)
-    marked.native_dtype = np.dtype(library_dtype)
-    return marked
 
 
 def _output_dtype(out_dtype: np.dtype, primals: tuple[np.ndarray, ...]) -> np.dtype:

@@ -115,57 +115,14 @@ def member_bound(tolerance: Tolerance, operations: float, magnitude: np.ndarray,
     return bound + gamma(support, FLOAT64_U, WORST) * magnitude, magnitude
 
 
-def bounded_lstsq(matrix: np.ndarray, rhs: np.ndarray, upper: np.ndarray, max_steps: int | None = None) -> np.ndarray:
-    """argmin ‖A x − b‖ over 0 ≤ x ≤ upper: bounded-variable least squares (Stark & Parker's active set).
+def bounded_lstsq(matrix: np.ndarray, rhs: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """argmin ‖A x − b‖ over 0 ≤ x ≤ upper: scipy's bounded-variable least squares (Stark & Parker's active set,
+    exact in finitely many steps), imported here since only a fit that leaves the box needs it."""
+    from scipy.optimize import lsq_linear
 
-    Variables start at the bound nearer the clipped unconstrained fit; each step frees the bound variable whose
-    gradient points most into the box, solves for the free ones, and walks back to the box where that solution
-    leaves it.  A few dozen variables (kink shares), so dense least squares per step.
-    """
-    n = matrix.shape[1]
-    unconstrained = np.clip(np.linalg.lstsq(matrix, rhs, rcond=None)[0], 0.0, upper)
-    x = np.where(unconstrained > upper / 2, upper, 0.0)
-    free = np.zeros(n, dtype=bool)
-    tried: set[int] = set()  # freed and sent straight back: not freed again until another variable moves
-    for _ in range(max_steps or 10 * n + 20):
-        gradient = matrix.T @ (rhs - matrix @ x)  # minus half the objective's gradient
-        into_box = ~free & (((x <= 0) & (gradient > 0)) | ((x >= upper) & (gradient < 0)))
-        into_box[list(tried)] = False
-        if not np.any(into_box):
-            break
-        j = int(np.argmax(np.where(into_box, np.abs(gradient), -1.0)))
-        free[j] = True
-        while True:
-            fixed = ~free
-            target = rhs - matrix[:, fixed] @ x[fixed]
-            z = np.linalg.lstsq(matrix[:, free], target, rcond=None)[0]
-            inside = (z > 0) & (z < upper[free])
-            if np.all(inside):
-                x[free] = z
-                tried.clear()
-                break
-            # Walk from x toward z until the first free variable reaches a bound; it leaves the free set.
-            current, step = x[free], np.ones_like(z)
-            low, high = z <= 0, z >= upper[free]
-            step[low] = current[low] / np.where(current[low] - z[low] == 0, 1, current[low] - z[low])
-            step[high] = (upper[free][high] - current[high]) / np.where(z[high] - current[high] == 0, 1, z[high] - current[high])
-            alpha = float(np.clip(np.min(step[~inside]), 0.0, 1.0))
-            moved = current + alpha * (z - current)
-            indices = np.flatnonzero(free)
-            hits = [k for k, value in enumerate(moved) if not inside[k] and (value <= 0 or value >= upper[indices[k]] or
-                    np.isclose(value, 0, rtol=0, atol=1e-15) or np.isclose(value, upper[indices[k]], rtol=1e-12, atol=0))]
-            if not hits:  # rounding: send the worst offender to its bound
-                hits = [int(np.argmin(step))]
-            x[free] = moved
-            for k in hits:
-                index = indices[k]
-                x[index] = upper[index] if moved[k] >= upper[index] / 2 else 0.0
-                free[index] = False
-            if alpha == 0.0 and j in indices[hits]:
-                tried.add(j)  # freeing j moves nothing into the box
-            if not np.any(free):
-                break
-    return np.clip(x, 0.0, upper)
+    upper = np.asarray(upper, dtype=np.float64)
+    solution = lsq_linear(matrix, rhs, bounds=(np.zeros_like(upper), upper), method="bvls", tol=1e-12)
+    return np.clip(solution.x, 0.0, upper)
 
 
 def fit_shares(

@@ -9,6 +9,7 @@ reference of 0.0136, were one defect of verigrad's share fit at many exact kinks
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -48,7 +49,10 @@ def _library(engine: str) -> str:
 
 
 def _agree(a: float, b: float) -> bool:
-    return abs(a - b) <= AGREEMENT * max(abs(a), abs(b)) or a == b
+    """Within :data:`AGREEMENT` of each other, or the same infinity, or both NaN (several engines' NaN is one value)."""
+    if a == b or (math.isnan(a) and math.isnan(b)):
+        return True
+    return math.isfinite(a) and math.isfinite(b) and abs(a - b) <= AGREEMENT * max(abs(a), abs(b))
 
 
 def consensus_failures(verdicts: list[Verdict], minimum_libraries: int = MINIMUM_LIBRARIES) -> list[Consensus]:

@@ -50,3 +50,10 @@ def test_passes_and_other_dtypes_do_not_join_a_group() -> None:
     verdicts = [_failing("jax", 0.1), _failing("torch", 0.1), _failing("mlx", 0.1, dtype="float32"), passing]
     assert consensus_failures(verdicts) == []
 
+
+
+def test_the_same_nan_or_infinity_from_three_libraries_is_one_value() -> None:
+    for value in (float("nan"), float("inf")):
+        verdicts = [_failing(engine, value) for engine in ("jax", "torch", "mlx")]
+        (shared,) = consensus_failures(verdicts)
+        assert shared.libraries == 3, value
