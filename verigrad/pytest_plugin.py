@@ -30,6 +30,7 @@ from __future__ import annotations
 import inspect
 import os
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ import pytest
 
 from verigrad import expectations as expect
 from verigrad.catalogs import CatalogError, load_catalogs
-from verigrad.compare import supports
+from verigrad.compare import missing_methods, missing_vocabulary, supports
 from verigrad.dtypes import KNOWN_DTYPES
 from verigrad.exhibits import fd_step_scan
 from verigrad.oracles import DEFAULT_ENGINES, EngineLoadError
@@ -46,7 +47,7 @@ from verigrad.records import RecordsWriter, Verdict, read_records
 from verigrad.reference import CASES
 from verigrad.rootcause import summary_record
 from verigrad.runner import DTYPES, PROFILES, CheckSpec
-from verigrad.selection import quick_selection
+from verigrad.selection import CheckCosts, quick_selection
 from verigrad.session import Session, Settings
 from verigrad.tolerance import MODES, PROBABILISTIC
 
@@ -83,6 +84,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="run every engine check, not only the quick selection that the verigrad_selection ini option asks for")
     parser.addini("verigrad_selection", "engine checks a run keeps: 'full' (all) or 'quick' (one per case × property, "
                   "covering every case, property, engine and dtype; see verigrad.selection)", default="full")
+    parser.addini("verigrad_costs", "measured check costs (JSON of verigrad.selection.CheckCosts) that the quick "
+                  "selection and the verigrad_cover rotations weigh engines and cases by (default: none, all equal)",
+                  default="")
 
 
 class _PluginState:
@@ -107,6 +111,7 @@ class _PluginState:
         self.selection = "full" if option("--verigrad-full") else (config.getini("verigrad_selection") or "full")
         if self.selection not in SELECTIONS:
             raise pytest.UsageError(f"verigrad_selection = {self.selection!r}: use one of {', '.join(SELECTIONS)}")
+        self.costs = _costs(config)
         self.selected: tuple[int, int] | None = None  # (kept, planned) engine checks, once known
         self.planned_checks = 0  # engine checks the plan holds for this run's test functions, kept or not
         self.quick_by_module: dict[Any, set[str]] = {}
@@ -160,7 +165,16 @@ class _PluginState:
     def quick_ids(self, specs: list[CheckSpec]) -> set[str]:
         """The ids of the quick selection over these checks."""
         engines = self.resolve()
-        return {spec.id for spec in quick_selection(specs, lambda spec: supports(engines[spec.engine], spec.dtype))}
+        requires = {case.id: case.requires for case in self.cases}
+
+        def runnable(spec: CheckSpec) -> bool:
+            """Whether the check runs, not skips: a case met only by skips would not be checked at all."""
+            engine = engines[spec.engine]
+            return (supports(engine, spec.dtype) and missing_methods(spec.property, engine) is None
+                    and missing_vocabulary(requires.get(spec.case, ()), engine) is None)
+
+        cost = self.costs.of if self.costs else None
+        return {spec.id for spec in quick_selection(specs, runnable, cost)}
 
     def quick_ids_of_module(self, module: Any) -> set[str]:
         """The quick selection over every check of a test module's properties (computed once per module)."""
@@ -178,6 +192,19 @@ class _PluginState:
 
 
 _KEY = pytest.StashKey[_PluginState]()
+
+
+def _costs(config: pytest.Config) -> CheckCosts | None:
+    """The ``verigrad_costs`` table (relative to the ini file), or None; a usage error naming a bad file."""
+    path = config.getini("verigrad_costs")
+    if not path:
+        return None
+    if not os.path.isabs(path) and config.inipath is not None:
+        path = str(config.inipath.parent / path)
+    try:
+        return CheckCosts.load(path)
+    except ValueError as error:
+        raise pytest.UsageError(f"verigrad_costs: {error}") from None
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -224,7 +251,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Under ``verigrad_selection = quick``, deselect the ``verigrad_cover`` items not in turn (never one named by id)."""
     session = config.stash[_KEY]
     checks = [item for item in items if "verigrad_spec" in getattr(getattr(item, "callspec", None), "params", {})]
-    covered = _rotations(items)
+    covered = _rotations(items, session.costs.of_engine if session.costs else lambda value: None)
     # Tests that run only in full runs (findings/ reproductions: minutes of engine time) are never the quick turn.
     covered.update({item: False for item in items if item.get_closest_marker("verigrad_full_only")})
     if not checks and not covered:
@@ -245,13 +272,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         workeroutput["verigrad_selected"] = [session.selected, session.covered]
 
 
-def _rotations(items: list[pytest.Item]) -> dict[pytest.Item, bool]:
+def _rotations(items: list[pytest.Item], cost: Callable[[Any], float | None]) -> dict[pytest.Item, bool]:
     """Items marked ``verigrad_cover``: whether each is the turn of its group's value (see the module docstring).
 
     In each test function, the k-th distinct value of a group parameter (in collection order) takes the
     (k mod n)-th of the n values of ``rotate`` it is collected with, so every value of
     the group is run, and every value of ``rotate`` where each group value has them all
     (engines); where they differ (a case's arguments), each group value runs one of its own.
+    Where ``cost(value)`` knows every rotated value (engines in a measured cost table), the turns are
+    weighed instead: each value runs once, then the turn goes to the value whose turns so far cost
+    least with this one added (uses × cost), round-robin order breaking ties, so a costly engine runs
+    fewer of the group's values and every engine still runs.
     """
     marked = []
     for item in items:
@@ -267,10 +298,19 @@ def _rotations(items: list[pytest.Item]) -> dict[pytest.Item, bool]:
         values.setdefault(key, {})[value] = None
     turns: dict[tuple[Any, str, Any], Any] = {}
     per_group: Counter[tuple[Any, str]] = Counter()
+    uses: Counter[tuple[Any, str, Any]] = Counter()
     for _, key, _ in marked:
         if key not in turns:
             rotated = list(values[key])
-            turns[key] = rotated[per_group[key[:2]] % len(rotated)]
+            k = per_group[key[:2]]
+            costs = [cost(value) for value in rotated]
+            if all(c is not None and c > 0 for c in costs):
+                used = [uses[(*key[:2], value)] for value in rotated]
+                loads = [(u > 0, (u + 1) * c, (i - k) % len(rotated)) for i, (u, c) in enumerate(zip(used, costs, strict=True))]
+                turns[key] = rotated[loads.index(min(loads))]
+            else:
+                turns[key] = rotated[k % len(rotated)]
+            uses[(*key[:2], turns[key])] += 1
             per_group[key[:2]] += 1
     return {item: value == turns[key] for item, key, value in marked}
 

@@ -21,7 +21,16 @@ dtypes are covered without editing a list):
 
 Step 1 costs one check per case, and spreads the cases over the engines and
 dtypes; step 2 fills the property × engine grid, which is what a new engine or
-property adds.  A cover, rather than one check per (case, property), keeps the
+property adds.
+
+Given measured costs (:class:`CheckCosts`: what touching an engine on a case
+costs, fitted to the records of a sweep), "the most values not covered yet"
+becomes the most values *per second*, the weighted greedy set cover: a costly
+engine still covers each of its property × engine and engine × dtype values,
+on the cases that are cheap for it, and the cheap engines visit the rest of the
+cases.  The cover grows by a few cheap checks and costs a fraction (measured:
+``benchmarks/check_costs.py``).  Without costs every check costs 1 and the rule
+is the one above.  A cover, rather than one check per (case, property), keeps the
 default run's engine checks about as many as the catalog has cases: the full
 cross product runs in ``--verigrad-full`` and in ``.ci/run``'s sweep.  The
 selection depends only on the plan and on which (engine, dtype) pairs can run,
@@ -31,9 +40,13 @@ the same checks (their examples are drawn by the profile, as for any check).
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+import json
+import math
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from verigrad.runner import CheckSpec
 
@@ -48,11 +61,14 @@ COVERED: dict[str, Callable[[CheckSpec], object]] = {
 }
 
 
-def quick_selection(specs: Sequence[CheckSpec], runnable: Callable[[CheckSpec], bool] = lambda spec: True) -> list[CheckSpec]:
+def quick_selection(specs: Sequence[CheckSpec], runnable: Callable[[CheckSpec], bool] = lambda spec: True,
+                    cost: Callable[[CheckSpec], float] | None = None) -> list[CheckSpec]:
     """A cover of ``specs``: every value of :data:`COVERED` at least once, by the rule of the module docstring.
 
     ``runnable(spec)`` says whether a check can run at all (``False``: it would be
     a skip), so that a value is covered by a real check wherever it can be.
+    ``cost(spec)`` (seconds; :meth:`CheckCosts.of` of a measured table) makes each
+    step take the most uncovered values per second instead.
     The result keeps plan order.
     """
     # Columns first (one pass of each key over the plan), then each check's values as a tuple of ints:
@@ -62,6 +78,7 @@ def quick_selection(specs: Sequence[CheckSpec], runnable: Callable[[CheckSpec], 
     values = [tuple(value_ids.setdefault((key, value), len(value_ids)) for key, value in zip(COVERED, row, strict=True))
               for row in zip(*columns, strict=True)]
     can_run = [runnable(spec) for spec in specs]
+    costs = [cost(spec) for spec in specs] if cost is not None else [1.0] * len(specs)
     uncovered = [True] * len(value_ids)
     pair_uses: Counter[tuple[str, str]] = Counter()
     property_uses: Counter[str] = Counter()
@@ -69,7 +86,7 @@ def quick_selection(specs: Sequence[CheckSpec], runnable: Callable[[CheckSpec], 
     chosen: set[int] = set()
 
     def take(candidates: list[int]) -> None:
-        best = min(candidates, key=lambda i: (not can_run[i], -sum(uncovered[v] for v in values[i]),
+        best = min(candidates, key=lambda i: (not can_run[i], -sum(uncovered[v] for v in values[i]) / costs[i],
                                               pair_uses[specs[i].engine, specs[i].dtype],
                                               property_uses[specs[i].property], case_uses[specs[i].case], i))
         chosen.add(best)
@@ -116,3 +133,80 @@ def coverage(plan: Iterable[CheckSpec], selection: Iterable[CheckSpec]) -> Cover
         selected = {of(spec) for spec in selection}
         missing[key] = sorted({of(spec) for spec in plan} - selected, key=str)
     return Coverage(missing)
+
+
+@dataclass(frozen=True)
+class CheckCosts:
+    """What touching an engine on a case costs, as a product: seconds ≈ ``engine[engine] × case[case]``.
+
+    A check is cheap on an engine that has already run its case (the program is compiled, the
+    reference warm) and dear on one that has not; a quick selection runs few checks of each
+    (engine, case), so what it pays is the touch: every check of an engine on a case and dtype,
+    summed.  :meth:`fit` explains the touches of a sweep's records (least squares on the logarithms:
+    one factor per engine, one per case, the case factors' geometric mean 1).  An engine or case the
+    table does not know costs the median factor, so a new one is selected as an average one until
+    the table is measured again.
+    """
+
+    engine: Mapping[str, float]
+    case: Mapping[str, float]
+    source: str = field(default="", compare=False)
+
+    def of(self, spec: CheckSpec) -> float:
+        """The estimated seconds of a check's touch of its engine and case."""
+        known = self.engine.get(spec.engine)
+        engine = known if known is not None else (statistics.median(self.engine.values()) if self.engine else 1.0)
+        return engine * self.case.get(spec.case, 1.0)
+
+    def of_engine(self, engine: str) -> float | None:
+        """An engine's factor (its touch of an average case); None for an engine the table lacks."""
+        return self.engine.get(engine)
+
+    @classmethod
+    def fit(cls, seconds: Iterable[tuple[CheckSpec, float]], rounds: int = 50) -> CheckCosts:
+        """The factors that best explain the touches of ``(check, seconds)`` pairs (alternating least squares in logs)."""
+        touches: dict[tuple[str, str, str], float] = defaultdict(float)
+        for spec, s in seconds:
+            touches[spec.engine, spec.case, spec.dtype] += s
+        if not touches:
+            raise ValueError("no timed checks to fit costs to")
+        rows = [(engine, case_id, math.log(max(s, 1e-4))) for (engine, case_id, _), s in touches.items()]
+        engine: dict[str, float] = defaultdict(float)
+        case: dict[str, float] = defaultdict(float)
+        for _ in range(rounds):
+            engine = defaultdict(float, _means((e, log_s - case[c]) for e, c, log_s in rows))
+            case = defaultdict(float, _means((c, log_s - engine[e]) for e, c, log_s in rows))
+            shift = statistics.fmean(case.values())  # the case factors' geometric mean is 1
+            case = defaultdict(float, {key: v - shift for key, v in case.items()})
+            engine = defaultdict(float, {key: v + shift for key, v in engine.items()})
+        return cls({key: _seconds(v) for key, v in sorted(engine.items())}, {key: _seconds(v) for key, v in sorted(case.items())})
+
+    def to_json(self) -> str:
+        return json.dumps({"engine": self.engine, "case": self.case}, indent=1, sort_keys=True) + "\n"
+
+    @classmethod
+    def load(cls, path: str | Path) -> CheckCosts:
+        """The table written by :meth:`to_json`; ValueError naming the file and what is wrong with it."""
+        try:
+            data = json.loads(Path(path).read_text())
+            engine = {str(e): float(v) for e, v in data["engine"].items()}
+            case = {str(c): float(v) for c, v in data["case"].items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+            raise ValueError(f"check costs {path}: {type(error).__name__}: {error} "
+                             "(write it with: python benchmarks/check_costs.py RECORDS)") from None
+        bad = [name for name, v in (*engine.items(), *case.items()) if not v > 0]
+        if bad:
+            raise ValueError(f"check costs {path}: factors must be positive seconds; not {', '.join(bad[:5])}")
+        return cls(engine, case, str(path))
+
+
+def _means(pairs: Iterable[tuple[str, float]]) -> dict[str, float]:
+    groups: dict[str, list[float]] = defaultdict(list)
+    for key, value in pairs:
+        groups[key].append(value)
+    return {key: statistics.fmean(values) for key, values in groups.items()}
+
+
+def _seconds(log_seconds: float) -> float:
+    """A factor kept to three significant digits (the table is a measurement, not a proof)."""
+    return float(f"{math.exp(log_seconds):.3g}")

@@ -19,6 +19,8 @@ from verigrad.records import read_records
 from verigrad.reference import CASES
 from verigrad.runner import NOT_SHRUNK
 
+pytest_plugins = ["pytester"]
+
 # A user's own engine, written against the protocol only (HIPS autograd: it imports in 0.2 s,
 # which keeps these subprocess tests quick).
 USER_ADAPTER = textwrap.dedent(
@@ -306,13 +308,18 @@ def _suite(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "200"})
 
 
-def test_pytest_xdist_workers_write_the_records_a_serial_run_writes(workdir: Path) -> None:
-    serial = _suite(workdir, "-n", "0", "--verigrad-records", "serial.jsonl")
-    # The serial run finds the plugin by its entry point, as a user's pytest does; the three processes of the
-    # parallel one are named their plugins (autoloading every installed plugin costs each about a second).
+def test_pytest_xdist_workers_write_the_records_a_serial_run_writes(workdir: Path, pytester: pytest.Pytester) -> None:
+    # The serial run is in this process (its interpreter and imports were a third of this test), and finds the
+    # plugin by its entry point, as a user's pytest does; the three processes of the parallel one are named their
+    # plugins (autoloading every installed plugin costs each about a second).
+    pytester.chdir()
+    pytester.syspathinsert(workdir)
+    serial = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider", "--pyargs", "verigrad.suite", "--engine", "my_adapter:Engine",
+                                          "-k", "elementwise.mul", "--verigrad-seed", "3", "-n", "0",
+                                          "--verigrad-records", str(workdir / "serial.jsonl"))
     explicit = ["--disable-plugin-autoload", "-p", "xdist.plugin", "-p", "_hypothesis_pytestplugin", "-p", "verigrad.pytest_plugin"]
     parallel = _suite(workdir, *explicit, "-n", "2", "--verigrad-records", "parallel.jsonl")
-    assert serial.returncode == parallel.returncode == 0, parallel.stdout + parallel.stderr
+    assert serial.ret == parallel.returncode == 0, serial.stdout.str() + parallel.stdout + parallel.stderr
     _, serial_verdicts = read_records([workdir / "serial.jsonl"])
     _, parallel_verdicts = read_records([workdir / "parallel.jsonl"])
     same_seed = sorted((v.check_id, v.status, v.examples, v.max_ulps) for v in serial_verdicts)

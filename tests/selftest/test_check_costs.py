@@ -1,0 +1,138 @@
+"""Measured check costs: the fit, the weighted cover, the weighted rotations, a bad table.
+
+The default run picks its engine checks and its ``verigrad_cover`` turns by what they cost
+(``verigrad_costs``): a costly engine must still cover everything it alone covers, on its
+cheapest cases, and everything the unweighted rule covers must stay covered.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import pytest
+
+from verigrad.oracles import BUILTIN_ENGINES
+from verigrad.runner import DTYPES, CheckSpec, plan
+from verigrad.selection import CheckCosts, coverage, quick_selection
+
+pytest_plugins = ["pytester"]
+
+ENGINES = list(BUILTIN_ENGINES)
+
+
+@pytest.fixture(scope="module")
+def full_plan() -> list[CheckSpec]:
+    return plan(ENGINES, DTYPES)
+
+
+def test_the_fit_recovers_a_product_model_of_touches(full_plan: list[CheckSpec]) -> None:
+    """A touch (every check of an engine on a case and dtype) costs engine × case: 1-128 s times 0.5-4."""
+    engines = {engine: 2.0 ** i for i, engine in enumerate(ENGINES)}
+    cases = {case: 2.0 ** ((i % 4) - 1) for i, case in enumerate(sorted({s.case for s in full_plan}))}
+    checks_per_touch = Counter((s.engine, s.case, s.dtype) for s in full_plan)
+    # Each check takes an equal share of its touch: the fit sees the touch's sum.
+    timed = [(s, engines[s.engine] * cases[s.case] / checks_per_touch[s.engine, s.case, s.dtype]) for s in full_plan]
+    costs = CheckCosts.fit(timed)
+    worst = max(abs(math.log(costs.of(spec) / (engines[spec.engine] * cases[spec.case]))) for spec in full_plan)
+    assert worst < 0.01  # three significant digits are kept
+    assert math.isclose(math.exp(sum(map(math.log, costs.case.values())) / len(costs.case)), 1.0, rel_tol=0.01)
+
+
+def test_unknown_engines_and_cases_cost_a_median() -> None:
+    costs = CheckCosts({"torch": 1.0, "jax": 3.0, "tinygrad": 10.0}, {"known": 2.0})
+    assert costs.of(CheckSpec("vjp", "known", "x", None, "torch", "float64")) == 2.0
+    assert costs.of(CheckSpec("kink", "new-case", "x", None, "jax", "float64")) == 3.0  # case factor 1
+    assert costs.of(CheckSpec("vjp", "known", "x", None, "new-engine", "float64")) == 6.0  # the median engine
+    assert costs.of_engine("tinygrad") == 10.0 and costs.of_engine("new-engine") is None
+
+
+def test_without_costs_the_selection_is_the_unweighted_rule(full_plan: list[CheckSpec]) -> None:
+    assert quick_selection(full_plan, cost=lambda spec: 1.0) == quick_selection(full_plan)
+
+
+def test_a_costly_engine_covers_only_what_it_alone_covers_on_its_cheapest_cases(full_plan: list[CheckSpec]) -> None:
+    costly = "tinygrad"
+    case_cost = {case: 1.0 + i for i, case in enumerate(dict.fromkeys(s.case for s in full_plan))}
+    costs = CheckCosts({e: 100.0 if e == costly else 1.0 for e in ENGINES}, case_cost)
+    weighted = quick_selection(full_plan, cost=costs.of)
+    assert coverage(full_plan, weighted).complete
+    on_costly = [spec for spec in weighted if spec.engine == costly]
+    properties = {spec.property for spec in full_plan if spec.engine == costly}
+    # Each of its property × engine and engine × dtype values once, nothing more: one check can cover two.
+    assert len(properties) <= len(on_costly) <= len(properties) + len(DTYPES)
+    unweighted = [spec for spec in quick_selection(full_plan) if spec.engine == costly]
+    assert len(on_costly) <= len(unweighted)
+    # ... each on the cheapest case that has the property for this engine
+    for spec in on_costly:
+        cheapest = min(case_cost[s.case] for s in full_plan if (s.engine, s.property) == (costly, spec.property))
+        assert case_cost[spec.case] == cheapest, spec.id
+    assert sum(map(costs.of, weighted)) < sum(map(costs.of, quick_selection(full_plan)))
+
+
+@pytest.mark.parametrize(("text", "complaint"), [
+    ("{not json", "JSONDecodeError"),
+    ('{"case": {}}', "KeyError"),
+    ('{"engine": {"torch": {"vjp": 1}}, "case": {}}', "TypeError"),
+    ('{"engine": {"torch": 0}, "case": {"unary.exp": -1}}', "factors must be positive seconds; not torch, unary.exp"),
+])
+def test_a_bad_table_names_the_file_and_what_is_wrong(tmp_path, text: str, complaint: str) -> None:
+    path = tmp_path / "costs.json"
+    path.write_text(text)
+    with pytest.raises(ValueError, match="check costs .*costs.json") as raised:
+        CheckCosts.load(path)
+    assert complaint in str(raised.value)
+
+
+def test_the_table_round_trips(tmp_path) -> None:
+    costs = CheckCosts({"torch": 0.012}, {"unary.exp": 1.5})
+    path = tmp_path / "costs.json"
+    path.write_text(costs.to_json())
+    assert CheckCosts.load(path) == costs
+
+
+# ------------------------------------------------------------------ the plugin
+
+ROTATED = """
+import pytest
+
+pytestmark = pytest.mark.verigrad_cover("case", rotate="engine")
+
+
+@pytest.mark.parametrize("engine", ["fd", "torch", "tinygrad"])
+@pytest.mark.parametrize("case", range(12))
+def test_contract(case, engine):
+    pass
+"""
+
+
+def _ran(pytester: pytest.Pytester, ini: str) -> tuple[pytest.RunResult, list[str]]:
+    pytester.makepyfile(test_contract=ROTATED)
+    pytester.makeini(f"[pytest]\nverigrad_selection = quick\n{ini}")
+    result = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider", "-p", "no:benchmark", "-n", "0", "-rA",
+                                          "--verigrad-records", str(pytester.path / "records.jsonl"))
+    return result, [line.split("[", 1)[1].rstrip("]") for line in result.stdout.lines if line.startswith("PASSED")]
+
+
+def test_turns_are_weighed_by_engine_cost_and_every_engine_still_runs(pytester: pytest.Pytester) -> None:
+    table = CheckCosts({"fd": 1.0, "torch": 2.0, "tinygrad": 20.0}, {})
+    (pytester.path / "costs.json").write_text(table.to_json())
+    _, ran = _ran(pytester, "verigrad_costs = costs.json\n")
+    engines = Counter(item.split("-")[1] for item in ran)
+    assert Counter(item.split("-")[0] for item in ran) == {str(k): 1 for k in range(12)}  # every case once
+    # Each engine once, then by least (uses + 1) × cost, ties in turn: fd 8, torch 3, tinygrad 1 of the 12.
+    assert engines == {"fd": 8, "torch": 3, "tinygrad": 1}
+
+
+def test_a_value_the_table_does_not_know_keeps_the_plain_turns(pytester: pytest.Pytester) -> None:
+    table = CheckCosts({"fd": 1.0, "torch": 2.0}, {})  # tinygrad unknown: no weighing
+    (pytester.path / "costs.json").write_text(table.to_json())
+    _, ran = _ran(pytester, "verigrad_costs = costs.json\n")
+    assert Counter(item.split("-")[1] for item in ran) == {"fd": 4, "torch": 4, "tinygrad": 4}
+
+
+def test_a_missing_table_is_a_usage_error_naming_it(pytester: pytest.Pytester) -> None:
+    result, _ = _ran(pytester, "verigrad_costs = nowhere.json\n")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "verigrad_costs: check costs" in result.stderr.str() and "nowhere.json" in result.stderr.str()
+    assert "Traceback" not in result.stderr.str()
