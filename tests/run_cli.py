@@ -15,8 +15,9 @@ def verigrad(*args: str, cwd: Path, timeout: float = 300) -> subprocess.Complete
 
     What a shell gives the command (the working directory first on ``sys.path``, the
     user's modules imported fresh, stdout and stderr) without a second of interpreter
-    start-up per call.  Runs with worker processes (``-j``), a killed run and the
-    pytest suite need a real process (``tests/cli/test_cli.py``'s ``verigrad_process``).
+    start-up per call.  Runs with worker processes (``-j``) run here too: their workers are
+    forkserver processes all the same.  A killed run and the pytest suite under xdist need a
+    real process (``tests/cli/test_cli.py``).
     """
     from verigrad.cli import main
 

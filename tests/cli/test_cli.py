@@ -57,14 +57,6 @@ USER_ADAPTER = textwrap.dedent(
 )
 
 
-def verigrad_process(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """``verigrad ARGS`` in ``cwd``, as its own process (``python -m verigrad.cli``)."""
-    return subprocess.run(
-        [sys.executable, "-m", "verigrad.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
-        env={**os.environ, "COLUMNS": "200"},
-    )
-
-
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     (tmp_path / "my_adapter.py").write_text(USER_ADAPTER)
@@ -238,7 +230,7 @@ def test_jobs_2_gives_the_serial_verdicts_and_summary(workdir: Path) -> None:
     common = "my_adapter:Engine my_adapter:Doubled --cases elementwise.mul,reduction.sum --dtype float64".split()
     common += "--properties vjp,jvp,adjoint,structure --examples 3 --seed 1 --no-report --no-shrink".split()
     serial = verigrad("check", *common, "--records", "serial.jsonl", cwd=workdir)  # the workers are processes
-    parallel = verigrad_process("check", *common, "-j", "2", "--records", "parallel.jsonl", cwd=workdir)
+    parallel = verigrad("check", *common, "-j", "2", "--records", "parallel.jsonl", cwd=workdir)
     assert serial.returncode == parallel.returncode == 1, parallel.stdout + parallel.stderr  # Doubled is wrong
     assert "Traceback" not in parallel.stderr
     (serial_header,), serial_verdicts = read_records([workdir / "serial.jsonl"])
@@ -258,7 +250,7 @@ def test_a_hanging_engine_times_out_under_jobs(workdir: Path) -> None:
     )
     narrow = "--cases elementwise.mul --properties vjp --dtype float64 --examples 2 --no-report".split()
     started = time.monotonic()
-    result = verigrad_process("check", "hanging:Hangs", "my_adapter:Engine", *narrow, "-j", "2", "--timeout", "0.5", cwd=workdir)
+    result = verigrad("check", "hanging:Hangs", "my_adapter:Engine", *narrow, "-j", "2", "--timeout", "0.5", cwd=workdir)
     assert result.returncode == 1, result.stdout + result.stderr
     assert time.monotonic() - started < 30
     _, verdicts = read_records([workdir / "reports" / "records.jsonl"])
@@ -278,7 +270,7 @@ def test_a_crashing_worker_costs_only_its_check(workdir: Path) -> None:
     narrow = "--cases elementwise.mul --properties vjp,jvp --dtype float64 --examples 2 --no-report".split()
     # The correct engine shares each check with the crashing one: the dead worker's check is re-run
     # engine by engine, so only the crashing engine's verdicts say "crashed".
-    result = verigrad_process("check", "crashing:Crashes", "my_adapter:Engine", *narrow, "-j", "2", cwd=workdir)
+    result = verigrad("check", "crashing:Crashes", "my_adapter:Engine", *narrow, "-j", "2", cwd=workdir)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     _, verdicts = read_records([workdir / "reports" / "records.jsonl"])
@@ -295,7 +287,7 @@ def test_an_engine_that_fails_to_load_in_a_worker_exits_2(workdir: Path) -> None
         "if multiprocessing.parent_process() is not None:\n    raise RuntimeError('not in a worker')\n"
     )
     narrow = "--cases elementwise.mul --dtype float64 --no-report".split()
-    result = verigrad_process("check", "parent_only:Engine", *narrow, "-j", "2", cwd=workdir)
+    result = verigrad("check", "parent_only:Engine", *narrow, "-j", "2", cwd=workdir)
     assert result.returncode == 2
     assert "in a worker process" in result.stderr and "not in a worker" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr

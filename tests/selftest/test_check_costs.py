@@ -79,7 +79,7 @@ def test_a_costly_engine_covers_only_what_it_alone_covers_on_its_cheapest_cases(
 def test_a_bad_table_names_the_file_and_what_is_wrong(tmp_path, text: str, complaint: str) -> None:
     path = tmp_path / "costs.json"
     path.write_text(text)
-    with pytest.raises(ValueError, match="check costs .*costs.json") as raised:
+    with pytest.raises(ValueError, match=r"check costs .*costs\.json") as raised:
         CheckCosts.load(path)
     assert complaint in str(raised.value)
 
