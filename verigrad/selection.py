@@ -48,6 +48,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from verigrad.runner import CheckSpec
 
 #: What the selection must touch at least once: each is a function of a check.
@@ -143,9 +145,9 @@ class CheckCosts:
     reference warm) and dear on one that has not; a quick selection runs few checks of each
     (engine, case), so what it pays is the touch: every check of an engine on a case and dtype,
     summed.  :meth:`fit` explains the touches of a sweep's records (least squares on the logarithms:
-    one factor per engine, one per case, the case factors' geometric mean 1).  An engine or case the
-    table does not know costs the median factor, so a new one is selected as an average one until
-    the table is measured again.
+    one factor per engine, one per case, the case factors' geometric mean 1).  An engine the table
+    does not know costs the median engine factor, a case it does not know the average case (1), so a
+    new one is selected as an average one until the table is measured again.
     """
 
     engine: Mapping[str, float]
@@ -163,23 +165,25 @@ class CheckCosts:
         return self.engine.get(engine)
 
     @classmethod
-    def fit(cls, seconds: Iterable[tuple[CheckSpec, float]], rounds: int = 50) -> CheckCosts:
-        """The factors that best explain the touches of ``(check, seconds)`` pairs (alternating least squares in logs)."""
+    def fit(cls, seconds: Iterable[tuple[CheckSpec, float]]) -> CheckCosts:
+        """The factors that best explain the touches of ``(check, seconds)`` pairs (least squares on the logarithms)."""
         touches: dict[tuple[str, str, str], float] = defaultdict(float)
         for spec, s in seconds:
             touches[spec.engine, spec.case, spec.dtype] += s
         if not touches:
             raise ValueError("no timed checks to fit costs to")
-        rows = [(engine, case_id, math.log(max(s, 1e-4))) for (engine, case_id, _), s in touches.items()]
-        engine: dict[str, float] = defaultdict(float)
-        case: dict[str, float] = defaultdict(float)
-        for _ in range(rounds):
-            engine = defaultdict(float, _means((e, log_s - case[c]) for e, c, log_s in rows))
-            case = defaultdict(float, _means((c, log_s - engine[e]) for e, c, log_s in rows))
-            shift = statistics.fmean(case.values())  # the case factors' geometric mean is 1
-            case = defaultdict(float, {key: v - shift for key, v in case.items()})
-            engine = defaultdict(float, {key: v + shift for key, v in engine.items()})
-        return cls({key: _seconds(v) for key, v in sorted(engine.items())}, {key: _seconds(v) for key, v in sorted(case.items())})
+        engines = sorted({engine for engine, _, _ in touches})
+        cases = sorted({case for _, case, _ in touches})
+        column = {name: i for i, name in enumerate([*engines, *cases])}
+        design = np.zeros((len(touches), len(column)))
+        for row, (engine, case, _) in enumerate(touches):
+            design[row, column[engine]] = design[row, column[case]] = 1.0
+        logs = np.log(np.maximum(np.fromiter(touches.values(), float, len(touches)), 1e-4))
+        solution = np.linalg.lstsq(design, logs, rcond=None)[0]
+        # engine + c and case − c fit alike: the case factors' geometric mean is 1.
+        shift = solution[len(engines):].mean()
+        return cls({engine: _seconds(solution[column[engine]] + shift) for engine in engines},
+                   {case: _seconds(solution[column[case]] - shift) for case in cases})
 
     def to_json(self) -> str:
         return json.dumps({"engine": self.engine, "case": self.case}, indent=1, sort_keys=True) + "\n"
@@ -198,13 +202,6 @@ class CheckCosts:
         if bad:
             raise ValueError(f"check costs {path}: factors must be positive seconds; not {', '.join(bad[:5])}")
         return cls(engine, case, str(path))
-
-
-def _means(pairs: Iterable[tuple[str, float]]) -> dict[str, float]:
-    groups: dict[str, list[float]] = defaultdict(list)
-    for key, value in pairs:
-        groups[key].append(value)
-    return {key: statistics.fmean(values) for key, values in groups.items()}
 
 
 def _seconds(log_seconds: float) -> float:
