@@ -49,10 +49,14 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
     Those objects live until the process ends, yet every full collection walked
     them again: pytest's five collections at exit alone cost each xdist worker
-    about 3 s.  Garbage made by the tests themselves is collected as before.
+    about 3 s.  Garbage made by the tests themselves is collected as before, in
+    young collections every 20 000 allocations instead of 700: the collector ran
+    5 600 times per worker (5.0 s, 4.1 s of it full collections walking the tests'
+    caches: compiled programs, sympy's); now 2 200 times, 3.4 s (measured, session 12).
     """
     gc.freeze()
     gc.enable()
+    gc.set_threshold(20_000, 10, 10)
 
 
 @pytest.hookimpl(trylast=True)
