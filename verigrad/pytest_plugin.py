@@ -19,7 +19,9 @@ with this run's seed, examples, mode and records (see ``verigrad.api``).
 The ini option ``verigrad_selection = quick`` (this repository's pyproject sets it)
 runs only the covering selection of :mod:`verigrad.selection` and deselects the
 rest, saying how many at collection and in the summary; ``--verigrad-full``
-runs every check whatever the ini option says.  Other parametrized tests opt in
+runs every check whatever the ini option says.  The ini option ``verigrad_costs``
+(a table of :class:`verigrad.selection.CheckCosts`) weighs that selection by what each
+check costs.  Other parametrized tests opt in
 with the marker ``verigrad_cover("case_params", rotate="engine")``: under the
 quick selection each value of the first named parameter an item has runs with
 one value of ``rotate``, taken in turn.

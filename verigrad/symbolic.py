@@ -194,8 +194,10 @@ class SymNum(Num):
         lifted = self._lift(o)
         if lifted is NotImplemented:
             return NotImplemented
-        difference = sympy.simplify(self.v - lifted)
-        return bool(difference == 0) if difference.is_number else self is o
+        difference = self.v - lifted
+        if not difference.is_number:  # an expression: only itself, whatever simplify would make of it (it was slow)
+            return self is o
+        return bool(sympy.simplify(difference) == 0)
 
     __hash__ = Num.__hash__
 
