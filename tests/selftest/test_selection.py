@@ -198,3 +198,15 @@ def test_verigrad_cover_runs_each_case_with_one_of_its_own_arguments(pytester: p
     _, ran = _quick_run(pytester, test_proofs=ARGUMENTS_MODULE)
     expected = ["one-x", "two-x", "three-y"]  # the k-th case takes its own (k mod n)-th argument
     assert ran == [f"test_proof[{item}]" for item in expected] + [f"test_other_proof[{item}]" for item in expected]
+
+
+def test_a_collection_only_run_reports_no_expectation_as_stale(pytester: pytest.Pytester) -> None:
+    """Nothing ran, so a line that matched nothing may still match: only a run that ran every check says so."""
+    expect = pytester.path / "expect.txt"
+    expect.write_text("vjp[no.such_case-x-fd-*]  fd  float64  fail  # a line no check matches\n")
+    collected = _collect(pytester, "--verigrad-full", "--verigrad-expect", str(expect))
+    assert "matched no check" not in collected
+    ran = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider", "-p", "no:benchmark", "-n", "0", "--engine", "fd",
+                                       "--verigrad-full", "--verigrad-expect", str(expect), "-k", "elementwise.mul",
+                                       "--verigrad-records", str(pytester.path / "records.jsonl"))
+    assert "expectation line 1 (vjp[no.such_case-x-fd-*] fd) matched no check" in ran.stdout.str()
