@@ -45,7 +45,7 @@ import math
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -152,7 +152,6 @@ class CheckCosts:
 
     engine: Mapping[str, float]
     case: Mapping[str, float]
-    source: str = field(default="", compare=False)
 
     def of(self, spec: CheckSpec) -> float:
         """The estimated seconds of a check's touch of its engine and case."""
@@ -201,7 +200,7 @@ class CheckCosts:
         bad = [name for name, v in (*engine.items(), *case.items()) if not v > 0]
         if bad:
             raise ValueError(f"check costs {path}: factors must be positive seconds; not {', '.join(bad[:5])}")
-        return cls(engine, case, str(path))
+        return cls(engine, case)
 
 
 def _seconds(log_seconds: float) -> float:
