@@ -136,3 +136,29 @@ def test_a_missing_table_is_a_usage_error_naming_it(pytester: pytest.Pytester) -
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "verigrad_costs: check costs" in result.stderr.str() and "nowhere.json" in result.stderr.str()
     assert "Traceback" not in result.stderr.str()
+
+
+def test_the_script_fits_a_sweeps_records_and_writes_the_table(tmp_path, capsys) -> None:
+    """benchmarks/check_costs.py on a sweep's records: the table it writes loads, and prices the dear engine dearer."""
+    import importlib.util
+    from pathlib import Path
+
+    from verigrad.records import RecordsWriter, Verdict
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "check_costs.py"
+    spec_of = importlib.util.spec_from_file_location("check_costs", script)
+    module = importlib.util.module_from_spec(spec_of)
+    spec_of.loader.exec_module(module)
+    records = tmp_path / "sweep.jsonl"
+    with RecordsWriter(records) as writer:
+        writer.write_header({"engines": ["fd", "torch"]})
+        for spec in plan(["fd", "torch"], ["float64"], properties=["vjp", "jvp"]):
+            seconds = (0.5 if spec.engine == "fd" else 0.05) * (2.0 if spec.case.startswith("linalg") else 1.0)
+            writer.write(Verdict(spec.id, spec.property, spec.case, spec.subject, spec.engine, spec.dtype, "pass",
+                                 seconds=seconds))
+    out = tmp_path / "costs.json"
+    assert module.main([str(records), "--out", str(out)]) == 0
+    costs = CheckCosts.load(out)
+    assert math.isclose(costs.engine["fd"] / costs.engine["torch"], 10.0, rel_tol=0.01)
+    printed = capsys.readouterr().out
+    assert "quick selection, weighted" in printed and "cover complete" in printed
