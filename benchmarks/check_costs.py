@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from verigrad.records import Verdict, read_records  # noqa: E402
+from verigrad.records import RecordsError, Verdict, read_records  # noqa: E402
 from verigrad.runner import CheckSpec, plan  # noqa: E402
 from verigrad.selection import CheckCosts, coverage, quick_selection  # noqa: E402
 
@@ -44,7 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("records", nargs="+", help="records of a dev-profile sweep of every engine")
     parser.add_argument("--out", default=str(OUT), help="where to write the table (default: %(default)s)")
     args = parser.parse_args(argv)
-    _, verdicts = read_records([Path(r) for r in args.records])
+    try:
+        _, verdicts = read_records([Path(r) for r in args.records])
+    except RecordsError as error:
+        print(f"check_costs: {error}", file=sys.stderr)
+        return 2
     timed = [(v, v.seconds) for v in verdicts if v.kind == "verdict" and v.status != "skip" and v.seconds > 0]
     if not timed:
         print("no timed verdicts in the records", file=sys.stderr)

@@ -171,3 +171,14 @@ def test_kink_check_rejects_mass_outside_subdifferential(name: str) -> None:
     negative = symbolic.primal_jacobians(case, sizes, (), ((kink, 0),))["w"]
     member = sympy.Rational(1, 2) * positive[0, 0] + sympy.Rational(1, 2) * negative[0, 0]
     assert not symbolic.is_zero(actual[0, 0] - member)
+
+
+def test_symbolic_numbers_compare_by_value_and_expressions_by_formula() -> None:
+    """What a closed form's ``==`` means inside a proof: numbers by value (simplified), an expression only as itself."""
+    x = sympy.Symbol("x", real=True)
+    assert symbolic.SymNum(sympy.sqrt(2) ** 2) == 2
+    assert symbolic.SymNum(sympy.sin(1) ** 2 + sympy.cos(1) ** 2) == 1  # simplify decides numbers
+    expression = symbolic.SymNum(x + 1)
+    assert expression == symbolic.SymNum(x + 1)  # the same formula: the difference is 0 by sympy's own arithmetic
+    assert not expression == symbolic.SymNum((x**2 - 1) / (x - 1))  # equal only after simplify: not the same formula
+    assert not expression == 0  # so `y == 0` in a closed form takes its general branch

@@ -1,22 +1,25 @@
-"""Measured check costs: the fit, the weighted cover, the weighted rotations, a bad table.
+"""Measured check costs: the fit, the weighted cover, a bad table, the script that writes it.
 
 The default run picks its engine checks and its ``verigrad_cover`` turns by what they cost
 (``verigrad_costs``): a costly engine must still cover everything it alone covers, on its
-cheapest cases, and everything the unweighted rule covers must stay covered.
+cheapest cases, and everything the unweighted rule covers must stay covered.  The plugin's use of
+the table (the weighed ``verigrad_cover`` turns) is tested with the selection's plugin tests
+(``test_selection.py``).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
 from verigrad.oracles import BUILTIN_ENGINES
+from verigrad.records import RecordsWriter, Verdict
 from verigrad.runner import DTYPES, CheckSpec, plan
 from verigrad.selection import CheckCosts, coverage, quick_selection
-
-pytest_plugins = ["pytester"]
 
 ENGINES = list(BUILTIN_ENGINES)
 
@@ -47,8 +50,11 @@ def test_unknown_engines_and_cases_cost_a_median() -> None:
     assert costs.of_engine("tinygrad") == 10.0 and costs.of_engine("new-engine") is None
 
 
-def test_without_costs_the_selection_is_the_unweighted_rule(full_plan: list[CheckSpec]) -> None:
-    assert quick_selection(full_plan, cost=lambda spec: 1.0) == quick_selection(full_plan)
+def test_equal_costs_give_the_unweighted_rule_whatever_their_unit(full_plan: list[CheckSpec]) -> None:
+    """Only ratios of costs choose: a table pricing every check alike (in any unit) selects as no table does."""
+    unweighted = quick_selection(full_plan)
+    for seconds in (0.003, 7.0, 1e4):
+        assert quick_selection(full_plan, cost=lambda spec, s=seconds: s) == unweighted
 
 
 def test_a_costly_engine_covers_only_what_it_alone_covers_on_its_cheapest_cases(full_plan: list[CheckSpec]) -> None:
@@ -91,60 +97,8 @@ def test_the_table_round_trips(tmp_path) -> None:
     assert CheckCosts.load(path) == costs
 
 
-# ------------------------------------------------------------------ the plugin
-
-ROTATED = """
-import pytest
-
-pytestmark = pytest.mark.verigrad_cover("case", rotate="engine")
-
-
-@pytest.mark.parametrize("engine", ["fd", "torch", "tinygrad"])
-@pytest.mark.parametrize("case", range(12))
-def test_contract(case, engine):
-    pass
-"""
-
-
-def _ran(pytester: pytest.Pytester, ini: str) -> tuple[pytest.RunResult, list[str]]:
-    pytester.makepyfile(test_contract=ROTATED)
-    pytester.makeini(f"[pytest]\nverigrad_selection = quick\n{ini}")
-    result = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider", "-p", "no:benchmark", "-n", "0", "-rA",
-                                          "--verigrad-records", str(pytester.path / "records.jsonl"))
-    return result, [line.split("[", 1)[1].rstrip("]") for line in result.stdout.lines if line.startswith("PASSED")]
-
-
-def test_turns_are_weighed_by_engine_cost_and_every_engine_still_runs(pytester: pytest.Pytester) -> None:
-    table = CheckCosts({"fd": 1.0, "torch": 2.0, "tinygrad": 20.0}, {})
-    (pytester.path / "costs.json").write_text(table.to_json())
-    _, ran = _ran(pytester, "verigrad_costs = costs.json\n")
-    engines = Counter(item.split("-")[1] for item in ran)
-    assert Counter(item.split("-")[0] for item in ran) == {str(k): 1 for k in range(12)}  # every case once
-    # Each engine once, then by least (uses + 1) × cost, ties in turn: fd 8, torch 3, tinygrad 1 of the 12.
-    assert engines == {"fd": 8, "torch": 3, "tinygrad": 1}
-
-
-def test_a_value_the_table_does_not_know_keeps_the_plain_turns(pytester: pytest.Pytester) -> None:
-    table = CheckCosts({"fd": 1.0, "torch": 2.0}, {})  # tinygrad unknown: no weighing
-    (pytester.path / "costs.json").write_text(table.to_json())
-    _, ran = _ran(pytester, "verigrad_costs = costs.json\n")
-    assert Counter(item.split("-")[1] for item in ran) == {"fd": 4, "torch": 4, "tinygrad": 4}
-
-
-def test_a_missing_table_is_a_usage_error_naming_it(pytester: pytest.Pytester) -> None:
-    result, _ = _ran(pytester, "verigrad_costs = nowhere.json\n")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert "verigrad_costs: check costs" in result.stderr.str() and "nowhere.json" in result.stderr.str()
-    assert "Traceback" not in result.stderr.str()
-
-
 def test_the_script_fits_a_sweeps_records_and_writes_the_table(tmp_path, capsys) -> None:
     """benchmarks/check_costs.py on a sweep's records: the table it writes loads, and prices the dear engine dearer."""
-    import importlib.util
-    from pathlib import Path
-
-    from verigrad.records import RecordsWriter, Verdict
-
     script = Path(__file__).resolve().parents[2] / "benchmarks" / "check_costs.py"
     spec_of = importlib.util.spec_from_file_location("check_costs", script)
     module = importlib.util.module_from_spec(spec_of)
@@ -162,3 +116,5 @@ def test_the_script_fits_a_sweeps_records_and_writes_the_table(tmp_path, capsys)
     assert math.isclose(costs.engine["fd"] / costs.engine["torch"], 10.0, rel_tol=0.01)
     printed = capsys.readouterr().out
     assert "quick selection, weighted" in printed and "cover complete" in printed
+    assert module.main([str(tmp_path / "missing.jsonl")]) == 2  # a clear line, no traceback
+    assert "missing.jsonl' does not exist" in capsys.readouterr().err

@@ -15,7 +15,7 @@ import pytest
 from verigrad.oracles import BUILTIN_ENGINES
 from verigrad.reference import CASES
 from verigrad.runner import DTYPES, CheckSpec, plan
-from verigrad.selection import COVERED, coverage, quick_selection
+from verigrad.selection import COVERED, CheckCosts, coverage, quick_selection
 
 pytest_plugins = ["pytester"]
 
@@ -108,11 +108,12 @@ def test_checks_that_cannot_run_are_chosen_only_when_nothing_else_can() -> None:
 SUITE = "from verigrad.suite.test_properties import test_vjp, test_kink  # noqa: F401\n"
 
 
-def _collect(pytester: pytest.Pytester, *options: str) -> str:
-    """Collect a two-property suite of the fd engine in-process, under ``verigrad_selection = quick``."""
+def _collect(pytester: pytest.Pytester, *options: str, collect_only: bool = True) -> str:
+    """Collect (or run) a two-property suite of the fd engine in-process, under ``verigrad_selection = quick``."""
     pytester.makepyfile(test_suite=SUITE)
     pytester.makeini("[pytest]\nverigrad_selection = quick\n")
-    result = pytester.runpytest_inprocess("--collect-only", "-q", "-p", "no:cacheprovider", "-p", "no:benchmark", "-n", "0", "--engine", "fd",
+    result = pytester.runpytest_inprocess(*(["--collect-only"] if collect_only else []), "-q", "-p", "no:cacheprovider",
+                                          "-p", "no:benchmark", "-n", "0", "--engine", "fd",
                                           "--verigrad-records", str(pytester.path / "records.jsonl"), *options)
     assert result.ret == 0, result.stdout.str()
     return result.stdout.str()
@@ -155,10 +156,10 @@ def test_contract(case, engine):
 """
 
 
-def _quick_run(pytester: pytest.Pytester, **modules: str) -> tuple[pytest.RunResult, list[str]]:
-    """The modules run under the quick selection, and the items that ran (``test_name[params]``)."""
+def _quick_run(pytester: pytest.Pytester, ini: str = "", **modules: str) -> tuple[pytest.RunResult, list[str]]:
+    """The modules run under the quick selection (and ``ini``'s lines), and the items that ran (``test_name[params]``)."""
     pytester.makepyfile(**modules)
-    pytester.makeini("[pytest]\nverigrad_selection = quick\n")
+    pytester.makeini(f"[pytest]\nverigrad_selection = quick\n{ini}")
     result = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider", "-p", "no:benchmark", "-n", "0", "-rA",
                                           "--verigrad-records", str(pytester.path / "records.jsonl"))
     return result, [line.split("::", 1)[1] for line in result.stdout.lines if line.startswith("PASSED")]
@@ -206,7 +207,35 @@ def test_a_collection_only_run_reports_no_expectation_as_stale(pytester: pytest.
     expect.write_text("vjp[no.such_case-x-fd-*]  fd  float64  fail  # a line no check matches\n")
     collected = _collect(pytester, "--verigrad-full", "--verigrad-expect", str(expect))
     assert "matched no check" not in collected
-    ran = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider", "-p", "no:benchmark", "-n", "0", "--engine", "fd",
-                                       "--verigrad-full", "--verigrad-expect", str(expect), "-k", "elementwise.mul",
-                                       "--verigrad-records", str(pytester.path / "records.jsonl"))
-    assert "expectation line 1 (vjp[no.such_case-x-fd-*] fd) matched no check" in ran.stdout.str()
+    ran = _collect(pytester, "--verigrad-full", "--verigrad-expect", str(expect), "-k", "elementwise.mul", collect_only=False)
+    assert "expectation line 1 (vjp[no.such_case-x-fd-*] fd) matched no check" in ran
+
+
+# ------------------------------------------------------------------ the plugin, weighed by measured costs
+
+def _case_engine(ran: list[str]) -> list[tuple[str, str]]:
+    """(case, engine) of each item of COVERED_MODULE that ran."""
+    return [tuple(item.split("[", 1)[1].rstrip("]").split("-")) for item in ran]
+
+
+def test_turns_are_weighed_by_engine_cost_and_every_engine_still_runs(pytester: pytest.Pytester) -> None:
+    table = CheckCosts({"a": 1.0, "b": 2.0, "c": 20.0}, {})
+    (pytester.path / "costs.json").write_text(table.to_json())
+    _, ran = _quick_run(pytester, "verigrad_costs = costs.json\n", test_contract=COVERED_MODULE)
+    assert Counter(case for case, _ in _case_engine(ran)) == {str(k): 1 for k in range(6)}  # every case once
+    # Each engine once, then by least (uses + 1) × cost, ties in turn: a 4, b 1, c 1 of the 6 (unweighed: 2 each).
+    assert Counter(engine for _, engine in _case_engine(ran)) == {"a": 4, "b": 1, "c": 1}
+
+
+def test_a_value_the_table_does_not_know_keeps_the_plain_turns(pytester: pytest.Pytester) -> None:
+    table = CheckCosts({"a": 1.0, "b": 2.0}, {})  # c unknown: no weighing
+    (pytester.path / "costs.json").write_text(table.to_json())
+    _, ran = _quick_run(pytester, "verigrad_costs = costs.json\n", test_contract=COVERED_MODULE)
+    assert Counter(engine for _, engine in _case_engine(ran)) == {"a": 2, "b": 2, "c": 2}
+
+
+def test_a_missing_table_is_a_usage_error_naming_it(pytester: pytest.Pytester) -> None:
+    result, _ = _quick_run(pytester, "verigrad_costs = nowhere.json\n", test_contract=COVERED_MODULE)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "verigrad_costs: check costs" in result.stderr.str() and "nowhere.json" in result.stderr.str()
+    assert "Traceback" not in result.stderr.str()
