@@ -54,12 +54,16 @@ def _run(catch: Catch, engine_name: str, engine: object, timeout: float | None =
 def test_mutant_is_caught_and_diagnosed(name: str, shrink: bool, torch_engine: TorchEngine) -> None:
     mutant: Mutant = MUTANTS[name]
     engine = mutant.factory(torch_engine)
+    start = time.monotonic()
     verdict = _run(mutant.catch, mutant.spec, engine, mutant.catch.timeout, shrink)
+    elapsed = time.monotonic() - start
     diagnosis = verdict.diagnosis or {}
     assert verdict.status == FAIL, f"{name} passed {verdict.check_id}"
     assert diagnosis.get("kind") == mutant.kind, f"{name}: diagnosed {diagnosis.get('kind')!r}: {verdict.message}"
     assert diagnosis["kind"] in KINDS
     assert verdict.message.startswith(mutant.kind)
+    if mutant.kind == "timeout":  # stopped at its limit, not after the engine's own 30 s
+        assert elapsed < mutant.catch.timeout + 5.0, f"{name}: a {mutant.catch.timeout} s limit took {elapsed:.1f} s"
     if mutant.kind not in WITHOUT_EXAMPLE:
         assert verdict.counterexample and verdict.counterexample["inputs"], verdict.message
         assert verdict.reproduction and mutant.spec in verdict.reproduction
@@ -77,15 +81,6 @@ def test_mutant_is_caught_on_each_new_family(name: str, kind: str, catch: Catch,
     verdict = _run(catch, mutant.spec, mutant.factory(torch_engine), catch.timeout, shrink)
     assert verdict.status == FAIL, f"{name} passed {verdict.check_id}"
     assert (verdict.diagnosis or {}).get("kind") == kind, f"{name}: {verdict.message}"
-
-
-def test_the_hang_above_five_is_a_timeout_within_the_limit(torch_engine: TorchEngine) -> None:
-    """Small inputs answer at once; the first drawn n > 5 hangs, and the check stops at its limit."""
-    mutant = MUTANTS["mutant-hangs-above-5"]
-    start = time.monotonic()
-    verdict = _run(mutant.catch, mutant.spec, mutant.factory(torch_engine), mutant.catch.timeout)
-    assert verdict.status == FAIL and verdict.diagnosis["kind"] == "timeout", verdict.message
-    assert time.monotonic() - start < mutant.catch.timeout + 5.0
 
 
 ALL_CATCHES = list(dict.fromkeys([m.catch for m in MUTANTS.values()] + [c for _, _, c in FAMILY_CATCHES]))
@@ -179,13 +174,16 @@ def test_a_broken_engine_never_breaks_the_run(torch_engine: TorchEngine) -> None
     }
     expected = {"verigrad.oracles.mutants:Raises": "engine_raised", "verigrad.oracles.mutants:Hangs": "timeout",
                 "verigrad.oracles.mutants:ReturnsNone": "bad_return"}
-    # One check per engine, each followed by the next engine's (the hanging one costs its 3 s once).
+    # One check per engine, each followed by the next engine's (the hanging one costs its 1 s once).
     specs = [s for s in plan(list(engines), dtypes=["float64"], case_pattern="elementwise.mul", properties=["vjp"])
              if s.arg == "w"]
     assert specs[-1].engine == "torch"
+    # Warm torch first: its first autograd.grad in a process imports torch.fx (0.3 s, 0.6 s under load), which would
+    # otherwise fall inside the first engine's 1 s limit.  Each check then takes milliseconds; shrinking is not
+    # what this test is about.
+    assert run_check(specs[-1], torch_engine, seed=SEED, max_examples=1).status == PASS
     handler = signal.getsignal(signal.SIGALRM)
-    # 3 s, not 1: under a loaded machine a raising engine's first check (imports, warm-up) can take a second.
-    verdicts = list(run_all(specs, engines, seed=SEED, max_examples=3, timeout=3.0))
+    verdicts = list(run_all(specs, engines, seed=SEED, max_examples=3, timeout=1.0, shrink=False))
     assert [v.check_id for v in verdicts] == [s.id for s in specs]
     for verdict in verdicts:
         if verdict.engine == "torch":
