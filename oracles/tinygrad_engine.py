@@ -1,7 +1,12 @@
 """tinygrad as a verigrad engine, on its CPU backend (kernels compiled with clang).
 
-The device is named on every tensor (``device="CPU"``) rather than by changing
-tinygrad's process-wide default, so nothing leaks to other users of tinygrad.
+The device is named on every tensor (``device="CPU"``), and each call runs in a
+``Context(DEV="CPU")`` (restored after it) rather than changing tinygrad's
+process-wide default, so nothing leaks to other users of tinygrad.  The context
+matters for the tensors tinygrad makes itself (a Python constant in ``x + 1.0``):
+without it, the first one sends tinygrad to pick a default device by opening every
+backend it ships (AMD, NV, CUDA, Metal, …), 0.9 s of a fresh process's first call
+(measured), and to write its choice into ``os.environ``.
 float32 and float64 both work on CPU; a dtype the CPU renderer cannot compile
 raises ``TypeError`` naming it, never a wrong number.
 
@@ -107,8 +112,9 @@ class TinygradEngine:
         self._cache_size = cache_size
         # Compile kernels in this process: tinygrad's default spawns a pool of
         # worker processes (each re-importing tinygrad), which costs more than
-        # it saves for the few tiny kernels of one call.  Set per call, restored after.
-        self._context = lambda: Context(PARALLEL=0)
+        # it saves for the few tiny kernels of one call; and the CPU as the default
+        # device (see the module docstring).  Set per call, restored after.
+        self._context = lambda: Context(PARALLEL=0, DEV=_DEVICE)
         try:  # compile and run one kernel: fails here, clearly, if clang is missing
             with self._context():
                 Tensor(np.array([1.0], np.float32), device=_DEVICE).add(1.0).numpy()
