@@ -75,11 +75,9 @@ class MlxEngine:
 
     def __init__(self, device: str | None = None) -> None:
         """``device`` is "cpu" or "gpu"; None is the CPU (where float64 exists)."""
-        import ml_dtypes
         import mlx.core as mx  # heavy: imported only when this engine is loaded
 
         self._mx = mx
-        self._bfloat16 = np.dtype(ml_dtypes.bfloat16)
         kind = device or "cpu"
         if kind not in ("cpu", "gpu"):
             raise ValueError(f"device {device!r}: MLX devices are 'cpu' and 'gpu'")
@@ -104,18 +102,20 @@ class MlxEngine:
             # name (the fd oracle's complex step would take them as exact); refusing makes it use real differences.
             raise TypeError("MLX has no complex128 (complex64 only)")
         # Named explicitly: MLX turns float64 numpy arrays into float32 unless told.
-        mx_dtype = getattr(self._mx, array.dtype.name, None) if array.dtype.kind in "fiub" or array.dtype == self._bfloat16 else None
+        mx_dtype = getattr(self._mx, array.dtype.name, None) if array.dtype.kind in "fiub" or _is_bfloat16(array) else None
         return self._mx.array(array, dtype=mx_dtype)
 
     def _numpy(self, value: Any) -> np.ndarray:
         """A numpy copy; bfloat16 goes through its bits (numpy's buffer protocol has no bfloat16)."""
         mx = self._mx
         if value.dtype == mx.bfloat16:
-            return np.array(value.view(mx.uint16), copy=True).view(self._bfloat16)
+            import ml_dtypes  # its extension takes 0.4 s to import: only when a bfloat16 result crosses
+
+            return np.array(value.view(mx.uint16), copy=True).view(ml_dtypes.bfloat16)
         return np.array(value, copy=True)
 
     def _float(self, array: np.ndarray) -> bool:
-        return np.issubdtype(array.dtype, np.floating) or array.dtype == self._bfloat16
+        return np.issubdtype(array.dtype, np.floating) or _is_bfloat16(array)
 
     def _closure(self, fn: Callable[..., Any], primals: tuple[np.ndarray, ...]) -> tuple[Callable[..., Any], list[int], list[Any]]:
         """fn of the floating primals only (MLX differentiates every argument), their indices, all arrays."""
@@ -210,3 +210,8 @@ class MlxEngine:
                 self._numpy(by_index[k]).reshape(np.shape(p)) if k in by_index else np.zeros(np.shape(p), np.asarray(p).dtype)
                 for k, p in enumerate(primals)
             )
+
+
+def _is_bfloat16(array: np.ndarray) -> bool:
+    """ml_dtypes' bfloat16, known by name: an array of it exists only once ml_dtypes is imported."""
+    return array.dtype.name == "bfloat16"
