@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import runpy
 import signal
 import subprocess
 import sys
@@ -318,3 +319,11 @@ def test_pytest_xdist_workers_write_the_records_a_serial_run_writes(workdir: Pat
     assert [(v.check_id, v.status, v.examples, v.max_ulps) for v in parallel_verdicts] == same_seed
     assert len(serial_verdicts) > 20 and all(v.engine == "my-autograd" for v in serial_verdicts)
     assert not list(workdir.glob("parallel.gw*.jsonl"))  # the workers' parts are merged into one file
+
+
+def test_python_dash_m_verigrad_is_the_verigrad_command(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "argv", ["verigrad", "check", "--help"])
+    with pytest.raises(SystemExit) as exit_:
+        runpy.run_module("verigrad", run_name="__main__")
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.startswith("usage: verigrad check")
