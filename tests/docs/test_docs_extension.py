@@ -69,6 +69,11 @@ def test_findings_table_keeps_rows_and_points_notes_at_their_folders() -> None:
     assert "| torch 2.13 | a `jvp` bug (`findings/torch-jvp/`) |" in page
 
 
+def test_a_findings_title_with_brackets_still_points_at_its_folder() -> None:
+    page = findings_page("| paddle | [a tangent of shape `[1]` for `x[0]`](paddle-shape/NOTE.md) |\n")
+    assert "| paddle | a tangent of shape `[1]` for `x[0]` (`findings/paddle-shape/`) |" in page
+
+
 @pytest.mark.parametrize(("line", "expected"), [
     ("|error| in ulps of max(|exact|, magnitude)", r"\|error\| in ulps of max(\|exact\|, magnitude)"),
     ("E_ij escapes; E_: column j", r"E_ij escapes; E\_: column j"),

@@ -53,7 +53,8 @@ def source_key(repository: Path) -> str:
     return digest.hexdigest()
 
 
-_NOTE_LINK = re.compile(r"\[([^\]]+)\]\(([\w.-]+)/NOTE\.md\)")
+#: A link to a finding's NOTE.md; its text may hold bracketed code (`x[0]`, a shape `[1]`), one level deep.
+_NOTE_LINK = re.compile(r"\[((?:[^\[\]]|\[[^\[\]]*\])+)\]\(([\w.-]+)/NOTE\.md\)")
 
 
 def findings_page(table: str) -> str:
