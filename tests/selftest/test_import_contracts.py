@@ -9,7 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 #: What users run; everything else of the harness is the check core, which never imports these.
-FRONT_ENDS = {"verigrad.cli", "verigrad.pytest_plugin", "verigrad.api", "verigrad.report", "verigrad.suite"}
+FRONT_ENDS = {"verigrad.__main__", "verigrad.cli", "verigrad.pytest_plugin", "verigrad.api", "verigrad.report", "verigrad.suite"}
 
 
 def _contracts() -> dict[str, dict]:
