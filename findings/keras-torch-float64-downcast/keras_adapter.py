@@ -15,28 +15,26 @@ import numpy as np
 import torch
 
 ops = keras.ops
+#: keras.ops has numpy's names and signatures (axis, keepdims) for most of the primal vocabulary.
+SAME_NAMES = ("exp", "log", "sin", "cos", "tanh", "sqrt", "abs", "maximum", "minimum", "clip", "where", "zeros_like",
+              "sum", "mean", "max", "min", "prod", "logsumexp", "reshape", "sigmoid", "softmax", "log_softmax", "hypot",
+              "norm")  # hypot, norm: optional vocabulary, Keras' own
 
 
-def _reduction(reduce):
-    return lambda a, axis=None, keepdims=False: reduce(a, axis=axis, keepdims=keepdims)
+def _std(a, axis=None, keepdims=False, ddof=0):
+    """Keras' own std (ddof 0), rescaled for ddof: var · n / (n − ddof)."""
+    n = int(np.prod(a.shape)) if axis is None else a.shape[axis]
+    return ops.sqrt(ops.var(a, axis=axis, keepdims=keepdims) * (n / (n - ddof))) if ddof else ops.std(a, axis=axis, keepdims=keepdims)
 
 
 class Engine:
     name = "keras-torch"
     supported_dtypes = ("float64", "float32", "float16")
     xp = SimpleNamespace(
-        exp=ops.exp, log=ops.log, sin=ops.sin, cos=ops.cos, tanh=ops.tanh, sqrt=ops.sqrt, abs=ops.abs,
-        maximum=ops.maximum, minimum=ops.minimum, clip=ops.clip, where=ops.where, zeros_like=ops.zeros_like,
-        sum=_reduction(ops.sum), mean=_reduction(ops.mean), max=_reduction(ops.max), min=_reduction(ops.min),
-        prod=_reduction(ops.prod), logsumexp=_reduction(ops.logsumexp),
+        **{name: getattr(ops, name) for name in SAME_NAMES}, asarray=ops.convert_to_tensor,
         stack=lambda arrays, axis=0: ops.stack(list(arrays), axis=axis),
         concat=lambda arrays, axis=0: ops.concatenate(list(arrays), axis=axis),
-        reshape=ops.reshape, asarray=ops.convert_to_tensor, sigmoid=ops.sigmoid,
-        softmax=lambda a, axis=-1: ops.softmax(a, axis=axis), log_softmax=lambda a, axis=-1: ops.log_softmax(a, axis=axis),
-        # optional vocabulary: keras' own composites
-        std=lambda a, axis=None, keepdims=False, ddof=0: ops.std(a, axis=axis, keepdims=keepdims) if ddof == 0 else ops.sqrt(ops.var(a, axis=axis, keepdims=keepdims) * a.shape[0] / (a.shape[0] - ddof)),
-        norm=lambda a, ord=None, axis=None, keepdims=False: ops.norm(a, ord=ord, axis=axis, keepdims=keepdims),
-        hypot=ops.hypot,
+        std=_std,  # optional vocabulary
     )
 
     def vjp(self, fn, primals, cotangent):
